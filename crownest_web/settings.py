@@ -1,0 +1,215 @@
+"""The one settings module. Every knob is an environment variable with a safe development default."""
+
+import hashlib
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_str(name, default):
+    return os.environ.get(name, default)
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def env_bool(name, default):
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+DEBUG = env_bool("CROWNEST_DEBUG", True)
+SECRET_KEY = env_str("CROWNEST_SECRET_KEY", "dev-only-insecure-secret-key-change-me")
+ALLOWED_HOSTS = env_str("CROWNEST_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+CSRF_TRUSTED_ORIGINS = [
+    o for o in env_str("CROWNEST_CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000").split(",") if o
+]
+PUBLIC_URL = env_str("CROWNEST_PUBLIC_URL", "")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "runs",
+    "evidence",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "crownest_web.urls"
+ASGI_APPLICATION = "crownest_web.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'crownest.sqlite3'}"), conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The worker and the web process write concurrently; wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = []
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(env_str("CROWNEST_MEDIA_ROOT", VAR_DIR / "media"))
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+# Archives arrive as a stream that the view reads itself; Django must not cap or buffer it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = None
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env_str("CROWNEST_QUEUE", "crownest")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CROWNEST_VISIBILITY_TIMEOUT", 7200)}
+CELERY_BEAT_SCHEDULE = {
+    "reap": {"task": "runs.tasks.reap", "schedule": env_int("CROWNEST_REAPER_INTERVAL", 30)},
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CROWNEST_CHANNEL_PREFIX", "crownest")},
+    }
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "runs.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "runs.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("CROWNEST_API_RATE", "1200/min")},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CrowNest Workspace Runs API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The product works offline: Swagger UI is served from the vendored sidecar, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("CROWNEST_LOG_LEVEL", "INFO")},
+}
+
+# --- Workspace Runs --------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+CROWNEST_IMAGES_DIR = BASE_DIR / "images"
+
+
+def _recipe_tag(name):
+    # Must match build.sh: sha256 of build.sh followed by packages.txt, first 12 hex digits.
+    here = CROWNEST_IMAGES_DIR / name
+    try:
+        data = (here / "build.sh").read_bytes() + (here / "packages.txt").read_bytes()
+    except OSError:
+        return "latest"
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+CROWNEST_TEMPLATES = {
+    "python-node": {
+        "image": env_str(
+            "CROWNEST_PYTHON_NODE_IMAGE", f"crownest/python-node:{_recipe_tag('python-node')}"
+        ),
+        "description": "Debian 12 with Python 3, Node.js with npm, git and build tools.",
+    }
+}
+
+CROWNEST_SANDBOX_BACKEND = env_str("CROWNEST_SANDBOX_BACKEND", "docker")
+CROWNEST_SANDBOX_NETWORK = env_bool("CROWNEST_SANDBOX_NETWORK", False)
+CROWNEST_SANDBOX_USER = env_str("CROWNEST_SANDBOX_USER", "1000:1000")
+CROWNEST_SANDBOX_MEMORY = env_str("CROWNEST_SANDBOX_MEMORY", "1g")
+CROWNEST_SANDBOX_CPUS = float(env_str("CROWNEST_SANDBOX_CPUS", "1.0"))
+CROWNEST_SANDBOX_PIDS = env_int("CROWNEST_SANDBOX_PIDS", 256)
+CROWNEST_SANDBOX_TMP_SIZE = env_str("CROWNEST_SANDBOX_TMP_SIZE", "256m")
+CROWNEST_STOP_GRACE_SECONDS = env_int("CROWNEST_STOP_GRACE_SECONDS", 5)
+
+CROWNEST_DIRECT_UPLOAD_LIMIT = env_int("CROWNEST_DIRECT_UPLOAD_LIMIT", 32 * MIB)
+CROWNEST_ARCHIVE_LIMIT = env_int("CROWNEST_ARCHIVE_LIMIT", 2048 * MIB)
+CROWNEST_ARCHIVE_MAX_MEMBERS = env_int("CROWNEST_ARCHIVE_MAX_MEMBERS", 100_000)
+CROWNEST_ARCHIVE_MAX_EXPANDED = env_int("CROWNEST_ARCHIVE_MAX_EXPANDED", 4096 * MIB)
+CROWNEST_ARCHIVE_MAX_PATH = env_int("CROWNEST_ARCHIVE_MAX_PATH", 1024)
+CROWNEST_UPLOAD_CHUNK = 256 * 1024
+
+CROWNEST_DEFAULT_TIMEOUT = env_int("CROWNEST_DEFAULT_TIMEOUT", 600)
+CROWNEST_MAX_TIMEOUT = env_int("CROWNEST_MAX_TIMEOUT", 3600)
+CROWNEST_HEARTBEAT_SECONDS = float(env_str("CROWNEST_HEARTBEAT_SECONDS", "5"))
+CROWNEST_OUTPUT_LIMIT = env_int("CROWNEST_OUTPUT_LIMIT", 64 * MIB)
+CROWNEST_OUTPUT_LIMIT_FAILS = env_bool("CROWNEST_OUTPUT_LIMIT_FAILS", False)
+CROWNEST_EVENT_CHUNK = env_int("CROWNEST_EVENT_CHUNK", 8192)
+CROWNEST_FLUSH_SECONDS = float(env_str("CROWNEST_FLUSH_SECONDS", "0.05"))
+CROWNEST_MAX_ACTIVE_RUNS = env_int("CROWNEST_MAX_ACTIVE_RUNS", 20)
+
+CROWNEST_ARTIFACT_MAX_BYTES = env_int("CROWNEST_ARTIFACT_MAX_BYTES", 256 * MIB)
+CROWNEST_ARTIFACT_MAX_TOTAL = env_int("CROWNEST_ARTIFACT_MAX_TOTAL", 1024 * MIB)
+CROWNEST_ARTIFACT_MAX_FILES = env_int("CROWNEST_ARTIFACT_MAX_FILES", 1000)
+CROWNEST_MAX_ARTIFACT_PATHS = 50
+CROWNEST_MAX_ENV = 100
+CROWNEST_MAX_COMMAND_BYTES = 64 * 1024
+
+# A running run whose worker has not touched it for this long is failed as lost_worker.
+CROWNEST_LOST_WORKER_SECONDS = env_int("CROWNEST_LOST_WORKER_SECONDS", 90)
+CROWNEST_REQUEUE_SECONDS = env_int("CROWNEST_REQUEUE_SECONDS", 300)

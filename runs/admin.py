@@ -1,0 +1,110 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from . import services
+from .errors import ApiError
+from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Template
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name"]
+    search_fields = ["slug", "name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["team", "user", "role"]
+    list_filter = ["role", "team"]
+    search_fields = ["user__username", "team__slug"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["user__username", "name", "prefix"]
+    readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        from django.utils import timezone
+
+        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+class RunEventInline(admin.TabularInline):
+    model = RunEvent
+    fields = ["seq", "type", "timestamp", "data"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+    ordering = ["seq"]
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "template", "owner", "team", "exit_code", "failure_reason",
+                    "created_at", "page"]
+    list_filter = ["status", "failure_reason", "template", "team", "created_at"]
+    search_fields = ["id", "owner__username", "archive_sha256"]
+    readonly_fields = [f.name for f in Run._meta.fields]
+    inlines = [RunEventInline]
+    actions = ["cancel_runs", "run_reaper"]
+
+    def page(self, obj):
+        return format_html('<a href="/runs/{}">open</a>', obj.id)
+
+    @admin.action(description="Cancel selected runs")
+    def cancel_runs(self, request, queryset):
+        for run in queryset:
+            try:
+                services.run_cancel(run=run)
+            except ApiError as exc:
+                self.message_user(request, f"{run.id}: {exc.message}", messages.WARNING)
+
+    @admin.action(description="Run the reaper now")
+    def run_reaper(self, request, queryset):
+        from .tasks import reap
+
+        reap.delay()
+        self.message_user(request, "The reaper was queued.")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(RunEvent)
+class RunEventAdmin(admin.ModelAdmin):
+    list_display = ["run", "seq", "type", "timestamp"]
+    list_filter = ["type"]
+    search_fields = ["run__id"]
+    readonly_fields = ["run", "seq", "type", "timestamp", "data"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Artifact)
+class ArtifactAdmin(admin.ModelAdmin):
+    list_display = ["id", "run", "path", "size_bytes", "sha256", "created_at"]
+    search_fields = ["id", "run__id", "path", "sha256"]
+    readonly_fields = [f.name for f in Artifact._meta.fields]
+    list_filter = ["content_type"]
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "image", "image_digest", "python", "node", "updated_at"]
+    readonly_fields = ["name", "image", "image_digest", "python", "node", "updated_at"]

@@ -1,0 +1,418 @@
+"""Receipt and header-only validation of uploaded .tar.gz source archives.
+
+GNU tar later unpacks the archive inside the sandbox. Python 3.11.7's tarfile extraction filters
+have known bypasses (CVE-2025-4517, -4330, -4138, -4435, CVE-2024-12718), so nothing is ever
+extracted here: headers are read in streaming mode and every member is checked against a virtual
+tree built from the archive itself. tarfile's header parser is also more lenient than GNU tar's,
+so anything the two could read differently is refused too: otherwise GNU tar could see members
+that were never checked. Pure standard library; no Django.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import tarfile
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+_BLOCK = tarfile.BLOCKSIZE
+_BUFSIZE = 1 << 16
+_MAX_HEADER_BYTES = 1 << 16  # one member's extended headers; real paths are ~4 KiB at most
+_MAX_TRAILER = 1 << 20  # NUL padding accepted after the end-of-archive block
+_CONTROL = re.compile(r"[\x00-\x1f]")
+_OCTAL = re.compile(rb" *[0-7]+ *")
+_PAX_RECORD = re.compile(rb"([1-9][0-9]{0,8}) ([^=\n\x00]+)=")
+_DIGIT_RUN = re.compile(rb"[0-9]{33}")
+_EXTENDED = {b"L": b"L", b"K": b"K", b"x": b"x", b"X": b"x", b"g": b"g"}
+_NUMBER_FIELDS = ((100, 108), (108, 116), (116, 124), (136, 148), (329, 337), (337, 345))
+_GLOBAL_KEYS = {b"comment", b"charset", b"mtime", b"atime", b"ctime", b"uid", b"gid"}
+_RULES = {
+    "absolute_path": "has an absolute path",
+    "parent_traversal": "contains a '..' path component",
+    "path_too_long": "has a path longer than allowed",
+    "name_too_long": "has a path component longer than allowed",
+    "invalid_name": "has an empty name or a name with control characters",
+    "link_escape": "is a link that points outside the archive",
+    "through_symlink": "would be written through a symbolic link",
+    "hardlink_target": "is a hard link to something other than an earlier regular file",
+    "special_file": "is a device, FIFO or other special file",
+    "too_many_members": "goes over the member limit",
+    "expanded_too_large": "takes the expanded size over the limit",
+    "symlink_loop": "is a symbolic link that does not resolve within the depth limit",
+    "duplicate_conflict": "reuses the name of a different kind of entry (a symbolic link)",
+}
+
+
+class ArchiveError(Exception):
+    def __init__(self, code: str, message: str, status: int, details: dict | None = None):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+        self.details = dict(details or {})
+
+
+def _unsupported(why: str) -> ArchiveError:
+    return ArchiveError("unsupported_archive", f"Not a usable .tar.gz archive: {why}.", 415)
+
+
+def _unsafe(member: str, rule: str) -> ArchiveError:
+    message = f"Archive member {member!r} {_RULES[rule]}."
+    return ArchiveError("archive_unsafe", message, 422, {"member": member, "rule": rule})
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    size_bytes: int
+    sha256: str
+
+
+def receive_stream(
+    chunks: Iterable[bytes],
+    dest,
+    *,
+    max_bytes: int,
+    on_progress: Callable[[int], None] | None = None,
+) -> ReceivedFile:
+    digest, total = hashlib.sha256(), 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > max_bytes:  # refuse before writing, and stop pulling from the client
+            message = f"The archive is larger than the {max_bytes}-byte limit."
+            raise ArchiveError("archive_too_large", message, 413, {"limitBytes": max_bytes})
+        digest.update(chunk)
+        dest.write(chunk)
+        if on_progress is not None:
+            on_progress(total)
+    return ReceivedFile(size_bytes=total, sha256=digest.hexdigest())
+
+
+def check_declared(received: ReceivedFile, *, size_bytes: int, sha256: str) -> None:
+    if received.size_bytes != size_bytes:
+        details = {"declared": size_bytes, "received": received.size_bytes}
+        message = f"Declared size {size_bytes} does not match the {received.size_bytes} received."
+        raise ArchiveError("archive_size_mismatch", message, 422, details)
+    if received.sha256 != sha256.lower():
+        details = {"declared": sha256, "received": received.sha256}
+        raise ArchiveError("archive_digest_mismatch", "SHA-256 does not match.", 422, details)
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_members: int = 100_000
+    max_expanded_bytes: int = 4 * 1024**3
+    max_path_length: int = 1024
+    max_name_length: int = 255
+    max_symlink_depth: int = 40
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    file_count: int
+    dir_count: int
+    symlink_count: int
+    member_count: int
+    expanded_bytes: int
+
+
+class _Counting:
+    def __init__(self, fileobj):
+        self.fileobj, self.count = fileobj, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fileobj.read(size)
+        self.count += len(data)
+        return data
+
+
+class _TarStream:
+    """Our own gzip layer instead of tarfile's 'r|gz': like gzip -d (which GNU tar runs) it
+    continues into concatenated gzip members, and it verifies every CRC, so tarfile cannot stop
+    early at a member boundary while GNU tar reads on into unchecked data."""
+
+    def __init__(self, gz: gzip.GzipFile):
+        self.gz, self.total, self.recent = gz, 0, (b"", b"")
+
+    def read(self, size: int) -> bytes:
+        data = self.gz.read(size)
+        if data:
+            self.total += len(data)
+            self.recent = (self.recent[1], data)  # tarfile's read-ahead is inside these two
+        return data
+
+
+def _number(field: bytes, *, signed: bool = True) -> int:
+    # tarfile's int(..., 8) accepts '+7', '1_0', blanks or a leading NUL that GNU tar reads
+    # differently or rejects; a size read two ways would desynchronise the two parsers.
+    if field[0] == 0x80 or (signed and field[0] == 0xFF):
+        return int.from_bytes(field[1:], "big")
+    digits = field.split(b"\0", 1)[0]
+    if _OCTAL.fullmatch(digits):
+        return int(digits, 8)
+    if any(field):
+        raise _unsupported("malformed numeric field in a tar header")
+    return 0
+
+
+def _check_pax(data: bytes, is_global: bool) -> None:
+    # tarfile skips malformed records GNU tar stops at, and its hdrcharset search is quadratic
+    # on long digit runs (CVE-2024-6232), so records are checked before tarfile sees them.
+    if _DIGIT_RUN.search(data):
+        raise _unsupported("pax header with an overlong number")
+    keys, pos = set(), 0
+    while pos < len(data):
+        match = _PAX_RECORD.match(data, pos)
+        end = pos + int(match.group(1)) if match else 0
+        if not match or end > len(data) or end <= match.end() or data[end - 1] != 0x0A:
+            raise _unsupported("malformed pax header record")
+        key, value = match.group(2), data[match.end() : end - 1]
+        sparse = key.startswith(b"GNU.sparse.")
+        if (is_global and key not in _GLOBAL_KEYS) or (key.startswith(b"GNU.") and not sparse):
+            raise _unsupported(f"pax keyword {key.decode(errors='replace')!r} is not accepted")
+        numeric = key in (b"size", b"uid", b"gid") or sparse and key != b"GNU.sparse.name"
+        if numeric and not re.fullmatch(rb"[0-9]+(,[0-9]+)*", value):
+            raise _unsupported("malformed number in a pax header")
+        keys.add(key)
+        pos = end
+    # Both are applied by tarfile in record order but by GNU tar with a fixed precedence.
+    sizes = {b"GNU.sparse.size", b"GNU.sparse.realsize"}
+    if {b"path", b"GNU.sparse.name"} <= keys or b"size" in keys and keys & sizes:
+        raise _unsupported("conflicting pax keywords")
+
+
+class _HeaderGuard:
+    """Stands in for tarfile's stream while one member's header chain is parsed: bounds what
+    tarfile buffers and validates each header block and extended header before tarfile does."""
+
+    def __init__(self, stream):
+        self.stream, self.buf, self.pos, self.done = stream, bytearray(), 0, False
+        self.kinds: set[bytes] = set()
+
+    def tell(self) -> int:
+        return self.stream.tell()
+
+    def read(self, size: int) -> bytes:
+        if len(self.buf) + size > _MAX_HEADER_BYTES:
+            raise _unsupported("extended tar headers are too large")
+        data = self.stream.read(size)
+        self.buf += data
+        while not self.done and len(self.buf) >= self.pos + _BLOCK:
+            block = bytes(self.buf[self.pos : self.pos + _BLOCK])
+            if not any(block):  # end-of-archive block: tarfile reports it
+                self.done = True
+                break
+            for start, stop in _NUMBER_FIELDS:
+                _number(block[start:stop])
+            _number(block[148:156], signed=False)
+            size = _number(block[124:136], signed=False)
+            kind = _EXTENDED.get(block[156:157])
+            if kind is None:
+                self.done = True
+                self._check_final(block)
+                break
+            if kind in self.kinds:  # tarfile and GNU tar disagree on which repeat wins
+                raise _unsupported("repeated extended header")
+            end = self.pos + _BLOCK + size
+            if len(self.buf) < end:
+                break  # tarfile reads the payload next
+            if kind not in (b"L", b"K"):
+                _check_pax(bytes(self.buf[self.pos + _BLOCK : end]), kind == b"g")
+            self.kinds.add(kind)
+            self.pos += _BLOCK + -(-size // _BLOCK) * _BLOCK
+        return data
+
+    def _check_final(self, block: bytes) -> None:
+        # GNU tar gives a pax path precedence over a GNU long name, tarfile the reverse.
+        if self.kinds & {b"L", b"K"} and b"x" in self.kinds:
+            raise _unsupported("GNU long names mixed with pax headers")
+        # tarfile prepends the ustar prefix field whatever the magic; GNU tar only for ustar.
+        if block[257:263] != b"ustar\0" and block[345] and block[156:157] != b"S":
+            raise _unsupported("prefix field in a non-ustar header")
+
+
+def _tarinfo_class(state: dict) -> type[tarfile.TarInfo]:
+    class _GuardedInfo(tarfile.TarInfo):
+        @classmethod
+        def fromtarfile(cls, tf):
+            if isinstance(tf.fileobj, _HeaderGuard):  # nested call for an extended header
+                return super().fromtarfile(tf)
+            guard = tf.fileobj = _HeaderGuard(tf.fileobj)
+            try:
+                return super().fromtarfile(tf)
+            except tarfile.EOFHeaderError:
+                state["eof_end"] = guard.tell()
+                raise
+            except tarfile.HeaderError as exc:  # tarfile silently stops on these mid-archive
+                raise _unsupported(f"invalid or truncated tar header ({exc})") from None
+            finally:
+                tf.fileobj = guard.stream
+
+    return _GuardedInfo
+
+
+def _check_trailer(stream: _TarStream, eof_end: int | None) -> None:
+    # After the end-of-archive block only NUL padding may follow: GNU tar -i would read on.
+    recent = stream.recent[0] + stream.recent[1]
+    pending = -1 if eof_end is None else stream.total - eof_end  # tarfile's read-ahead
+    if not 0 <= pending <= len(recent):
+        raise _unsupported("missing end-of-archive marker")
+    chunk, seen = recent[len(recent) - pending :], pending
+    while chunk:
+        if chunk.count(0) != len(chunk) or seen > _MAX_TRAILER:
+            raise _unsupported("unexpected data after the end of the tar archive")
+        chunk = stream.read(_BUFSIZE)  # reading to the end also checks the gzip CRCs
+        seen += len(chunk)
+
+
+def _prefixes(parts: list[str]) -> list[str]:
+    out: list[str] = []
+    for part in parts:
+        out.append(f"{out[-1]}/{part}" if out else part)
+    return out
+
+
+def _encoded(text: str, member: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise _unsafe(member, "invalid_name") from None
+
+
+class _Tree:
+    """The member table: normalised path -> kind, plus the symlinks, for the second pass."""
+
+    def __init__(self, limits: ArchiveLimits):
+        self.limits, self.kinds, self.links, self.members = limits, {}, {}, []
+        self.counts = {"file": 0, "dir": 0, "sym": 0}
+        self.member_count = self.expanded = 0
+        self.memo: dict[str, list[str]] = {}
+        self.active: set[str] = set()
+
+    def add(self, m: tarfile.TarInfo) -> None:
+        name, lim = m.name, self.limits
+        self.member_count += 1
+        if self.member_count > lim.max_members:
+            raise _unsafe(name, "too_many_members")
+        kinds = ((m.isdir(), "dir"), (m.issym(), "sym"), (m.islnk(), "hard"), (m.isreg(), "file"))
+        kind = next((k for ok, k in kinds if ok), None)
+        if kind is None:
+            raise _unsafe(name, "special_file")
+        if kind != "file" and m.size:  # tarfile skips no data here; GNU tar might
+            raise _unsupported("a link or directory header carries data")
+        link = m.linkname if kind in ("sym", "hard") else None
+        bad_link = link is not None and (not link or _CONTROL.search(link))
+        if not name or _CONTROL.search(name) or bad_link:
+            raise _unsafe(name, "invalid_name")
+        if name.startswith("/"):
+            raise _unsafe(name, "absolute_path")
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise _unsafe(name, "parent_traversal")
+        if not parts and kind == "dir":
+            return  # the root entry "."
+        if not parts or kind != "dir" and name.endswith("/"):
+            raise _unsafe(name, "invalid_name")
+        path = "/".join(parts)
+        if len(_encoded(path, name)) > lim.max_path_length:
+            raise _unsafe(name, "path_too_long")
+        if any(len(_encoded(p, name)) > lim.max_name_length for p in parts):
+            raise _unsafe(name, "name_too_long")
+        if kind == "file":
+            self.expanded += m.size
+            if self.expanded > lim.max_expanded_bytes:
+                raise _unsafe(name, "expanded_too_large")
+        elif kind == "hard":
+            target = [p for p in link.split("/") if p not in ("", ".")]
+            if link.startswith("/") or ".." in target:
+                raise _unsafe(name, "link_escape")
+            if self.kinds.get("/".join(target)) != "file":
+                raise _unsafe(name, "hardlink_target")
+            kind = "file"
+        elif kind == "sym":
+            if link.startswith("/"):
+                raise _unsafe(name, "link_escape")
+            if len(_encoded(link, name)) > lim.max_path_length:
+                raise _unsafe(name, "path_too_long")
+        previous = self.kinds.get(path)
+        if previous not in (None, kind) and "sym" in (previous, kind):
+            raise _unsafe(name, "duplicate_conflict")
+        self.kinds[path] = kind
+        self.counts[kind] += 1
+        if kind == "sym":
+            self.links[path] = link
+        self.members.append((parts, name, link if kind == "sym" else None))
+
+    def check(self) -> None:
+        # Second pass over the final table, so member order cannot hide a link.
+        if not self.links:
+            return
+        for parts, name, link in self.members:
+            prefixes = _prefixes(parts)
+            if any(p in self.links for p in prefixes[:-1]):
+                raise _unsafe(name, "through_symlink")
+            if link is not None:
+                self._walk(prefixes[:-1], link, 1, name)
+
+    def _walk(self, stack: list[str], target: str, depth: int, member: str) -> list[str]:
+        # Lexical resolution inside the virtual tree; a component that is a symlink member is
+        # replaced by its own (memoised) resolution, as the kernel would follow it.
+        stack = list(stack)
+        for part in target.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not stack:
+                    raise _unsafe(member, "link_escape")
+                stack.pop()
+                continue
+            stack.append(f"{stack[-1]}/{part}" if stack else part)
+            if stack[-1] in self.links:
+                stack = list(self._resolve(stack[-1], depth + 1, member))
+        return stack
+
+    def _resolve(self, path: str, depth: int, member: str) -> list[str]:
+        if path not in self.memo:
+            if depth > self.limits.max_symlink_depth or path in self.active:
+                raise _unsafe(member, "symlink_loop")
+            self.active.add(path)
+            parent = _prefixes(path.split("/"))[:-1]
+            self.memo[path] = self._walk(parent, self.links[path], depth, member)
+            self.active.discard(path)
+        return self.memo[path]
+
+
+def inspect_archive(
+    fileobj,
+    *,
+    limits: ArchiveLimits,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ArchiveInfo:
+    raw, tree, state = _Counting(fileobj), _Tree(limits), {}
+    try:
+        with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+            stream = _TarStream(gz)
+            tar = tarfile.open(
+                fileobj=stream,
+                mode="r|",
+                tarinfo=_tarinfo_class(state),
+                encoding="utf-8",
+                errors="surrogateescape",
+                bufsize=_BUFSIZE,
+            )
+            while (member := tar.next()) is not None:
+                tar.members.clear()  # tarfile keeps every TarInfo; our table is enough
+                tree.add(member)
+                if on_progress is not None and tree.member_count % 1000 == 0:
+                    on_progress(tree.member_count, raw.count)
+            _check_trailer(stream, state.get("eof_end"))
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error, ValueError) as exc:
+        raise _unsupported(f"not a valid gzip-compressed tar archive ({exc})") from None
+    tree.check()
+    return ArchiveInfo(
+        file_count=tree.counts["file"],
+        dir_count=tree.counts["dir"],
+        symlink_count=tree.counts["sym"],
+        member_count=tree.member_count,
+        expanded_bytes=tree.expanded,
+    )

@@ -1,0 +1,25 @@
+from datetime import UTC as _UTC
+import os
+import time
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(prefix: str) -> str:
+    """prefix + ULID: 48 bits of milliseconds then 80 random bits, Crockford base32 (sortable)."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return prefix + "".join(reversed(chars))
+
+
+def iso(dt):
+    """RFC 3339 UTC with milliseconds, as every timestamp of the API."""
+    if dt is None:
+        return None
+    return dt.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+

@@ -1,0 +1,76 @@
+"""The status machine of API.md, and the only code that writes Run.status."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import events
+from .models import Run
+
+S = Run.Status
+
+# to-status -> the statuses it may come from.
+ALLOWED_FROM = {
+    S.READY: {S.AWAITING_ARCHIVE},
+    S.QUEUED: {S.READY},
+    S.RUNNING: {S.QUEUED},
+    S.SUCCEEDED: {S.RUNNING},
+    S.FAILED: {S.QUEUED, S.RUNNING},
+    S.CANCELED: {S.AWAITING_ARCHIVE, S.READY, S.QUEUED, S.RUNNING},
+}
+
+TIMESTAMP_FIELD = {S.QUEUED: "queued_at", S.RUNNING: "started_at"}
+
+
+class InvalidTransition(Exception):
+    def __init__(self, status: str, allowed: list[str]):
+        super().__init__(f"run is {status}")
+        self.status = status
+        self.allowed = allowed
+
+
+def allowed_for(action_to: str) -> list[str]:
+    return sorted(ALLOWED_FROM[action_to])
+
+
+def transition(run_id: str, to: str, *, expect=None, **fields) -> bool:
+    """Move the run to `to` with a conditional UPDATE and record the status event in the same
+    transaction. Returns False (and changes nothing) when the current status does not allow it:
+    a race or a redelivered task then does nothing instead of harm."""
+    allowed = ALLOWED_FROM[to] if expect is None else ALLOWED_FROM[to] & set(expect)
+    now = timezone.now()
+    if to in TIMESTAMP_FIELD:
+        fields.setdefault(TIMESTAMP_FIELD[to], now)
+    terminal = to in Run.TERMINAL
+    with transaction.atomic():
+        previous = (
+            Run.objects.select_for_update().filter(pk=run_id).values_list("status", flat=True).first()
+        )
+        if previous not in allowed:
+            return False
+        if terminal:
+            fields.setdefault("finished_at", now)
+        if not Run.objects.filter(pk=run_id, status=previous).update(status=to, **fields):
+            return False
+        items = [("status", {"status": to, "previous": previous})]
+        if terminal:
+            run = Run.objects.get(pk=run_id)
+            items.append(("terminal", terminal_data(run)))
+        events.append(run_id, items, terminal=terminal)
+    return True
+
+
+def terminal_data(run: Run) -> dict:
+    start = run.started_at or run.created_at
+    duration = (run.finished_at - start).total_seconds() if run.finished_at else None
+    return {
+        "status": run.status,
+        "exitCode": run.exit_code,
+        "failureReason": run.failure_reason or None,
+        "durationSeconds": round(duration, 3) if duration is not None else None,
+        "artifactIds": list(run.artifacts.order_by("created_at", "path").values_list("id", flat=True)),
+    }
+
+
+def require(run: Run, to: str) -> None:
+    if run.status not in ALLOWED_FROM[to]:
+        raise InvalidTransition(run.status, allowed_for(to))

@@ -1,0 +1,28 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from runs.auth import token_issue
+
+
+class Command(BaseCommand):
+    help = "Issue an API token for USERNAME and print it on stdout (only its hash is stored)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--create-user", action="store_true", help="create the user if missing")
+        parser.add_argument("--name", default="", help="a label for the token")
+        parser.add_argument("--password", default=None, help="set this password (with --create-user)")
+        parser.add_argument("--staff", action="store_true", help="make a created user staff")
+
+    def handle(self, *args, username, create_user, name, password, staff, **opts):
+        User = get_user_model()
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            if not create_user:
+                raise CommandError(f"no user {username!r}; pass --create-user to create it")
+            user = User.objects.create_user(username=username, password=password,
+                                            is_staff=staff, is_superuser=staff)
+        elif password:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        self.stdout.write(token_issue(user=user, name=name))

@@ -1,0 +1,192 @@
+import hashlib
+
+from django.conf import settings
+from django.db import models
+
+from .ids import new_id
+
+
+def run_id():
+    return new_id("wr_")
+
+
+def artifact_id():
+    return new_id("af_")
+
+
+class Team(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="crownest_teams"
+    )
+
+    def __str__(self):
+        return self.slug
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MEMBER = "member"
+        LEAD = "lead"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership")]
+
+    def __str__(self):
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """Only the sha256 of a token is stored; the token itself is shown once, when issued."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.user})"
+
+
+class Template(models.Model):
+    """What a worker found when it inspected a template image (digest, versions)."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    image = models.CharField(max_length=200)
+    image_digest = models.CharField(max_length=100, blank=True)
+    python = models.CharField(max_length=20, blank=True)
+    node = models.CharField(max_length=20, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        AWAITING_ARCHIVE = "awaiting_archive"
+        READY = "ready"
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
+
+    class Failure(models.TextChoices):
+        EXIT_CODE = "exit_code"
+        TIMEOUT = "timeout"
+        ARCHIVE_INVALID = "archive_invalid"
+        SANDBOX_ERROR = "sandbox_error"
+        OOM_KILLED = "oom_killed"
+        OUTPUT_LIMIT = "output_limit"
+        LOST_WORKER = "lost_worker"
+
+    id = models.CharField(primary_key=True, max_length=40, default=run_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="runs")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    template = models.CharField(max_length=50)
+    command = models.JSONField()
+    artifact_paths = models.JSONField(default=list, blank=True)
+    timeout_seconds = models.PositiveIntegerField()
+    keep_sandbox = models.BooleanField(default=False)
+    env = models.JSONField(default=dict, blank=True)
+    client = models.CharField(max_length=200, blank=True)
+
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.AWAITING_ARCHIVE, db_index=True
+    )
+    exit_code = models.IntegerField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=20, choices=Failure.choices, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+
+    archive_size_bytes = models.BigIntegerField()
+    archive_sha256 = models.CharField(max_length=64)
+    archive_filename = models.CharField(max_length=255, blank=True)
+    archive_upload_method = models.CharField(max_length=20, blank=True)
+    archive_verified_at = models.DateTimeField(null=True, blank=True)
+    archive_file = models.CharField(max_length=300, blank=True)
+    archive_file_count = models.IntegerField(null=True, blank=True)
+    archive_expanded_bytes = models.BigIntegerField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    command_started_at = models.DateTimeField(null=True, blank=True)
+    command_finished_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # seq of the last event; seqs are allocated by incrementing this under the row lock.
+    last_seq = models.PositiveIntegerField(default=0)
+    terminal_seq = models.PositiveIntegerField(null=True, blank=True)
+
+    worker = models.CharField(max_length=200, blank=True)
+    worker_seen_at = models.DateTimeField(null=True, blank=True)
+    image = models.CharField(max_length=200, blank=True)
+    image_digest = models.CharField(max_length=100, blank=True)
+    sandbox_id = models.CharField(max_length=100, blank=True)
+    sandbox_removed_at = models.DateTimeField(null=True, blank=True)
+    phases = models.JSONField(default=dict, blank=True)
+    limits = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self):
+        return self.id
+
+    @property
+    def is_terminal(self):
+        return self.status in self.TERMINAL
+
+    @property
+    def container_name(self):
+        return f"crownest-run-{self.id}"
+
+
+class RunEvent(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=30)
+    timestamp = models.DateTimeField()
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="one_event_per_seq")]
+
+    def __str__(self):
+        return f"{self.run_id}#{self.seq} {self.type}"
+
+
+class Artifact(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=artifact_id, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
+    path = models.CharField(max_length=1024)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=100)
+    file = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "path"]
+
+    def __str__(self):
+        return f"{self.id} {self.path}"

@@ -1,0 +1,45 @@
+"""Read-only queries, always scoped to what the user may see."""
+
+from django.db.models import Q
+
+from .models import Artifact, Membership, Run, RunEvent
+
+
+def team_ids(user):
+    return Membership.objects.filter(user=user).values_list("team_id", flat=True)
+
+
+def runs_visible_to(user):
+    qs = Run.objects.select_related("owner", "team")
+    if user.is_staff:
+        return qs
+    return qs.filter(Q(owner=user) | Q(team_id__in=team_ids(user)))
+
+
+def run_for(user, run_id: str) -> Run | None:
+    return runs_visible_to(user).filter(pk=run_id).first()
+
+
+def run_list(user, *, status=None, template=None, team=None, owner=None):
+    qs = runs_visible_to(user)
+    if status:
+        qs = qs.filter(status__in=status.split(","))
+    if template:
+        qs = qs.filter(template=template)
+    if team:
+        qs = qs.filter(team__slug=team)
+    if owner:
+        qs = qs.filter(owner__username=owner)
+    return qs.order_by("-created_at", "-id")
+
+
+def events_after(run_id: str, after_seq: int, limit: int):
+    return list(RunEvent.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")[:limit])
+
+
+def artifact_for(user, artifact_id: str) -> Artifact | None:
+    return (
+        Artifact.objects.select_related("run")
+        .filter(pk=artifact_id, run__in=runs_visible_to(user))
+        .first()
+    )

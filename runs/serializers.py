@@ -1,0 +1,148 @@
+from django.conf import settings
+from django.urls import reverse
+from rest_framework import serializers
+
+from .ids import iso
+from .models import Artifact, Run, Template
+
+
+class Timestamp(serializers.Field):
+    def to_representation(self, value):
+        return iso(value)
+
+
+class StrictText(serializers.CharField):
+    """A JSON string and nothing else: 5 or true are refused, not turned into "5" or "True"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ArchiveIn(serializers.Serializer):
+    sizeBytes = serializers.IntegerField(min_value=1, source="size_bytes")
+    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$")
+    filename = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class RunCreateIn(serializers.Serializer):
+    template = StrictText(max_length=50)
+    command = serializers.JSONField()
+    archive = ArchiveIn()
+    artifactPaths = serializers.ListField(
+        child=StrictText(max_length=1024, trim_whitespace=False),
+        required=False,
+        source="artifact_paths",
+    )
+    timeoutSeconds = serializers.IntegerField(required=False, source="timeout_seconds")
+    keepSandbox = serializers.BooleanField(required=False, default=False, source="keep_sandbox")
+    env = serializers.DictField(child=StrictText(allow_blank=True, trim_whitespace=False),
+                                required=False)
+    team = serializers.SlugField(required=False, allow_null=True)
+
+
+def absolute(request, path: str) -> str:
+    if settings.PUBLIC_URL:
+        return settings.PUBLIC_URL.rstrip("/") + path
+    return request.build_absolute_uri(path) if request else path
+
+
+def ws_url(request, path: str) -> str:
+    url = absolute(request, path)
+    return "ws" + url[4:] if url.startswith("http") else url
+
+
+def run_links(run: Run, request) -> dict:
+    def api(name, **kw):
+        return absolute(request, reverse(name, kwargs={"run_id": run.id, **kw}))
+
+    return {
+        "self": api("run-detail"),
+        "archive": api("run-archive"),
+        "transfers": absolute(request, f"/api/v1/workspace-runs/{run.id}/transfers"),
+        "start": api("run-start"),
+        "cancel": api("run-cancel"),
+        "events": api("run-events"),
+        "stream": absolute(request, f"/api/v1/workspace-runs/{run.id}/events/stream"),
+        "websocket": ws_url(request, f"/ws/workspace-runs/{run.id}/events"),
+        "artifacts": api("run-artifacts"),
+        "evidence": api("run-evidence"),
+        "page": absolute(request, f"/runs/{run.id}"),
+    }
+
+
+class RunOut(serializers.Serializer):
+    """The run object of API.md."""
+
+    def to_representation(self, run: Run):
+        request = self.context.get("request")
+        artifact_ids = list(run.artifacts.order_by("created_at", "path").values_list("id", flat=True))
+        return {
+            "id": run.id,
+            "status": run.status,
+            "template": run.template,
+            "command": run.command,
+            "archive": {
+                "sizeBytes": run.archive_size_bytes,
+                "sha256": run.archive_sha256,
+                "filename": run.archive_filename or None,
+                "uploadMethod": run.archive_upload_method or None,
+                "verifiedAt": iso(run.archive_verified_at),
+            },
+            "artifactPaths": run.artifact_paths,
+            "timeoutSeconds": run.timeout_seconds,
+            "keepSandbox": run.keep_sandbox,
+            "env": run.env,
+            "owner": run.owner.get_username(),
+            "team": run.team.slug if run.team_id else None,
+            "exitCode": run.exit_code,
+            "failureReason": run.failure_reason or None,
+            "createdAt": iso(run.created_at),
+            "queuedAt": iso(run.queued_at),
+            "startedAt": iso(run.started_at),
+            "finishedAt": iso(run.finished_at),
+            "lastSeq": run.last_seq,
+            "artifactIds": artifact_ids,
+            "evidenceAvailable": hasattr(run, "evidence"),
+            "cancelRequested": run.cancel_requested_at is not None,
+            "sandbox": {
+                "id": run.sandbox_id or None,
+                "kept": bool(run.sandbox_id) and run.is_terminal and run.sandbox_removed_at is None,
+            },
+            "phases": run.phases,
+            "links": run_links(run, request),
+        }
+
+
+class ArtifactOut(serializers.ModelSerializer):
+    runId = serializers.CharField(source="run_id")
+    sizeBytes = serializers.IntegerField(source="size_bytes")
+    contentType = serializers.CharField(source="content_type")
+    createdAt = Timestamp(source="created_at")
+    downloadUrl = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Artifact
+        fields = ["id", "runId", "path", "sizeBytes", "sha256", "contentType", "createdAt",
+                  "downloadUrl"]
+
+    def get_downloadUrl(self, obj) -> str:
+        return absolute(self.context.get("request"), reverse("artifact-download", args=[obj.id]))
+
+
+def template_list() -> list[dict]:
+    known = {t.name: t for t in Template.objects.all()}
+    out = []
+    for name, conf in settings.CROWNEST_TEMPLATES.items():
+        t = known.get(name)
+        current = t is not None and t.image == conf["image"]
+        out.append({
+            "name": name,
+            "description": conf["description"],
+            "image": conf["image"],
+            "imageDigest": t.image_digest if current else None,
+            "python": t.python if current else None,
+            "node": t.node if current else None,
+        })
+    return out

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
+    path("workspace-runs/<str:run_id>", api.RunDetail.as_view(), name="run-detail"),
+    path("workspace-runs/<str:run_id>/archive", api.RunArchive.as_view(), name="run-archive"),
+    path("workspace-runs/<str:run_id>/start", api.RunStart.as_view(), name="run-start"),
+    path("workspace-runs/<str:run_id>/cancel", api.RunCancel.as_view(), name="run-cancel"),
+    path("workspace-runs/<str:run_id>/events", api.RunEvents.as_view(), name="run-events"),
+    path("workspace-runs/<str:run_id>/artifacts", api.RunArtifacts.as_view(), name="run-artifacts"),
+    path("artifacts/<str:artifact_id>", api.ArtifactDetail.as_view(), name="artifact-detail"),
+    path("artifacts/<str:artifact_id>/download", api.ArtifactDownload.as_view(),
+         name="artifact-download"),
+    path("templates", api.Templates.as_view(), name="templates"),
+]

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs and starts what CrowNest needs on a fresh Debian machine (as root). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p var/log var/run
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+if ! (command -v redis-cli >/dev/null && redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1); then
+  command -v redis-server >/dev/null || need+=(redis-server)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q "${need[@]}" >/dev/null
+fi
+
+if ! redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1; then
+  echo "==> starting redis-server"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --logfile "$PWD/var/log/redis.log" --pidfile "$PWD/var/run/redis.pid"
+  touch var/run/redis.started-by-us
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "==> starting dockerd"
+  nohup dockerd >var/log/dockerd.log 2>&1 &
+  echo $! >var/run/dockerd.pid
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see var/log/dockerd.log"; exit 1; }
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.crownest-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> installing Python packages"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+images/python-node/build.sh
+.venv/bin/python manage.py migrate --noinput >/dev/null
+.venv/bin/python manage.py collectstatic --noinput >/dev/null
+echo "==> set-up done"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Starts daphne (127.0.0.1:8000) and a Celery worker (with the reaper's beat) in the background.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p var/log var/run
+PORT="${CROWNEST_PORT:-8000}"
+
+alive() { [ -f "var/run/$1.pid" ] && kill -0 "$(cat "var/run/$1.pid")" 2>/dev/null; }
+
+.venv/bin/python manage.py collectstatic --noinput >/dev/null
+if ! alive web; then
+  nohup .venv/bin/daphne -b 127.0.0.1 -p "$PORT" crownest_web.asgi:application \
+    >var/log/web.log 2>&1 &
+  echo $! >var/run/web.pid
+fi
+if ! alive worker; then
+  nohup .venv/bin/celery -A crownest_web worker -B --concurrency 4 --loglevel INFO \
+    --schedule var/run/celerybeat-schedule >var/log/worker.log 2>&1 &
+  echo $! >var/run/worker.pid
+fi
+echo "==> waiting for http://127.0.0.1:$PORT/healthz"
+for _ in $(seq 1 120); do
+  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
+    echo "==> stack is up: http://127.0.0.1:$PORT/ (logs in var/log/)"
+    exit 0
+  fi
+  sleep 0.5
+done
+curl -sS "http://127.0.0.1:$PORT/healthz" || true
+echo; echo "the stack did not become healthy; see var/log/web.log and var/log/worker.log"
+exit 1
