@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 _BLOCK = tarfile.BLOCKSIZE
 _BUFSIZE = 1 << 16
+_TAR_OPTIONS = {"mode": "r|", "encoding": "utf-8", "errors": "surrogateescape", "bufsize": _BUFSIZE}
 _MAX_HEADER_BYTES = 1 << 16  # one member's extended headers; real paths are ~4 KiB at most
 _MAX_TRAILER = 1 << 20  # NUL padding accepted after the end-of-archive block
 _CONTROL = re.compile(r"[\x00-\x1f]")
@@ -117,6 +118,8 @@ class ArchiveInfo:
 
 
 class _Counting:
+    """The raw upload, counting compressed bytes for progress reports."""
+
     def __init__(self, fileobj):
         self.fileobj, self.count = fileobj, 0
 
@@ -265,13 +268,6 @@ def _check_trailer(stream: _TarStream, eof_end: int | None) -> None:
         seen += len(chunk)
 
 
-def _prefixes(parts: list[str]) -> list[str]:
-    out: list[str] = []
-    for part in parts:
-        out.append(f"{out[-1]}/{part}" if out else part)
-    return out
-
-
 def _encoded(text: str, member: str) -> bytes:
     try:
         return text.encode("utf-8", "surrogateescape")
@@ -279,15 +275,24 @@ def _encoded(text: str, member: str) -> bytes:
         raise _unsafe(member, "invalid_name") from None
 
 
+def _split(path: str) -> list[str]:
+    return [part for part in path.split("/") if part not in ("", ".")]
+
+
 class _Tree:
-    """The member table: normalised path -> kind, plus the symlinks, for the second pass."""
+    """The member table (normalised path -> kind) and, for the second pass, a trie of the
+    symlinks and their parent directories: walks track (trie node, steps off the trie) rather
+    than prefix strings, so hostile deep paths cost linear time, not quadratic."""
 
     def __init__(self, limits: ArchiveLimits):
         self.limits, self.kinds, self.links, self.members = limits, {}, {}, []
-        self.counts = {"file": 0, "dir": 0, "sym": 0}
+        self.counts = {"file": 0, "dir": 0, "sym": 0}  # in ArchiveInfo's field order
         self.member_count = self.expanded = 0
-        self.memo: dict[str, list[str]] = {}
-        self.active: set[str] = set()
+        self.nodes: dict[tuple[int, str], int] = {}  # (parent node, component) -> node; 0 = root
+        self.parent: list[int] = [0]
+        self.targets: dict[int, str] = {}  # symlink node -> target
+        self.memo: dict[int, tuple[int, int]] = {}
+        self.active: set[int] = set()
 
     def add(self, m: tarfile.TarInfo) -> None:
         name, lim = m.name, self.limits
@@ -306,7 +311,7 @@ class _Tree:
             raise _unsafe(name, "invalid_name")
         if name.startswith("/"):
             raise _unsafe(name, "absolute_path")
-        parts = [p for p in name.split("/") if p not in ("", ".")]
+        parts = _split(name)
         if ".." in parts:
             raise _unsafe(name, "parent_traversal")
         if not parts and kind == "dir":
@@ -314,16 +319,18 @@ class _Tree:
         if not parts or kind != "dir" and name.endswith("/"):
             raise _unsafe(name, "invalid_name")
         path = "/".join(parts)
-        if len(_encoded(path, name)) > lim.max_path_length:
+        path = name if path == name else path  # share the string: the table may be large
+        encoded = _encoded(path, name)
+        if len(encoded) > lim.max_path_length:
             raise _unsafe(name, "path_too_long")
-        if any(len(_encoded(p, name)) > lim.max_name_length for p in parts):
+        if max(map(len, encoded.split(b"/"))) > lim.max_name_length:
             raise _unsafe(name, "name_too_long")
         if kind == "file":
             self.expanded += m.size
             if self.expanded > lim.max_expanded_bytes:
                 raise _unsafe(name, "expanded_too_large")
         elif kind == "hard":
-            target = [p for p in link.split("/") if p not in ("", ".")]
+            target = _split(link)
             if link.startswith("/") or ".." in target:
                 raise _unsafe(name, "link_escape")
             if self.kinds.get("/".join(target)) != "file":
@@ -334,52 +341,67 @@ class _Tree:
                 raise _unsafe(name, "link_escape")
             if len(_encoded(link, name)) > lim.max_path_length:
                 raise _unsafe(name, "path_too_long")
+            self.links[path] = (link, name)
         previous = self.kinds.get(path)
         if previous not in (None, kind) and "sym" in (previous, kind):
             raise _unsafe(name, "duplicate_conflict")
         self.kinds[path] = kind
         self.counts[kind] += 1
-        if kind == "sym":
-            self.links[path] = link
-        self.members.append((parts, name, link if kind == "sym" else None))
+        self.members.append((path, name, link if kind == "sym" else None))
 
     def check(self) -> None:
         # Second pass over the final table, so member order cannot hide a link.
-        if not self.links:
-            return
-        for parts, name, link in self.members:
-            prefixes = _prefixes(parts)
-            if any(p in self.links for p in prefixes[:-1]):
-                raise _unsafe(name, "through_symlink")
-            if link is not None:
-                self._walk(prefixes[:-1], link, 1, name)
+        for path, (target, name) in self.links.items():
+            node = 0
+            for part in path.split("/"):
+                key, node = (node, part), self.nodes.get((node, part))
+                if node is None:
+                    if len(self.parent) > self.limits.max_members:  # bounds the trie's memory
+                        raise _unsafe(name, "too_many_members")
+                    node = self.nodes[key] = len(self.parent)
+                    self.parent.append(key[0])
+            self.targets[node] = target
+        for path, name, target in self.members if self.targets else ():
+            node = 0
+            for part in path.split("/")[:-1]:
+                node = self.nodes.get((node, part))
+                if node is None:
+                    break
+                if node in self.targets:
+                    raise _unsafe(name, "through_symlink")
+            if target is not None:
+                self._walk(node, target, 1, name)
 
-    def _walk(self, stack: list[str], target: str, depth: int, member: str) -> list[str]:
-        # Lexical resolution inside the virtual tree; a component that is a symlink member is
-        # replaced by its own (memoised) resolution, as the kernel would follow it.
-        stack = list(stack)
+    def _walk(self, node: int, target: str, depth: int, member: str) -> tuple[int, int]:
+        # `off` counts components below `node` that are off the trie, where no symlink can be.
+        # A symlink member met on the way is replaced by its own resolution, as the kernel does.
+        off = 0
         for part in target.split("/"):
             if part in ("", "."):
                 continue
             if part == "..":
-                if not stack:
+                if off:
+                    off -= 1
+                elif node == 0:
                     raise _unsafe(member, "link_escape")
-                stack.pop()
-                continue
-            stack.append(f"{stack[-1]}/{part}" if stack else part)
-            if stack[-1] in self.links:
-                stack = list(self._resolve(stack[-1], depth + 1, member))
-        return stack
+                else:
+                    node = self.parent[node]
+            elif off or (child := self.nodes.get((node, part))) is None:
+                off += 1
+            else:
+                node = child
+                if node in self.targets:
+                    node, off = self._resolve(node, depth + 1, member)
+        return node, off
 
-    def _resolve(self, path: str, depth: int, member: str) -> list[str]:
-        if path not in self.memo:
-            if depth > self.limits.max_symlink_depth or path in self.active:
+    def _resolve(self, node: int, depth: int, member: str) -> tuple[int, int]:
+        if node not in self.memo:
+            if depth > self.limits.max_symlink_depth or node in self.active:
                 raise _unsafe(member, "symlink_loop")
-            self.active.add(path)
-            parent = _prefixes(path.split("/"))[:-1]
-            self.memo[path] = self._walk(parent, self.links[path], depth, member)
-            self.active.discard(path)
-        return self.memo[path]
+            self.active.add(node)
+            self.memo[node] = self._walk(self.parent[node], self.targets[node], depth, member)
+            self.active.discard(node)
+        return self.memo[node]
 
 
 def inspect_archive(
@@ -390,16 +412,9 @@ def inspect_archive(
 ) -> ArchiveInfo:
     raw, tree, state = _Counting(fileobj), _Tree(limits), {}
     try:
-        with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+        with gzip.GzipFile(fileobj=raw, mode="rb") as gz:  # refuses input not starting 1f 8b
             stream = _TarStream(gz)
-            tar = tarfile.open(
-                fileobj=stream,
-                mode="r|",
-                tarinfo=_tarinfo_class(state),
-                encoding="utf-8",
-                errors="surrogateescape",
-                bufsize=_BUFSIZE,
-            )
+            tar = tarfile.open(fileobj=stream, tarinfo=_tarinfo_class(state), **_TAR_OPTIONS)
             while (member := tar.next()) is not None:
                 tar.members.clear()  # tarfile keeps every TarInfo; our table is enough
                 tree.add(member)
@@ -409,10 +424,4 @@ def inspect_archive(
     except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error, ValueError) as exc:
         raise _unsupported(f"not a valid gzip-compressed tar archive ({exc})") from None
     tree.check()
-    return ArchiveInfo(
-        file_count=tree.counts["file"],
-        dir_count=tree.counts["dir"],
-        symlink_count=tree.counts["sym"],
-        member_count=tree.member_count,
-        expanded_bytes=tree.expanded,
-    )
+    return ArchiveInfo(*tree.counts.values(), tree.member_count, tree.expanded)

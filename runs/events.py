@@ -62,41 +62,42 @@ class Notifier:
 
     def __init__(self):
         self._pending: dict[str, int] = {}
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._thread = None
+        self._loop = None
+        self._wake = None
+        self._ready = threading.Event()
 
     def notify(self, run_id: str, seq: int) -> None:
-        with self._cond:
+        with self._lock:
             if seq > self._pending.get(run_id, 0):
                 self._pending[run_id] = seq
             if self._thread is None or not self._thread.is_alive():
+                self._ready.clear()
                 self._thread = threading.Thread(target=self._main, name="event-notifier", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+        if self._ready.wait(5):
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def _main(self):
-        asyncio.run(self._loop())
+        asyncio.run(self._run())
 
-    async def _loop(self):
+    async def _run(self):
         from channels.layers import get_channel_layer
 
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        self._ready.set()
         layer = get_channel_layer()
         while True:
-            pending = await asyncio.to_thread(self._take)
-            if layer is None:
-                continue
+            await self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                pending, self._pending = self._pending, {}
             for run_id, seq in pending.items():
                 try:
                     await layer.group_send(group_name(run_id), {"type": "run.events", "seq": seq})
                 except Exception:  # a lost wake-up only delays a viewer; never fail the writer
                     log.warning("could not notify viewers of %s", run_id, exc_info=True)
-
-    def _take(self) -> dict[str, int]:
-        with self._cond:
-            while not self._pending:
-                self._cond.wait()
-            pending, self._pending = self._pending, {}
-            return pending
 
 
 notifier = Notifier()

@@ -168,7 +168,13 @@ def test_check_declared_digest_mismatch():
 
 def test_archive_error_defaults():
     err = ArchiveError("x", "msg", 400)
-    assert (err.code, err.message, err.status, err.details, str(err)) == ("x", "msg", 400, {}, "msg")
+    assert (err.code, err.message, err.status, err.details, str(err)) == (
+        "x",
+        "msg",
+        400,
+        {},
+        "msg",
+    )
 
 
 # --- accepted archives ----------------------------------------------------------------------
@@ -223,7 +229,9 @@ def test_in_tree_symlink_chain_is_fine():
 
 
 def test_duplicate_plain_files_and_dirs_are_allowed():
-    data = targz(reg("a", b"1"), reg("a", b"22"), dir_("d"), dir_("d"), sym("l", "a"), sym("l", "d"))
+    data = targz(
+        reg("a", b"1"), reg("a", b"22"), dir_("d"), dir_("d"), sym("l", "a"), sym("l", "d")
+    )
     info = inspect(data)
     assert (info.file_count, info.dir_count, info.symlink_count) == (2, 2, 2)
     assert info.expanded_bytes == 3
@@ -284,9 +292,15 @@ def test_truncated_gzip():
 
 
 def test_corrupted_gzip_crc():
-    data = bytearray(targz(reg("a", b"hello")))
+    # Padding well past tarfile's read-ahead: only reading to the end reaches the CRC.
+    data = bytearray(gzip.compress(tar_bytes(reg("a", b"hello")) + b"\0" * 300_000))
+    inspect(bytes(data))
     data[-8] ^= 0xFF  # the CRC32 in the gzip trailer
     unsupported(bytes(data))
+
+
+def test_excessive_padding_after_end_of_archive():
+    unsupported(gzip.compress(tar_bytes(reg("a", b"1")) + b"\0" * (2 << 20)))
 
 
 def test_tar_truncated_inside_member_data():
@@ -363,7 +377,10 @@ def test_malformed_pax_record_is_refused():
     # missing newline and ignores the size record, so the two would skip different data.
     records = b"11 path=x\nX" + b"14 size=10000\n"
     info.type, info.size = tarfile.XHDTYPE, len(records)
-    unsupported(raw_targz(header(info), records.ljust(512, b"\0"), header(reg("a")[0])))
+    hidden = header(sym("evil", "/etc")[0]).ljust(10240, b"\0")  # what GNU tar sees next
+    data = raw_targz(header(info), records.ljust(512, b"\0"), header(reg("a")[0]), hidden)
+    assert [m.name for m in tarfile.open(fileobj=io.BytesIO(data), mode="r|gz")] == ["x\n"]
+    unsupported(data)
 
 
 def test_pax_digit_run_redos_is_refused_quickly():
@@ -416,8 +433,20 @@ def test_symlink_chain_escape_cve_2025_4517_style():
 
 
 def test_symlink_chain_escape_regardless_of_member_order():
-    data = targz(sym("x", "a/b/c/../../../.."), dir_("a"), dir_("a/b"), sym("a/b/c", "../.."))
+    # The link through which x escapes only comes later in the archive.
+    data = targz(sym("x", "a/b/c/.."), dir_("a"), dir_("a/b"), sym("a/b/c", "../.."))
     refused(data, "link_escape", "x")
+
+
+def test_every_duplicate_symlink_is_checked_not_only_the_last():
+    refused(targz(sym("l", "../x"), sym("l", "ok")), "link_escape", "l")
+
+
+def test_deep_symlink_paths_count_against_the_member_limit():
+    # The second pass keeps a trie of symlink parents; its size is bounded like the members.
+    data = targz(sym("a/b/c/d/e/f/l", "x"))
+    assert inspect(data, ArchiveLimits(max_members=7)).symlink_count == 1
+    refused(data, "too_many_members", "a/b/c/d/e/f/l", ArchiveLimits(max_members=6))
 
 
 def test_symlink_loop():
@@ -465,7 +494,9 @@ def test_hardlink_to_directory():
 
 
 @pytest.mark.parametrize(
-    "kind", [tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE, b"V"], ids=["chr", "blk", "fifo", "V"]
+    "kind",
+    [tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE, b"V", b"D"],
+    ids=["chr", "blk", "fifo", "volume-label", "gnu-dumpdir"],
 )
 def test_special_files(kind):
     refused(targz(reg("ok", b"1"), special("dev", kind)), "special_file", "dev")

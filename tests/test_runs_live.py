@@ -215,7 +215,9 @@ def test_output_limit_one_error_then_dropped(runs):
 
 
 def test_stdout_stderr_order_kept(runs):
-    cmd = "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; sleep 0.05; done"
+    # stdout and stderr are two pipes that the engine reads concurrently, so writes that are
+    # microseconds apart have no defined order; a few milliseconds apart they must keep theirs.
+    cmd = "for i in 1 2 3 4 5; do echo out$i; sleep 0.02; echo err$i >&2; sleep 0.02; done"
     run = runs.submit({"x.txt": "x"}, command=cmd)
     assert runs.wait(run["id"])["status"] == "succeeded"
     seq = [(e["type"], e["data"]["text"]) for e in runs.events(run["id"])

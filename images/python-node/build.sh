@@ -332,6 +332,7 @@ find "$DIR" -xdev -type f -perm /6000 -exec chmod ug-s {} +
 # --------------------------------------------------------------------------
 # 4. Import into Docker
 # --------------------------------------------------------------------------
+OLD_ID=$(docker image inspect -f '{{.Id}}' "$REF" 2>/dev/null || true)
 log "importing $REF (rootfs $(du -sh --one-file-system "$DIR" | cut -f1))"
 tar --numeric-owner -C "$DIR" -c . | docker import \
     --change "USER $SANDBOX_UID:$SANDBOX_GID" \
@@ -348,6 +349,11 @@ tar --numeric-owner -C "$DIR" -c . | docker import \
 docker tag "$REF" "$REPO:latest"
 
 ID=$(docker image inspect -f '{{.Id}}' "$REF")
+# --force: drop the image we just replaced unless something still uses it
+# (no -f, so docker refuses if it is tagged elsewhere or has containers).
+if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$ID" ]; then
+    docker image rm "$OLD_ID" >/dev/null 2>&1 && log "removed replaced image $OLD_ID" || true
+fi
 log "built $REF in $(( $(date +%s) - START ))s"
 log "image id: $ID"
 echo "$REF"

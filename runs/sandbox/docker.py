@@ -148,9 +148,10 @@ class DockerSandbox:
             command=["tar", "-xzvf", "-", "-C", "/workspace", "--no-same-owner",
                      "--no-same-permissions", "--delay-directory-restore"],
             stdin_open=True,
-            stdin_once=True,
         )
         try:
+            # stdin_open without detach makes docker-py set StdinOnce: when we half-close the
+            # socket the container's stdin closes and tar sees the end of the archive.
             container = self.client.containers.create(**cfg)
             sock = self._attached(container, stdin=True)
             container.start()
