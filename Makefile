@@ -17,11 +17,18 @@ down:
 demo: up
 	.venv/bin/python scripts/demo.py
 
+# The suite uses its own Redis database, Celery queue and media folder, so a stack started with
+# `make up` on the same machine neither takes its tasks nor sees its files.
+TEST_ENV = DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+	CROWNEST_QUEUE=crownest-test CROWNEST_CHANNEL_PREFIX=crownest-test \
+	CROWNEST_MEDIA_ROOT=$(CURDIR)/var/test-media
+
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} .venv/bin/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
+	$(TEST_ENV) .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

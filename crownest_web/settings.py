@@ -1,4 +1,4 @@
-"""The one settings module. Every knob is an environment variable with a safe development default."""
+"""The one settings module: every knob is an environment variable with a safe default."""
 
 import hashlib
 import os
@@ -110,7 +110,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CROWNEST_QUEUE", "crownest")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CROWNEST_VISIBILITY_TIMEOUT", 7200)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CROWNEST_VISIBILITY_TIMEOUT", 7200)
+}
 CELERY_BEAT_SCHEDULE = {
     "reap": {"task": "runs.tasks.reap", "schedule": env_int("CROWNEST_REAPER_INTERVAL", 30)},
 }

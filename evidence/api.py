@@ -14,9 +14,12 @@ class RunEvidence(APIView):
         run = visible_run(request, run_id)
         bundle = EvidenceBundle.objects.filter(run=run).first()
         if bundle is None:
-            raise ApiError(409, "evidence_not_ready",
-                           "The Evidence Bundle is written after the run ends.",
-                           {"status": run.status})
+            raise ApiError(
+                409,
+                "evidence_not_ready",
+                "The Evidence Bundle is written after the run ends.",
+                {"status": run.status},
+            )
         resp = Response(bundle.data)
         resp["ETag"] = f'"{bundle.sha256}"'
         resp["X-Evidence-Sha256"] = bundle.sha256

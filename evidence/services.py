@@ -52,8 +52,11 @@ def evidence_build(*, run_id: str) -> EvidenceBundle:
         "exitCode": run.exit_code,
         "failureReason": run.failure_reason or None,
         "command": run.command,
-        "template": {"name": run.template, "image": run.image or None,
-                     "imageDigest": run.image_digest or None},
+        "template": {
+            "name": run.template,
+            "image": run.image or None,
+            "imageDigest": run.image_digest or None,
+        },
         "timestamps": {
             "createdAt": iso(run.created_at),
             "archiveVerifiedAt": iso(run.archive_verified_at),

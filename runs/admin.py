@@ -52,8 +52,17 @@ class RunEventInline(admin.TabularInline):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "template", "owner", "team", "exit_code", "failure_reason",
-                    "created_at", "page"]
+    list_display = [
+        "id",
+        "status",
+        "template",
+        "owner",
+        "team",
+        "exit_code",
+        "failure_reason",
+        "created_at",
+        "page",
+    ]
     list_filter = ["status", "failure_reason", "template", "team", "created_at"]
     search_fields = ["id", "owner__username", "archive_sha256"]
     readonly_fields = [f.name for f in Run._meta.fields]

@@ -15,8 +15,13 @@ from .errors import ApiError, not_found
 from .events import event_json
 from .serializers import ArtifactOut, RunCreateIn, RunOut, template_list
 
-RAW_ARCHIVE_TYPES = {"application/gzip", "application/x-gzip", "application/x-tar+gzip",
-                     "application/octet-stream", "application/x-compressed-tar"}
+RAW_ARCHIVE_TYPES = {
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-tar+gzip",
+    "application/octet-stream",
+    "application/x-compressed-tar",
+}
 
 
 def visible_run(request, run_id):
@@ -36,14 +41,16 @@ class RunPages(PageNumberPagination):
     max_page_size = 100
 
     def get_paginated_response(self, data):
-        return Response({
-            "count": self.page.paginator.count,
-            "page": self.page.number,
-            "pageSize": self.get_page_size(self.request),
-            "next": self.get_next_link(),
-            "previous": self.get_previous_link(),
-            "results": data,
-        })
+        return Response(
+            {
+                "count": self.page.paginator.count,
+                "page": self.page.number,
+                "pageSize": self.get_page_size(self.request),
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
 
 
 class RunCollection(APIView):
@@ -56,19 +63,26 @@ class RunCollection(APIView):
     def get(self, request):
         q = request.query_params
         qs = selectors.run_list(
-            request.user, status=q.get("status"), template=q.get("template"),
-            team=q.get("team"), owner=q.get("owner"),
+            request.user,
+            status=q.get("status"),
+            template=q.get("template"),
+            team=q.get("team"),
+            owner=q.get("owner"),
         ).prefetch_related("artifacts")
         pages = RunPages()
         page = pages.paginate_queryset(qs, request, view=self)
-        return pages.get_paginated_response(RunOut(page, many=True, context={"request": request}).data)
+        return pages.get_paginated_response(
+            RunOut(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(operation_id="createRun", request=RunCreateIn, responses={201: RunOut})
     def post(self, request):
         body = RunCreateIn(data=request.data)
         body.is_valid(raise_exception=True)
         run = services.run_create(
-            owner=request.user, client=request.META.get("HTTP_USER_AGENT", ""), **body.validated_data
+            owner=request.user,
+            client=request.META.get("HTTP_USER_AGENT", ""),
+            **body.validated_data,
         )
         return run_response(request, run, status.HTTP_201_CREATED)
 
@@ -87,8 +101,9 @@ def _body_chunks(stream, size=settings.CROWNEST_UPLOAD_CHUNK):
 class RunArchive(APIView):
     parser_classes = [MultiPartParser, JSONParser]
 
-    @extend_schema(operation_id="uploadArchive", request={"application/gzip": bytes},
-                   responses=RunOut)
+    @extend_schema(
+        operation_id="uploadArchive", request={"application/gzip": bytes}, responses=RunOut
+    )
     def put(self, request, run_id):
         run = visible_run(request, run_id)
         ctype = request.content_type.split(";")[0].strip().lower()
@@ -96,16 +111,23 @@ class RunArchive(APIView):
         if ctype == "multipart/form-data":
             upload = request.FILES.get("archive")
             if upload is None:
-                raise ApiError(400, "invalid_request", "The request body is not valid.",
-                               {"fields": {"archive": ["a file in field 'archive' is required"]}})
+                raise ApiError(
+                    400,
+                    "invalid_request",
+                    "The request body is not valid.",
+                    {"fields": {"archive": ["a file in field 'archive' is required"]}},
+                )
             chunks = upload.chunks(settings.CROWNEST_UPLOAD_CHUNK)
             length = upload.size
         elif ctype in RAW_ARCHIVE_TYPES or not ctype:
             chunks = _body_chunks(request._request)
         else:
-            raise ApiError(415, "unsupported_archive",
-                           "Send the archive as application/gzip bytes or multipart field 'archive'.",
-                           {"contentType": ctype})
+            raise ApiError(
+                415,
+                "unsupported_archive",
+                "Send the archive as application/gzip bytes or multipart field 'archive'.",
+                {"contentType": ctype},
+            )
         run = services.archive_upload(run=run, chunks=chunks, content_length=length)
         return run_response(request, run)
 
@@ -138,8 +160,12 @@ class RunEvents(APIView):
             after = max(int(request.query_params.get("afterSeq", 0)), 0)
             limit = min(max(int(request.query_params.get("limit", 100)), 1), 1000)
         except ValueError as exc:
-            raise ApiError(400, "invalid_request", "afterSeq and limit must be integers.",
-                           {"fields": {"afterSeq": ["integer"], "limit": ["integer"]}}) from exc
+            raise ApiError(
+                400,
+                "invalid_request",
+                "afterSeq and limit must be integers.",
+                {"fields": {"afterSeq": ["integer"], "limit": ["integer"]}},
+            ) from exc
         events = selectors.events_after(run.id, after, limit)
         last = events[-1].seq if events else after
         # Built from event_json so these bytes equal the SSE and websocket ones for each seq.
@@ -183,8 +209,12 @@ class ArtifactDownload(APIView):
         if request.META.get("HTTP_IF_NONE_MATCH") == etag:
             return HttpResponse(status=304)
         name = artifact.path.rsplit("/", 1)[-1] or artifact.id
-        resp = FileResponse(storages["default"].open(artifact.file, "rb"), as_attachment=True,
-                            filename=name, content_type=artifact.content_type)
+        resp = FileResponse(
+            storages["default"].open(artifact.file, "rb"),
+            as_attachment=True,
+            filename=name,
+            content_type=artifact.content_type,
+        )
         resp["ETag"] = etag
         resp["Content-Length"] = str(artifact.size_bytes)
         resp["X-Content-Type-Options"] = "nosniff"

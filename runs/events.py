@@ -45,7 +45,12 @@ def append(run_id: str, items, *, terminal: bool = False) -> list[RunEvent]:
 
 
 def event_dict(event: RunEvent) -> dict:
-    return {"seq": event.seq, "type": event.type, "timestamp": iso(event.timestamp), "data": event.data}
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "timestamp": iso(event.timestamp),
+        "data": event.data,
+    }
 
 
 def event_json(event: RunEvent) -> str:
@@ -74,7 +79,9 @@ class Notifier:
                 self._pending[run_id] = seq
             if self._thread is None or not self._thread.is_alive():
                 self._ready.clear()
-                self._thread = threading.Thread(target=self._main, name="event-notifier", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._main, name="event-notifier", daemon=True
+                )
                 self._thread.start()
         if self._ready.wait(5):
             self._loop.call_soon_threadsafe(self._wake.set)

@@ -1,4 +1,4 @@
-"""What a worker does with a queued run: sandbox, extract, command, artifacts, terminal, evidence."""
+"""What a worker does with a queued run: sandbox, extract, command, artifacts, evidence."""
 
 import logging
 import mimetypes
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files import File
-from django.db.models import Q
 from django.utils import timezone
 
 from . import events, lifecycle
@@ -203,8 +202,16 @@ def command(sandbox, spec: RunSpec, run: Run) -> Outcome:
             pump.flush()
             events.append(
                 run.id,
-                [("error", {"code": "timeout", "message": f"The command ran past its "
-                            f"{run.timeout_seconds} s limit and was stopped."})],
+                [
+                    (
+                        "error",
+                        {
+                            "code": "timeout",
+                            "message": f"The command ran past its "
+                            f"{run.timeout_seconds} s limit and was stopped.",
+                        },
+                    )
+                ],
             )
             # Stop in the background so output keeps flowing during the grace period.
             threading.Thread(
@@ -220,8 +227,18 @@ def command(sandbox, spec: RunSpec, run: Run) -> Outcome:
     if stopped_for:
         return Outcome(S.FAILED, exit_info.exit_code, stopped_for)
     if exit_info.oom_killed:
-        events.append(run.id, [("error", {"code": "oom_killed", "message":
-                                          "The command ran out of memory and was killed."})])
+        events.append(
+            run.id,
+            [
+                (
+                    "error",
+                    {
+                        "code": "oom_killed",
+                        "message": "The command ran out of memory and was killed.",
+                    },
+                )
+            ],
+        )
         return Outcome(S.FAILED, exit_info.exit_code, F.OOM_KILLED)
     if exit_info.exit_code != 0:
         return Outcome(S.FAILED, exit_info.exit_code, F.EXIT_CODE)
@@ -243,9 +260,20 @@ def collect(sandbox, spec: RunSpec, run: Run) -> None:
         result = sandbox.collect(spec, list(run.artifact_paths), limits, work)
         for path, local in result.files:
             artifact = artifact_store(run=run, path=path, local_path=local)
-            events.append(run.id, [("artifact_collected", {
-                "artifactId": artifact.id, "path": artifact.path,
-                "sizeBytes": artifact.size_bytes, "sha256": artifact.sha256})])
+            events.append(
+                run.id,
+                [
+                    (
+                        "artifact_collected",
+                        {
+                            "artifactId": artifact.id,
+                            "path": artifact.path,
+                            "sizeBytes": artifact.size_bytes,
+                            "sha256": artifact.sha256,
+                        },
+                    )
+                ],
+            )
         if result.errors:
             events.append(run.id, [("artifact_error", e) for e in result.errors])
     finally:
@@ -263,7 +291,9 @@ def artifact_store(*, run: Run, path: str, local_path: str) -> Artifact:
     artifact = Artifact(run=run, path=path, size_bytes=size, sha256=digest.hexdigest())
     artifact.content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     with open(local_path, "rb") as fh:
-        artifact.file = storage().save(f"artifacts/{run.id}/{artifact.id}", File(fh, name=artifact.id))
+        artifact.file = storage().save(
+            f"artifacts/{run.id}/{artifact.id}", File(fh, name=artifact.id)
+        )
     artifact.save()
     return artifact
 
@@ -292,53 +322,3 @@ def finish(run_id: str, outcome: Outcome, sandbox, phases: Phases) -> None:
     evidence_build(run_id=run_id)
     phases.end("evidence")
     Run.objects.filter(pk=run_id).update(phases=phases.values)
-
-
-def reap() -> dict:
-    """Fail runs whose worker vanished, re-queue runs whose task was lost, and remove sandboxes
-    that belong to no active run."""
-    from evidence.services import evidence_build
-
-    from .tasks import execute_run
-
-    now = timezone.now()
-    lost_before = now - timezone.timedelta(seconds=settings.CROWNEST_LOST_WORKER_SECONDS)
-    report = {"lost": [], "requeued": [], "removed": []}
-    sandbox = get_sandbox()
-    for run in Run.objects.filter(status=S.RUNNING).filter(
-        Q(worker_seen_at__lt=lost_before) | Q(worker_seen_at__isnull=True)
-    ):
-        sandbox.kill(run.id)
-        if run.cancel_requested_at:
-            moved = lifecycle.transition(run.id, S.CANCELED, expect=[S.RUNNING])
-        else:
-            events.append(run.id, [("error", {"code": "lost_worker",
-                                              "message": "The worker running this run vanished."})])
-            moved = lifecycle.transition(
-                run.id, S.FAILED, expect=[S.RUNNING], failure_reason=F.LOST_WORKER
-            )
-        if moved:
-            sandbox.remove(run.id)
-            Run.objects.filter(pk=run.id).update(sandbox_removed_at=timezone.now())
-            evidence_build(run_id=run.id)
-            report["lost"].append(run.id)
-    requeue_before = now - timezone.timedelta(seconds=settings.CROWNEST_REQUEUE_SECONDS)
-    for run_id in Run.objects.filter(status=S.QUEUED, queued_at__lt=requeue_before).values_list(
-        "id", flat=True
-    ):
-        execute_run.delay(run_id)
-        report["requeued"].append(run_id)
-    present = sandbox.run_ids()
-    busy = set(
-        Run.objects.filter(id__in=present).filter(
-            Q(status__in=[S.QUEUED, S.RUNNING])
-            | Q(keep_sandbox=True, sandbox_removed_at__isnull=True, status__in=[S.SUCCEEDED, S.FAILED])
-        ).values_list("id", flat=True)
-    )
-    for run_id in sorted(present - busy):
-        sandbox.remove(run_id)
-        Run.objects.filter(pk=run_id, sandbox_removed_at__isnull=True).update(
-            sandbox_removed_at=timezone.now()
-        )
-        report["removed"].append(run_id)
-    return report

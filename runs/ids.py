@@ -1,6 +1,6 @@
-from datetime import UTC as _UTC
 import os
 import time
+from datetime import UTC as _UTC
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -20,6 +20,3 @@ def iso(dt):
     if dt is None:
         return None
     return dt.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-

@@ -43,7 +43,10 @@ def transition(run_id: str, to: str, *, expect=None, **fields) -> bool:
     terminal = to in Run.TERMINAL
     with transaction.atomic():
         previous = (
-            Run.objects.select_for_update().filter(pk=run_id).values_list("status", flat=True).first()
+            Run.objects.select_for_update()
+            .filter(pk=run_id)
+            .values_list("status", flat=True)
+            .first()
         )
         if previous not in allowed:
             return False
@@ -67,7 +70,9 @@ def terminal_data(run: Run) -> dict:
         "exitCode": run.exit_code,
         "failureReason": run.failure_reason or None,
         "durationSeconds": round(duration, 3) if duration is not None else None,
-        "artifactIds": list(run.artifacts.order_by("created_at", "path").values_list("id", flat=True)),
+        "artifactIds": list(
+            run.artifacts.order_by("created_at", "path").values_list("id", flat=True)
+        ),
     }
 
 

@@ -54,12 +54,12 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self):
+        return f"{self.prefix}… ({self.user})"
+
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
-
-    def __str__(self):
-        return f"{self.prefix}… ({self.user})"
 
 
 class Template(models.Model):
@@ -98,7 +98,9 @@ class Run(models.Model):
         LOST_WORKER = "lost_worker"
 
     id = models.CharField(primary_key=True, max_length=40, default=run_id, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="runs")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="runs"
+    )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
     template = models.CharField(max_length=50)
     command = models.JSONField()

@@ -37,8 +37,9 @@ class RunCreateIn(serializers.Serializer):
     )
     timeoutSeconds = serializers.IntegerField(required=False, source="timeout_seconds")
     keepSandbox = serializers.BooleanField(required=False, default=False, source="keep_sandbox")
-    env = serializers.DictField(child=StrictText(allow_blank=True, trim_whitespace=False),
-                                required=False)
+    env = serializers.DictField(
+        child=StrictText(allow_blank=True, trim_whitespace=False), required=False
+    )
     team = serializers.SlugField(required=False, allow_null=True)
 
 
@@ -77,7 +78,9 @@ class RunOut(serializers.Serializer):
 
     def to_representation(self, run: Run):
         request = self.context.get("request")
-        artifact_ids = list(run.artifacts.order_by("created_at", "path").values_list("id", flat=True))
+        artifact_ids = list(
+            run.artifacts.order_by("created_at", "path").values_list("id", flat=True)
+        )
         return {
             "id": run.id,
             "status": run.status,
@@ -124,8 +127,16 @@ class ArtifactOut(serializers.ModelSerializer):
 
     class Meta:
         model = Artifact
-        fields = ["id", "runId", "path", "sizeBytes", "sha256", "contentType", "createdAt",
-                  "downloadUrl"]
+        fields = [
+            "id",
+            "runId",
+            "path",
+            "sizeBytes",
+            "sha256",
+            "contentType",
+            "createdAt",
+            "downloadUrl",
+        ]
 
     def get_downloadUrl(self, obj) -> str:
         return absolute(self.context.get("request"), reverse("artifact-download", args=[obj.id]))
@@ -137,12 +148,14 @@ def template_list() -> list[dict]:
     for name, conf in settings.CROWNEST_TEMPLATES.items():
         t = known.get(name)
         current = t is not None and t.image == conf["image"]
-        out.append({
-            "name": name,
-            "description": conf["description"],
-            "image": conf["image"],
-            "imageDigest": t.image_digest if current else None,
-            "python": t.python if current else None,
-            "node": t.node if current else None,
-        })
+        out.append(
+            {
+                "name": name,
+                "description": conf["description"],
+                "image": conf["image"],
+                "imageDigest": t.image_digest if current else None,
+                "python": t.python if current else None,
+                "node": t.node if current else None,
+            }
+        )
     return out

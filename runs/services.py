@@ -24,7 +24,9 @@ def storage():
 
 
 def _bad(field: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_request", "The request body is not valid.", {"fields": {field: [message]}})
+    return ApiError(
+        400, "invalid_request", "The request body is not valid.", {"fields": {field: [message]}}
+    )
 
 
 def _check_text(field: str, value: str, limit: int) -> None:
@@ -158,7 +160,11 @@ def _direct_limit_error(size: int) -> ApiError:
         413,
         "archive_too_large",
         "The archive is over the direct-upload limit; use a staged transfer.",
-        {"limitBytes": settings.CROWNEST_DIRECT_UPLOAD_LIMIT, "sizeBytes": size, "useStagedTransfer": True},
+        {
+            "limitBytes": settings.CROWNEST_DIRECT_UPLOAD_LIMIT,
+            "sizeBytes": size,
+            "useStagedTransfer": True,
+        },
     )
 
 
@@ -177,7 +183,9 @@ def archive_upload(*, run: Run, chunks, content_length: int | None = None) -> Ru
         progress = _Progress(run.id, "upload", run.archive_size_bytes)
         with os.fdopen(fd, "wb") as out:
             try:
-                received = archives.receive_stream(chunks, out, max_bytes=limit, on_progress=progress)
+                received = archives.receive_stream(
+                    chunks, out, max_bytes=limit, on_progress=progress
+                )
             except archives.ArchiveError as exc:
                 if exc.code == "archive_too_large":
                     raise _direct_limit_error(run.archive_size_bytes) from exc
@@ -247,14 +255,18 @@ def run_cancel(*, run: Run) -> Run:
     from evidence.services import evidence_build
 
     if run.is_terminal:
-        raise invalid_state(lifecycle.InvalidTransition(run.status, lifecycle.allowed_for(S.CANCELED)))
+        raise invalid_state(
+            lifecycle.InvalidTransition(run.status, lifecycle.allowed_for(S.CANCELED))
+        )
     if lifecycle.transition(run.id, S.CANCELED, expect=[S.AWAITING_ARCHIVE, S.READY, S.QUEUED]):
         evidence_build(run_id=run.id)
     else:
-        Run.objects.filter(
-            pk=run.id, status=S.RUNNING, cancel_requested_at__isnull=True
-        ).update(cancel_requested_at=timezone.now())
+        Run.objects.filter(pk=run.id, status=S.RUNNING, cancel_requested_at__isnull=True).update(
+            cancel_requested_at=timezone.now()
+        )
     run.refresh_from_db()
     if run.is_terminal and run.status != S.CANCELED:
-        raise invalid_state(lifecycle.InvalidTransition(run.status, lifecycle.allowed_for(S.CANCELED)))
+        raise invalid_state(
+            lifecycle.InvalidTransition(run.status, lifecycle.allowed_for(S.CANCELED))
+        )
     return run

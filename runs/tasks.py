@@ -14,7 +14,7 @@ def execute_run(run_id: str) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def reap() -> dict:
-    from .execution import reap as reap_service
+    from .reaper import reap as reap_service
 
     return reap_service()
 

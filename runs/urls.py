@@ -11,7 +11,10 @@ urlpatterns = [
     path("workspace-runs/<str:run_id>/events", api.RunEvents.as_view(), name="run-events"),
     path("workspace-runs/<str:run_id>/artifacts", api.RunArtifacts.as_view(), name="run-artifacts"),
     path("artifacts/<str:artifact_id>", api.ArtifactDetail.as_view(), name="artifact-detail"),
-    path("artifacts/<str:artifact_id>/download", api.ArtifactDownload.as_view(),
-         name="artifact-download"),
+    path(
+        "artifacts/<str:artifact_id>/download",
+        api.ArtifactDownload.as_view(),
+        name="artifact-download",
+    ),
     path("templates", api.Templates.as_view(), name="templates"),
 ]

@@ -19,5 +19,8 @@ def run_page(request, run_id):
     if run is None:
         raise Http404("No such run.")
     events = selectors.events_after(run.id, 0, 5000)
-    return render(request, "runs/detail.html", {"run": run, "events": events,
-                                                "artifacts": run.artifacts.all()})
+    return render(
+        request,
+        "runs/detail.html",
+        {"run": run, "events": events, "artifacts": run.artifacts.all()},
+    )

@@ -42,9 +42,21 @@ def token() -> str:
         if httpx.get(f"{BASE}/api/v1/templates", headers=auth(key)).status_code == 200:
             return key
     out = subprocess.run(
-        [sys.executable, "manage.py", "issue_token", DEMO_USER, "--create-user",
-         "--password", DEMO_PASSWORD, "--name", "demo"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "issue_token",
+            DEMO_USER,
+            "--create-user",
+            "--password",
+            DEMO_PASSWORD,
+            "--name",
+            "demo",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     key = out.stdout.strip()
     TOKEN_FILE.write_text(key)
@@ -67,23 +79,34 @@ def main() -> int:
     api = httpx.Client(base_url=f"{BASE}/api/v1", headers=auth(key), timeout=60)
     data = pack(ROOT / "examples" / "hello")
     digest = hashlib.sha256(data).hexdigest()
-    run = check(api.post("/workspace-runs", json={
-        "template": "python-node",
-        "command": "npm test && python3 build.py",
-        "archive": {"sizeBytes": len(data), "sha256": digest, "filename": "hello.tgz"},
-        "artifactPaths": ["dist/", "reports/*.xml"],
-        "timeoutSeconds": 120,
-    }))
+    run = check(
+        api.post(
+            "/workspace-runs",
+            json={
+                "template": "python-node",
+                "command": "npm test && python3 build.py",
+                "archive": {"sizeBytes": len(data), "sha256": digest, "filename": "hello.tgz"},
+                "artifactPaths": ["dist/", "reports/*.xml"],
+                "timeoutSeconds": 120,
+            },
+        )
+    )
     print(f"==> created {run['id']} ({len(data)} bytes, sha256 {digest[:16]}…)")
-    check(api.put(f"/workspace-runs/{run['id']}/archive", content=data,
-                  headers={"Content-Type": "application/gzip"}))
+    check(
+        api.put(
+            f"/workspace-runs/{run['id']}/archive",
+            content=data,
+            headers={"Content-Type": "application/gzip"},
+        )
+    )
     print("==> archive verified; starting")
     check(api.post(f"/workspace-runs/{run['id']}/start"))
     after, terminal = 0, None
     deadline = time.monotonic() + 300
     while terminal is None and time.monotonic() < deadline:
-        page = check(api.get(f"/workspace-runs/{run['id']}/events",
-                             params={"afterSeq": after, "limit": 500}))
+        page = check(
+            api.get(f"/workspace-runs/{run['id']}/events", params={"afterSeq": after, "limit": 500})
+        )
         for event in page["events"]:
             kind, payload = event["type"], event["data"]
             if kind == "stdout":
@@ -99,23 +122,31 @@ def main() -> int:
             time.sleep(0.3)
     if terminal is None:
         sys.exit("the run did not finish in time")
-    print(f"==> {terminal['status']} (exit code {terminal['exitCode']}, "
-          f"{terminal['durationSeconds']} s)")
+    print(
+        f"==> {terminal['status']} (exit code {terminal['exitCode']}, "
+        f"{terminal['durationSeconds']} s)"
+    )
     for artifact in check(api.get(f"/workspace-runs/{run['id']}/artifacts")):
-        print(f"    artifact {artifact['path']}: {artifact['sizeBytes']} bytes, "
-              f"sha256 {artifact['sha256'][:16]}…  {artifact['downloadUrl']}")
+        print(
+            f"    artifact {artifact['path']}: {artifact['sizeBytes']} bytes, "
+            f"sha256 {artifact['sha256'][:16]}…  {artifact['downloadUrl']}"
+        )
     for _ in range(50):
         resp = api.get(f"/workspace-runs/{run['id']}/evidence")
         if resp.status_code == 200:
             bundle = resp.json()
             print(f"==> Evidence Bundle: {BASE}/api/v1/workspace-runs/{run['id']}/evidence")
-            print(f"    events {bundle['events']['count']}, log sha256 "
-                  f"{bundle['events']['sha256'][:16]}…, image {bundle['template']['imageDigest']}")
+            print(
+                f"    events {bundle['events']['count']}, log sha256 "
+                f"{bundle['events']['sha256'][:16]}…, image {bundle['template']['imageDigest']}"
+            )
             break
         time.sleep(0.2)
     print(f"==> run page: {BASE}/runs/{run['id']}")
-    print(f"==> the stack keeps running at {BASE}/  (sign in as {DEMO_USER} / {DEMO_PASSWORD};"
-          f" API token in var/demo-token; `make down` stops it)")
+    print(
+        f"==> the stack keeps running at {BASE}/  (sign in as {DEMO_USER} / {DEMO_PASSWORD};"
+        f" API token in var/demo-token; `make down` stops it)"
+    )
     return 0 if terminal["status"] == "succeeded" else 1
 
 

@@ -36,7 +36,10 @@ WORKER_ENV = {
 def make_targz(files: dict[str, bytes | str], *, extra=None) -> bytes:
     """A .tar.gz from {path: content}; `extra` is a list of TarInfo (links, dirs, devices…)."""
     buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+    with (
+        gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
         for name, content in files.items():
             data = content.encode() if isinstance(content, str) else content
             info = tarfile.TarInfo(name)
@@ -49,7 +52,11 @@ def make_targz(files: dict[str, bytes | str], *, extra=None) -> bytes:
 
 
 def archive_meta(data: bytes, filename="repo.tgz") -> dict:
-    return {"sizeBytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "filename": filename}
+    return {
+        "sizeBytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "filename": filename,
+    }
 
 
 @pytest.fixture
@@ -160,14 +167,34 @@ def _database_url() -> str:
 def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """One real Celery worker for the session, on the test database."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, **WORKER_ENV, "DATABASE_URL": _database_url(),
-           "CROWNEST_MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    env = {
+        **os.environ,
+        **WORKER_ENV,
+        "DATABASE_URL": _database_url(),
+        "CROWNEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "crownest_web", "worker", "--concurrency", "3",
-             "--loglevel", "INFO", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
-             "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "crownest_web",
+                "worker",
+                "--concurrency",
+                "3",
+                "--loglevel",
+                "INFO",
+                "-Q",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60
     while b"ready." not in log.read_bytes():

@@ -70,8 +70,14 @@ def test_issue_token_command(db, capsys):
 def test_create_returns_awaiting_archive(api):
     resp = api.post(
         "/api/v1/workspace-runs",
-        {"template": "python-node", "command": ["echo", "hi"], "archive": archive_meta(GOOD),
-         "artifactPaths": ["dist/"], "env": {"CI": "true"}, "timeoutSeconds": 30},
+        {
+            "template": "python-node",
+            "command": ["echo", "hi"],
+            "archive": archive_meta(GOOD),
+            "artifactPaths": ["dist/"],
+            "env": {"CI": "true"},
+            "timeoutSeconds": 30,
+        },
         format="json",
     )
     assert resp.status_code == 201
@@ -83,8 +89,19 @@ def test_create_returns_awaiting_archive(api):
     assert run["env"] == {"CI": "true"} and run["timeoutSeconds"] == 30
     assert run["createdAt"].endswith("Z") and len(run["createdAt"]) == 24
     assert run["lastSeq"] == 1 and run["evidenceAvailable"] is False
-    assert set(run["links"]) == {"self", "archive", "transfers", "start", "cancel", "events",
-                                 "stream", "websocket", "artifacts", "evidence", "page"}
+    assert set(run["links"]) == {
+        "self",
+        "archive",
+        "transfers",
+        "start",
+        "cancel",
+        "events",
+        "stream",
+        "websocket",
+        "artifacts",
+        "evidence",
+        "page",
+    }
 
 
 @pytest.mark.parametrize(
@@ -119,8 +136,11 @@ def test_create_validation_is_400_with_field(api, change, field):
 
 def test_create_over_archive_limit_is_413(api, settings):
     settings.CROWNEST_ARCHIVE_LIMIT = 1000
-    body = {"template": "python-node", "command": "true",
-            "archive": {"sizeBytes": 1001, "sha256": "a" * 64}}
+    body = {
+        "template": "python-node",
+        "command": "true",
+        "archive": {"sizeBytes": 1001, "sha256": "a" * 64},
+    }
     resp = api.post("/api/v1/workspace-runs", body, format="json")
     assert resp.status_code == 413
     assert error_of(resp)["code"] == "archive_too_large"
@@ -142,8 +162,9 @@ def test_multipart_upload(runs, api):
     run = runs.create(GOOD)
     upload = io.BytesIO(GOOD)
     upload.name = "repo.tgz"
-    resp = api.put(f"/api/v1/workspace-runs/{run['id']}/archive", {"archive": upload},
-                   format="multipart")
+    resp = api.put(
+        f"/api/v1/workspace-runs/{run['id']}/archive", {"archive": upload}, format="multipart"
+    )
     assert resp.status_code == 200, resp.content
     assert resp.json()["status"] == "ready"
 
@@ -178,8 +199,9 @@ def test_not_gzip_is_415(runs):
 
 def test_wrong_content_type_is_415(runs, api):
     run = runs.create(GOOD)
-    resp = api.put(f"/api/v1/workspace-runs/{run['id']}/archive", GOOD,
-                   content_type="application/zip")
+    resp = api.put(
+        f"/api/v1/workspace-runs/{run['id']}/archive", GOOD, content_type="application/zip"
+    )
     assert resp.status_code == 415
     assert error_of(resp)["code"] == "unsupported_archive"
 
@@ -355,13 +377,17 @@ def test_list_events_window(runs, api):
     first = api.get(f"/api/v1/workspace-runs/{run['id']}/events", {"limit": 2}).json()
     assert [e["seq"] for e in first["events"]] == [1, 2]
     assert first["hasMore"] is True and first["terminal"] is False
-    rest = api.get(f"/api/v1/workspace-runs/{run['id']}/events",
-                   {"afterSeq": first["nextAfterSeq"]}).json()
+    rest = api.get(
+        f"/api/v1/workspace-runs/{run['id']}/events", {"afterSeq": first["nextAfterSeq"]}
+    ).json()
     assert rest["events"][0]["seq"] == 3 and rest["hasMore"] is False
     kinds = {e["type"] for e in first["events"] + rest["events"]}
     assert {"status", "archive_progress"} <= kinds
-    phases = {e["data"]["phase"] for e in rest["events"] + first["events"]
-              if e["type"] == "archive_progress"}
+    phases = {
+        e["data"]["phase"]
+        for e in rest["events"] + first["events"]
+        if e["type"] == "archive_progress"
+    }
     assert phases == {"upload", "verify"}
 
 

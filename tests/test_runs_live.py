@@ -1,6 +1,7 @@
 """Whole runs through the API with the real Celery worker and real Docker sandboxes."""
 
 import hashlib
+import json
 import time
 
 import pytest
@@ -44,16 +45,22 @@ def test_whole_lifecycle_with_artifacts_and_evidence(runs, api, docker_client):
     assert statuses == ["awaiting_archive", "ready", "queued", "running", "succeeded"]
     kinds = [e["type"] for e in events]
     assert kinds.index("archive_progress") < kinds.index("stdout")
-    extract = [e for e in events if e["type"] == "archive_progress"
-               and e["data"]["phase"] == "extract"]
+    extract = [
+        e for e in events if e["type"] == "archive_progress" and e["data"]["phase"] == "extract"
+    ]
     assert extract[-1]["data"]["filesDone"] >= 2
     last_output = max(i for i, k in enumerate(kinds) if k in ("stdout", "stderr"))
     assert min(i for i, k in enumerate(kinds) if k.startswith("artifact_")) > last_output
 
     artifacts = api.get(f"/api/v1/workspace-runs/{run['id']}/artifacts").json()
     paths = sorted(a["path"] for a in artifacts)
-    assert paths == ["dist/a.txt", "dist/inner-link", "dist/sub/b.txt",
-                     "reports/r1.xml", "reports/r2.xml"]
+    assert paths == [
+        "dist/a.txt",
+        "dist/inner-link",
+        "dist/sub/b.txt",
+        "reports/r1.xml",
+        "reports/r2.xml",
+    ]
     a_txt = next(a for a in artifacts if a["path"] == "dist/a.txt")
     download = api.get(f"/api/v1/artifacts/{a_txt['id']}/download")
     body = b"".join(download.streaming_content)
@@ -79,15 +86,21 @@ def test_whole_lifecycle_with_artifacts_and_evidence(runs, api, docker_client):
     assert sorted(bundle["artifactIds"]) == sorted(a["id"] for a in artifacts)
     assert bundle["terminalEvent"] == events[-1]
     assert bundle["events"]["count"] == len(events) == bundle["events"]["lastSeq"]
-    from runs.events import event_json  # noqa: F401 - the digest is over the served JSON
-    import json
-
-    served = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n"
-                     for e in events)
+    served = "".join(
+        json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in events
+    )
     assert bundle["events"]["sha256"] == hashlib.sha256(served.encode()).hexdigest()
     ts = bundle["timestamps"]
-    for key in ("createdAt", "archiveVerifiedAt", "queuedAt", "startedAt", "commandStartedAt",
-                "commandFinishedAt", "terminalAt", "evidenceWrittenAt"):
+    for key in (
+        "createdAt",
+        "archiveVerifiedAt",
+        "queuedAt",
+        "startedAt",
+        "commandStartedAt",
+        "commandFinishedAt",
+        "terminalAt",
+        "evidenceWrittenAt",
+    ):
         assert ts[key] and ts[key].endswith("Z"), key
     assert ts["commandStartedAt"] <= ts["commandFinishedAt"] <= ts["terminalAt"]
     assert bundle["sandbox"]["kept"] is False and bundle["sandbox"]["removedAt"]
@@ -97,8 +110,11 @@ def test_whole_lifecycle_with_artifacts_and_evidence(runs, api, docker_client):
 
 
 def test_nonzero_exit_fails_and_still_collects(runs, api):
-    run = runs.submit({"x.txt": "x"}, command="echo out; mkdir -p o; echo r > o/r.txt; exit 3",
-                      artifactPaths=["o/r.txt"])
+    run = runs.submit(
+        {"x.txt": "x"},
+        command="echo out; mkdir -p o; echo r > o/r.txt; exit 3",
+        artifactPaths=["o/r.txt"],
+    )
     done = runs.wait(run["id"])
     assert (done["status"], done["exitCode"], done["failureReason"]) == ("failed", 3, "exit_code")
     assert len(done["artifactIds"]) == 1
@@ -108,16 +124,26 @@ def test_nonzero_exit_fails_and_still_collects(runs, api):
 
 
 def test_argv_command_and_env(runs):
-    run = runs.submit({"x.txt": "x"}, command=["python3", "-c",
-                      "import os; print(os.environ['GREETING'], os.getcwd(), os.getuid())"],
-                      env={"GREETING": "hello"})
+    run = runs.submit(
+        {"x.txt": "x"},
+        command=[
+            "python3",
+            "-c",
+            "import os; print(os.environ['GREETING'], os.getcwd(), os.getuid())",
+        ],
+        env={"GREETING": "hello"},
+    )
     assert runs.wait(run["id"])["status"] == "succeeded"
     assert runs.output(run["id"]).split() == ["hello", "/workspace", "1000"]
 
 
 def test_timeout_stops_the_command(runs):
-    run = runs.submit({"x.txt": "x"}, command="echo begin; mkdir -p out; echo keep > out/k.txt; "
-                      "sleep 60", timeoutSeconds=2, artifactPaths=["out/"])
+    run = runs.submit(
+        {"x.txt": "x"},
+        command="echo begin; mkdir -p out; echo keep > out/k.txt; sleep 60",
+        timeoutSeconds=2,
+        artifactPaths=["out/"],
+    )
     t0 = time.monotonic()
     done = runs.wait(run["id"], timeout=40)
     assert time.monotonic() - t0 < 20
@@ -179,7 +205,7 @@ def test_sandbox_is_hardened(runs):
 def test_fork_bomb_is_contained(runs):
     run = runs.submit(
         {"x.txt": "x"},
-        command="python3 -c \"import os\nn=0\ntry:\n  while True:\n    if os.fork()==0:\n"
+        command='python3 -c "import os\nn=0\ntry:\n  while True:\n    if os.fork()==0:\n'
         "      import time; time.sleep(30); os._exit(0)\n    n+=1\nexcept OSError as e:\n"
         "  print('fork refused after', n)\"",
         timeoutSeconds=30,
@@ -199,9 +225,11 @@ def test_oom_kill_is_reported(runs):
 
 
 def test_output_limit_one_error_then_dropped(runs):
-    run = runs.submit({"x.txt": "x"},
-                      command="python3 -c \"import sys\nfor i in range(300000): "
-                              "print('line %07d xxxxxxxxxxxxxxxxxxxxxxxx' % i)\"; echo after")
+    run = runs.submit(
+        {"x.txt": "x"},
+        command='python3 -c "import sys\nfor i in range(300000): '
+        "print('line %07d xxxxxxxxxxxxxxxxxxxxxxxx' % i)\"; echo after",
+    )
     done = runs.wait(run["id"], timeout=90)
     assert done["status"] == "succeeded"  # by default the run goes on
     events = runs.events(run["id"])
@@ -220,14 +248,17 @@ def test_stdout_stderr_order_kept(runs):
     cmd = "for i in 1 2 3 4 5; do echo out$i; sleep 0.02; echo err$i >&2; sleep 0.02; done"
     run = runs.submit({"x.txt": "x"}, command=cmd)
     assert runs.wait(run["id"])["status"] == "succeeded"
-    seq = [(e["type"], e["data"]["text"]) for e in runs.events(run["id"])
-           if e["type"] in ("stdout", "stderr")]
+    seq = [
+        (e["type"], e["data"]["text"])
+        for e in runs.events(run["id"])
+        if e["type"] in ("stdout", "stderr")
+    ]
     joined = "".join(f"{t[3]}:{text}" for t, text in seq)
     assert joined == "".join(f"o:out{i}\ne:err{i}\n" for i in range(1, 6))
 
 
 def test_keep_sandbox_keeps_it_and_reaper_leaves_it(runs, docker_client):
-    from runs.execution import reap
+    from runs.reaper import reap
 
     run = runs.submit({"x.txt": "x"}, command="echo kept > k.txt", keepSandbox=True)
     done = runs.wait(run["id"])

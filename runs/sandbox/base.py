@@ -66,11 +66,13 @@ class Sandbox(Protocol):
     def extract(
         self, spec: RunSpec, archive: BinaryIO, on_progress: Callable[[int, int], None]
     ) -> int:
-        """Stream a verified .tar.gz into /workspace as the sandbox user; returns files extracted."""
+        """Stream a verified .tar.gz into /workspace as the sandbox user; returns the file count."""
 
     def execute(self, spec: RunSpec) -> Execution: ...
 
-    def collect(self, spec: RunSpec, patterns: list[str], limits: dict, dest_dir: str) -> Collected: ...
+    def collect(
+        self, spec: RunSpec, patterns: list[str], limits: dict, dest_dir: str
+    ) -> Collected: ...
 
     def remove(self, run_id: str) -> None:
         """Remove every container and volume of the run. Idempotent."""

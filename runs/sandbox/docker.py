@@ -145,8 +145,16 @@ class DockerSandbox:
     def extract(self, spec: RunSpec, archive, on_progress) -> int:
         cfg = self._config(spec, "extract")
         cfg.update(
-            command=["tar", "-xzvf", "-", "-C", "/workspace", "--no-same-owner",
-                     "--no-same-permissions", "--delay-directory-restore"],
+            command=[
+                "tar",
+                "-xzvf",
+                "-",
+                "-C",
+                "/workspace",
+                "--no-same-owner",
+                "--no-same-permissions",
+                "--delay-directory-restore",
+            ],
             stdin_open=True,
         )
         try:

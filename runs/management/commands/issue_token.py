@@ -11,7 +11,9 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--create-user", action="store_true", help="create the user if missing")
         parser.add_argument("--name", default="", help="a label for the token")
-        parser.add_argument("--password", default=None, help="set this password (with --create-user)")
+        parser.add_argument(
+            "--password", default=None, help="set this password (with --create-user)"
+        )
         parser.add_argument("--staff", action="store_true", help="make a created user staff")
 
     def handle(self, *args, username, create_user, name, password, staff, **opts):
@@ -20,8 +22,9 @@ class Command(BaseCommand):
         if user is None:
             if not create_user:
                 raise CommandError(f"no user {username!r}; pass --create-user to create it")
-            user = User.objects.create_user(username=username, password=password,
-                                            is_staff=staff, is_superuser=staff)
+            user = User.objects.create_user(
+                username=username, password=password, is_staff=staff, is_superuser=staff
+            )
         elif password:
             user.set_password(password)
             user.save(update_fields=["password"])
