@@ -92,6 +92,9 @@ def time_api(api: httpx.Client, data: bytes, command: str) -> tuple[float, dict]
 
 
 def main() -> int:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=7)
     args = parser.parse_args()

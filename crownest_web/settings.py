@@ -135,7 +135,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "runs.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env_str("CROWNEST_API_RATE", "1200/min")},
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("CROWNEST_API_RATE", "6000/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
