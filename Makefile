@@ -17,11 +17,11 @@ down:
 demo: up
 	.venv/bin/python scripts/demo.py
 
-# The suite uses its own Redis database, Celery queue and media folder, so a stack started with
-# `make up` on the same machine neither takes its tasks nor sees its files.
+# The suite uses its own Redis (a redis-server on port 6390 that the tests start and restart),
+# Celery queue and media folder, so a stack started with `make up` never mixes with it.
 TEST_ENV = DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
-	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
-	CROWNEST_QUEUE=crownest-test CROWNEST_CHANNEL_PREFIX=crownest-test \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6390/0} \
+	CROWNEST_QUEUE=crownest-test CROWNEST_CHANNEL_PREFIX=crownest-test CROWNEST_INSTANCE=test \
 	CROWNEST_MEDIA_ROOT=$(CURDIR)/var/test-media
 
 test: setup

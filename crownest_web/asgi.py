@@ -2,9 +2,19 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crownest_web.settings")
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_app = get_asgi_application()
 
-application = ProtocolTypeRouter({"http": django_app})
+from runs.routing import websocket_urlpatterns  # noqa: E402
+from runs.wsauth import BrowserOriginValidator, TokenOrSessionAuthMiddleware  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_app,
+        "websocket": BrowserOriginValidator(
+            TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

@@ -181,6 +181,8 @@ CROWNEST_TEMPLATES = {
 }
 
 CROWNEST_SANDBOX_BACKEND = env_str("CROWNEST_SANDBOX_BACKEND", "docker")
+# Labels every sandbox; the reaper only touches its own instance's containers on a shared engine.
+CROWNEST_INSTANCE = env_str("CROWNEST_INSTANCE", "default")
 CROWNEST_SANDBOX_NETWORK = env_bool("CROWNEST_SANDBOX_NETWORK", False)
 CROWNEST_SANDBOX_USER = env_str("CROWNEST_SANDBOX_USER", "1000:1000")
 CROWNEST_SANDBOX_MEMORY = env_str("CROWNEST_SANDBOX_MEMORY", "1g")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, sse
 
 urlpatterns = [
     path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("workspace-runs/<str:run_id>/start", api.RunStart.as_view(), name="run-start"),
     path("workspace-runs/<str:run_id>/cancel", api.RunCancel.as_view(), name="run-cancel"),
     path("workspace-runs/<str:run_id>/events", api.RunEvents.as_view(), name="run-events"),
+    path("workspace-runs/<str:run_id>/events/stream", sse.event_stream, name="run-stream"),
     path("workspace-runs/<str:run_id>/artifacts", api.RunArtifacts.as_view(), name="run-artifacts"),
     path("artifacts/<str:artifact_id>", api.ArtifactDetail.as_view(), name="artifact-detail"),
     path(

@@ -7,11 +7,13 @@ import gzip
 import hashlib
 import io
 import os
+import socket
 import subprocess
 import sys
 import tarfile
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
@@ -209,6 +211,136 @@ def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         proc.kill()
     if os.environ.get("CROWNEST_SHOW_WORKER_LOG"):
         sys.stderr.write(log.read_text()[-20000:])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _redis_port() -> int:
+    return urlparse(settings.REDIS_URL).port or 6379
+
+
+def _redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", _redis_port()), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class PrivateRedis:
+    """The suite's own redis-server (on REDIS_URL's port), so one test may restart it."""
+
+    def __init__(self):
+        self.proc = None
+
+    def start(self):
+        if _redis_answers():
+            return
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(_redis_port()),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _redis_answers():
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def restart(self):
+        assert self.proc is not None, "REDIS_URL must point at the suite's own Redis (make test)"
+        self.stop()
+        self.start()
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_redis():
+    """With `make test`, REDIS_URL names a port of the suite's own; start Redis there."""
+    redis = PrivateRedis()
+    if _redis_port() != 6379:
+        redis.start()
+    yield redis
+    redis.stop()
+
+
+class Stack:
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.ws_url = "ws" + base_url[4:]
+
+    def token(self, user) -> str:
+        return token_issue(user=user)
+
+
+@pytest.fixture(scope="session")
+def live_stack(live_worker, tmp_path_factory):
+    """daphne (HTTP, SSE, websockets) in its own process, on the test database."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("web") / "web.log"
+    env = {
+        **os.environ,
+        **WORKER_ENV,
+        "DATABASE_URL": _database_url(),
+        "CROWNEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "crownest_web.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("daphne did not start:\n" + log.read_text()[-3000:]) from None
+            time.sleep(0.1)
+    yield Stack(base)
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def stack(live_stack, worker):
+    """A test against the live stack: daphne + worker, committed data."""
+    return live_stack
 
 
 @pytest.fixture

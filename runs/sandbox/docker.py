@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 LABEL = "org.crownest.run"
 ROLE = "org.crownest.role"
+INSTANCE = "org.crownest.instance"
 STREAMS = {1: "stdout", 2: "stderr"}
 COLLECT_SCRIPT = (Path(__file__).with_name("collect_script.py")).read_text()
 
@@ -75,6 +76,9 @@ class DockerExecution:
 
 class DockerSandbox:
     def __init__(self):
+        from django.conf import settings
+
+        self.instance = settings.CROWNEST_INSTANCE
         try:
             self.client = docker.from_env(timeout=120)
         except DockerException as exc:
@@ -107,7 +111,7 @@ class DockerSandbox:
         return {
             "image": spec.image,
             "name": container_name(spec.run_id, "" if role == "command" else role),
-            "labels": {LABEL: spec.run_id, ROLE: role},
+            "labels": {LABEL: spec.run_id, ROLE: role, INSTANCE: self.instance},
             "user": lim.user,
             "working_dir": "/workspace",
             "network_mode": "bridge" if lim.network else "none",
@@ -136,7 +140,7 @@ class DockerSandbox:
     def prepare(self, spec: RunSpec) -> str:
         try:
             vol = self.client.volumes.create(
-                name=volume_name(spec.run_id), labels={LABEL: spec.run_id}
+                name=volume_name(spec.run_id), labels={LABEL: spec.run_id, INSTANCE: self.instance}
             )
         except DockerException as exc:
             raise SandboxError(f"could not create the workspace: {exc}") from exc
@@ -252,8 +256,9 @@ class DockerSandbox:
             raise SandboxError(f"could not remove the sandbox: {exc}") from exc
 
     def run_ids(self) -> set[str]:
-        containers = self.client.containers.list(all=True, filters={"label": LABEL})
-        volumes = self.client.volumes.list(filters={"label": LABEL})
+        mine = {"label": [LABEL, f"{INSTANCE}={self.instance}"]}
+        containers = self.client.containers.list(all=True, filters=mine)
+        volumes = self.client.volumes.list(filters=mine)
         ids = {c.labels.get(LABEL) for c in containers}
         ids |= {(v.attrs.get("Labels") or {}).get(LABEL) for v in volumes}
         return {i for i in ids if i}
