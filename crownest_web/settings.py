@@ -115,6 +115,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULE = {
     "reap": {"task": "runs.tasks.reap", "schedule": env_int("CROWNEST_REAPER_INTERVAL", 30)},
+    "sweep-transfers": {"task": "runs.tasks.sweep_transfers", "schedule": 600},
 }
 
 CHANNEL_LAYERS = {
@@ -206,6 +207,7 @@ CROWNEST_OUTPUT_LIMIT_FAILS = env_bool("CROWNEST_OUTPUT_LIMIT_FAILS", False)
 CROWNEST_EVENT_CHUNK = env_int("CROWNEST_EVENT_CHUNK", 8192)
 CROWNEST_FLUSH_SECONDS = float(env_str("CROWNEST_FLUSH_SECONDS", "0.05"))
 CROWNEST_MAX_ACTIVE_RUNS = env_int("CROWNEST_MAX_ACTIVE_RUNS", 20)
+CROWNEST_SSE_KEEPALIVE_SECONDS = float(env_str("CROWNEST_SSE_KEEPALIVE_SECONDS", "15"))
 
 CROWNEST_ARTIFACT_MAX_BYTES = env_int("CROWNEST_ARTIFACT_MAX_BYTES", 256 * MIB)
 CROWNEST_ARTIFACT_MAX_TOTAL = env_int("CROWNEST_ARTIFACT_MAX_TOTAL", 1024 * MIB)
@@ -217,3 +219,29 @@ CROWNEST_MAX_COMMAND_BYTES = 64 * 1024
 # A running run whose worker has not touched it for this long is failed as lost_worker.
 CROWNEST_LOST_WORKER_SECONDS = env_int("CROWNEST_LOST_WORKER_SECONDS", 90)
 CROWNEST_REQUEUE_SECONDS = env_int("CROWNEST_REQUEUE_SECONDS", 300)
+
+# Staged transfers. A chunk is one request body, which daphne holds in memory whole (see
+# docs/transfers.md), so the chunk size bounds the web process's memory per upload. S3 needs
+# every multipart part but the last to be at least 5 MiB.
+CROWNEST_TRANSFER_CHUNK = env_int("CROWNEST_TRANSFER_CHUNK", 8 * MIB)
+CROWNEST_TRANSFER_TTL_SECONDS = env_int("CROWNEST_TRANSFER_TTL_SECONDS", 24 * 3600)
+
+# Object storage for archives and artifacts instead of MEDIA_ROOT when a bucket is named.
+CROWNEST_S3_BUCKET = env_str("CROWNEST_S3_BUCKET", "")
+if CROWNEST_S3_BUCKET:
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": CROWNEST_S3_BUCKET,
+                "endpoint_url": env_str("CROWNEST_S3_ENDPOINT_URL", "") or None,
+                "access_key": env_str("CROWNEST_S3_ACCESS_KEY_ID", "") or None,
+                "secret_key": env_str("CROWNEST_S3_SECRET_ACCESS_KEY", "") or None,
+                "region_name": env_str("CROWNEST_S3_REGION", "") or None,
+                "file_overwrite": False,
+                # S3File buffers a whole object in memory unless this spills it to disk.
+                "max_memory_size": 8 * MIB,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -6,14 +6,13 @@ A plain async Django view with an async generator: DRF's content negotiation wou
 import time
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from . import selectors
 from .auth import bearer_key, token_user
 from .errors import error_response
 from .feed import ChannelWaker, follow
-
-KEEPALIVE_SECONDS = 15
 
 
 async def request_user(request):
@@ -72,7 +71,7 @@ async def frames(run_id: str, after: int):
                     f"id: {seq}\nevent: {kind}\ndata: {body}\n\n" for seq, kind, body in lines
                 ).encode()
                 last_sent = time.monotonic()
-            elif time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
+            elif time.monotonic() - last_sent >= settings.CROWNEST_SSE_KEEPALIVE_SECONDS:
                 yield b": keepalive\n\n"
                 last_sent = time.monotonic()
     finally:

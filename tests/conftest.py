@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The worker's settings for the suite: short heartbeats and grace, small caps to reach limits.
 WORKER_ENV = {
     "CROWNEST_HEARTBEAT_SECONDS": "1",
+    "CROWNEST_SSE_KEEPALIVE_SECONDS": "1",
     "CROWNEST_STOP_GRACE_SECONDS": "2",
     "CROWNEST_OUTPUT_LIMIT": str(4 * 1024 * 1024),
     "CROWNEST_SANDBOX_MEMORY": "256m",

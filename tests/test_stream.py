@@ -3,6 +3,7 @@
 import asyncio
 import json
 import threading
+import time
 
 import httpx
 import pytest
@@ -241,3 +242,24 @@ def test_redis_restart_mid_run_loses_nothing_after_reconnect(live, private_redis
     events = first + rest
     assert_complete(events)
     assert flood_lines(events) == [f"tick{i}" for i in range(1, 61)]
+
+
+def test_idle_stream_sends_keepalive_comments(live):
+    stack, runs, token = live
+    data = make_targz({"x": "y"})
+    run = runs.create(data)
+    url = stream_url(stack, run["id"])
+
+    def read_for(seconds):
+        comments = []
+        with httpx.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            deadline = time.monotonic() + seconds
+            for line in resp.iter_lines():
+                if line.startswith(":"):
+                    comments.append(line)
+                if time.monotonic() > deadline:
+                    break
+        return comments
+
+    assert ": keepalive" in read_for(4.5)
+    runs.api.post(f"/api/v1/workspace-runs/{run['id']}/cancel")
