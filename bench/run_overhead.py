@@ -35,7 +35,7 @@ def bare_docker_args(image: str, command: str) -> list[str]:
     django.setup()
     from django.conf import settings
 
-    tmpfs = f"rw,nosuid,nodev,size={settings.CROWNEST_SANDBOX_TMP_SIZE},mode=1777"
+    tmpfs = f"rw,exec,nosuid,nodev,size={settings.CROWNEST_SANDBOX_TMP_SIZE},mode=1777"
     return [
         "docker", "run", "--rm", "--network", "none", "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges", "--read-only",

@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -27,8 +26,8 @@ from scripts.demo import BASE, pack, token  # noqa: E402
 
 TICKS = 200
 TICK_CMD = (
-    "python3 -c \"import time\nfor i in range(%d):\n print('%%.6f' %% time.time(), flush=True)\n"
-    ' time.sleep(0.02)"' % TICKS
+    f'python3 -c "import time\nfor i in range({TICKS}):\n'
+    " print('%.6f' % time.time(), flush=True)\n time.sleep(0.02)\""
 )
 
 
@@ -44,17 +43,27 @@ def pct(values, p):
 class Api:
     def __init__(self):
         self.key = token()
-        self.http = httpx.Client(base_url=f"{BASE}/api/v1", timeout=60,
-                                 headers={"Authorization": f"Bearer {self.key}"})
+        self.http = httpx.Client(
+            base_url=f"{BASE}/api/v1", timeout=60, headers={"Authorization": f"Bearer {self.key}"}
+        )
         self.data = pack(ROOT / "examples" / "hello")
 
     def start(self, command) -> str:
         digest = hashlib.sha256(self.data).hexdigest()
-        run = self.http.post("/workspace-runs", json={
-            "template": "python-node", "command": command, "timeoutSeconds": 600,
-            "archive": {"sizeBytes": len(self.data), "sha256": digest}}).json()
-        self.http.put(f"/workspace-runs/{run['id']}/archive", content=self.data,
-                      headers={"Content-Type": "application/gzip"}).raise_for_status()
+        run = self.http.post(
+            "/workspace-runs",
+            json={
+                "template": "python-node",
+                "command": command,
+                "timeoutSeconds": 600,
+                "archive": {"sizeBytes": len(self.data), "sha256": digest},
+            },
+        ).json()
+        self.http.put(
+            f"/workspace-runs/{run['id']}/archive",
+            content=self.data,
+            headers={"Content-Type": "application/gzip"},
+        ).raise_for_status()
         return run["id"]
 
     def go(self, run_id):
@@ -86,8 +95,9 @@ async def sse_viewer(key, run_id, on_line, ready):
 async def ws_viewer(key, run_id, on_line, ready):
     url = BASE.replace("http", "ws", 1) + f"/ws/workspace-runs/{run_id}/events"
     carry = ""
-    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"},
-                                  max_size=None) as ws:
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {key}"}, max_size=None
+    ) as ws:
         ready.set()
         async for msg in ws:
             event = json.loads(msg)
@@ -106,8 +116,11 @@ async def watch(api: Api, command, viewers):
         ready = asyncio.Event()
         readies.append(ready)
         sink = got[name]
-        tasks.append(asyncio.create_task(
-            fn(api.key, run_id, lambda text, s=sink: s.append((time.time(), text)), ready)))
+        tasks.append(
+            asyncio.create_task(
+                fn(api.key, run_id, lambda text, s=sink: s.append((time.time(), text)), ready)
+            )
+        )
     await asyncio.gather(*(r.wait() for r in readies))
     api.go(run_id)
     await asyncio.gather(*tasks)
@@ -124,8 +137,9 @@ def bare(image, command, name):
     t0 = time.time()
     subprocess.run(args, check=True, capture_output=True)
     out = []
-    with subprocess.Popen(["docker", "logs", "--follow", name], stdout=subprocess.PIPE,
-                          text=True) as proc:
+    with subprocess.Popen(
+        ["docker", "logs", "--follow", name], stdout=subprocess.PIPE, text=True
+    ) as proc:
         for line in proc.stdout:
             out.append((time.time(), line.rstrip("\n")))
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
@@ -149,8 +163,11 @@ def main() -> int:
     print(f"(a) latency, {TICKS} lines 20 ms apart, one viewer each (ms)")
     got = asyncio.run(watch(api, TICK_CMD, [("sse", sse_viewer), ("ws", ws_viewer)]))
     _, base = bare(image, TICK_CMD, f"bench-{uuid.uuid4().hex[:8]}")
-    rows = {"docker logs -f": latencies(base), "SSE": latencies(got["sse"]),
-            "websocket": latencies(got["ws"])}
+    rows = {
+        "docker logs -f": latencies(base),
+        "SSE": latencies(got["sse"]),
+        "websocket": latencies(got["ws"]),
+    }
     for name, lat in rows.items():
         print(f"  {name:<16} n={len(lat):<5} p50={pct(lat, 50):7.1f}  p99={pct(lat, 99):7.1f}")
 
@@ -160,20 +177,25 @@ def main() -> int:
     expected = [str(i) for i in range(args.flood)]
     b0, base = bare(image, flood_cmd(args.flood), f"bench-{uuid.uuid4().hex[:8]}")
     bare_rate = len(base) / (base[-1][0] - b0)
-    print(f"  {'docker logs -f':<16} {bare_rate:10.0f} lines/s  complete={[t for _, t in base] == expected}")
+    bare_complete = [t for _, t in base] == expected
+    print(f"  {'docker logs -f':<16} {bare_rate:10.0f} lines/s  complete={bare_complete}")
     for name in ("sse", "ws"):
         lines = [t for _, t in got[name]]
         rate = len(lines) / (got[name][-1][0] - t0)
-        print(f"  {name:<16} {rate:10.0f} lines/s  complete={lines == expected}  "
-              f"{rate / bare_rate:.0%} of bare (start to last line, incl. run set-up)")
+        print(
+            f"  {name:<16} {rate:10.0f} lines/s  complete={lines == expected}  "
+            f"{rate / bare_rate:.0%} of bare (start to last line, incl. run set-up)"
+        )
 
     print("\n(c) latency with concurrent SSE viewers (ms)")
     for n in (1, 10, 50):
         got = asyncio.run(watch(api, TICK_CMD, [(f"v{i}", sse_viewer) for i in range(n)]))
         lat = [x for samples in got.values() for x in latencies(samples)]
         complete = all(len(s) == TICKS for s in got.values())
-        print(f"  {n:>2} viewers  p50={pct(lat, 50):7.1f}  p99={pct(lat, 99):7.1f}  "
-              f"complete={complete}")
+        print(
+            f"  {n:>2} viewers  p50={pct(lat, 50):7.1f}  p99={pct(lat, 99):7.1f}  "
+            f"complete={complete}"
+        )
     return 0
 
 

@@ -186,6 +186,9 @@ def test_sandbox_is_hardened(runs):
         "        print('write', p, 'refused')\n"
         "open('/workspace/fine', 'w').write('x'); print('workspace ok')\n"
         "open('/tmp/fine', 'w').write('x'); print('tmp ok')\n"
+        "open('/tmp/t.sh', 'w').write('#!/bin/sh\\necho tmp-exec ok\\n')\n"
+        "os.chmod('/tmp/t.sh', 0o755)\n"
+        "os.system('/tmp/t.sh')\n"
         "print('uid', os.getuid())\n"
         "print('caps', open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
         "print('nnp', open('/proc/self/status').read().split('NoNewPrivs:')[1].split()[0])\n"
@@ -196,7 +199,7 @@ def test_sandbox_is_hardened(runs):
     assert "net: blocked" in out
     assert "write /etc/evil refused" in out and "write /usr/evil refused" in out
     assert "write /evil refused" in out
-    assert "workspace ok" in out and "tmp ok" in out
+    assert "workspace ok" in out and "tmp ok" in out and "tmp-exec ok" in out
     assert "uid 1000" in out
     assert "caps 0000000000000000" in out
     assert "nnp 1" in out

@@ -107,7 +107,8 @@ class DockerSandbox:
 
     def _config(self, spec: RunSpec, role: str, *, workspace_mode: str = "rw") -> dict:
         lim = spec.limits
-        tmpfs_opts = f"rw,nosuid,nodev,size={lim.tmp_size},mode=1777"
+        # Docker mounts tmpfs noexec by default; builds and test runners execute files in /tmp.
+        tmpfs_opts = f"rw,exec,nosuid,nodev,size={lim.tmp_size},mode=1777"
         return {
             "image": spec.image,
             "name": container_name(spec.run_id, "" if role == "command" else role),
