@@ -7,8 +7,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import selectors
-from .events import group_name
-from .feed import Waker, follow
+from .feed import follow
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -37,22 +36,15 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
                 raise ValueError
         except ValueError:
             return await self.refuse(CLOSE_BAD_REQUEST)
-        self.run_id, self.waker = run.id, Waker()
-        # Join before the first read, so no wake-up can fall between the read and the join.
-        await self.channel_layer.group_add(group_name(run.id), self.channel_name)
         await self.accept()
-        self.sender = asyncio.create_task(self.send_events(after))
+        self.sender = asyncio.create_task(self.send_events(run.id, after))
 
-    async def send_events(self, after: int):
-        async for lines in follow(self.run_id, after, self.waker.wait):
+    async def send_events(self, run_id: str, after: int):
+        async for lines in follow(run_id, after):
             for _seq, _kind, body in lines:
                 await self.send(text_data=body)
         await self.close(code=1000)
 
-    async def run_events(self, message):
-        self.waker.wake()
-
     async def disconnect(self, code):
         if self.sender:
             self.sender.cancel()
-            await self.channel_layer.group_discard(group_name(self.run_id), self.channel_name)

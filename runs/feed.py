@@ -1,8 +1,11 @@
 """Following a run's event log, shared by the SSE view and the websocket consumer.
 
-The database is the log; the channel layer only wakes readers up. A reader re-reads from its
-last seq on every wake-up and at least every POLL_SECONDS, so a lost, late or reordered
-wake-up (or a Redis restart) can delay events but never lose, repeat or reorder them."""
+The database is the log; the channel layer only wakes readers up. Per process and run, one
+Tail reads new events once per wake-up (and at least every POLL_SECONDS) into a bounded window
+that every viewer of that run in this process is served from, so 50 viewers cost one query per
+batch, not 50. A viewer behind the window (a replay) reads the database itself until it
+catches up. A lost, late or reordered wake-up, or a Redis restart, can delay events but never
+lose, repeat or reorder them: everything is read by seq from the database."""
 
 import asyncio
 import logging
@@ -18,6 +21,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 POLL_SECONDS = 2.0
+WINDOW_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -32,66 +36,168 @@ def read_batch(run_id: str, after: int) -> Batch:
     return Batch([(e.seq, e.type, event_json(e)) for e in events], terminal_seq)
 
 
-async def follow(run_id: str, after: int, wait):
-    """Yield lists of (seq, type, json) after `after`, in order, until the terminal event has
-    been yielded; an empty list each time it goes idle (callers send keepalives then).
-    `wait(timeout)` returns when woken or after the timeout."""
-    read = sync_to_async(read_batch, thread_sensitive=False)
-    while True:
-        batch = await read(run_id, after)
-        if batch.lines:
-            yield batch.lines
-            after = batch.lines[-1][0]
-            if len(batch.lines) == BATCH:
-                continue
-        if batch.terminal_seq is not None and after >= batch.terminal_seq:
-            return
-        if not batch.lines:
-            yield []
-        await wait(POLL_SECONDS)
+def current_seq(run_id: str) -> int:
+    return Run.objects.filter(pk=run_id).values_list("last_seq", flat=True).first() or 0
 
 
-class Waker:
-    """An asyncio.Event with a timeout; set by whoever hears about new events."""
+read = sync_to_async(read_batch, thread_sensitive=False)
 
-    def __init__(self):
-        self.event = asyncio.Event()
 
-    def wake(self) -> None:
-        self.event.set()
+class Tail:
+    """The newest events of one run, shared by this process's viewers of it."""
 
-    async def wait(self, timeout: float) -> bool:
+    def __init__(self, run_id: str, start: int):
+        self.run_id = run_id
+        self.base = start  # the window holds seqs base+1 .. last
+        self.last = start
+        self.lines: list[tuple[int, str, str]] = []
+        self.size = 0
+        self.terminal_seq = None
+        self.viewers = 0
+        self.changed = asyncio.Event()
+        self.waker = ChannelWaker(run_id)
+        self.task = None
+
+    def start(self):
+        self.task = asyncio.create_task(self._fetch())
+
+    async def _fetch(self):
+        await self.waker.start()
         try:
-            await asyncio.wait_for(self.event.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
+            while True:
+                batch = await read(self.run_id, self.last)
+                self.terminal_seq = batch.terminal_seq
+                if batch.lines:
+                    self._add(batch.lines)
+                if len(batch.lines) == BATCH:
+                    continue
+                if self.terminal_seq is not None and self.last >= self.terminal_seq:
+                    self._notify()
+                    return  # complete: the window stays for replays while viewers remain
+                self._notify()
+                await self.waker.wait(POLL_SECONDS)
         finally:
-            self.event.clear()
+            await self.waker.stop()
+
+    def _add(self, lines):
+        self.lines.extend(lines)
+        self.last = lines[-1][0]
+        self.size += sum(len(body) for _, _, body in lines)
+        while self.size > WINDOW_BYTES and len(self.lines) > 1:
+            seq, _, body = self.lines.pop(0)
+            self.size -= len(body)
+            self.base = seq
+        self._notify()
+
+    def _notify(self):
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def after(self, seq: int):
+        """Window lines after seq, or None when seq is older than the window."""
+        if seq < self.base:
+            return None
+        return self.lines[seq - self.base :][:BATCH]
+
+    @property
+    def done(self) -> bool:
+        return self.terminal_seq is not None and self.last >= self.terminal_seq
+
+    async def wait_beyond(self, seq: int, timeout: float) -> None:
+        if self.last > seq or self.task.done():
+            return
+        try:
+            await asyncio.wait_for(self.changed.wait(), timeout)
+        except TimeoutError:
+            pass
 
 
-class ChannelWaker(Waker):
-    """A Waker fed by its own channel in the run's group (for views that are not consumers)."""
+_tails: dict[tuple[int, str], Tail] = {}
+
+
+async def _acquire(run_id: str) -> Tail:
+    key = (id(asyncio.get_running_loop()), run_id)
+    tail = _tails.get(key)
+    if tail is None:
+        start = await sync_to_async(current_seq, thread_sensitive=False)(run_id)
+        tail = _tails.get(key)  # another viewer may have made it meanwhile
+        if tail is None:
+            tail = _tails[key] = Tail(run_id, start)
+            tail.start()
+    tail.viewers += 1
+    return tail
+
+
+def _release(tail: Tail) -> None:
+    tail.viewers -= 1
+    if tail.viewers == 0:
+        _tails.pop((id(asyncio.get_running_loop()), tail.run_id), None)
+        tail.task.cancel()
+
+
+async def follow(run_id: str, after: int):
+    """Yield lists of (seq, type, json) after `after`, in order, until the terminal event has
+    been yielded; an empty list each time it goes idle (callers send keepalives then)."""
+    tail = await _acquire(run_id)
+    try:
+        while True:
+            lines = tail.after(after)
+            if lines is None:  # behind the window: replay from the database
+                lines = (await read(run_id, after)).lines
+            if lines:
+                yield lines
+                after = lines[-1][0]
+                continue
+            if tail.done and after >= tail.terminal_seq:
+                return
+            if tail.task.done() and not tail.done:
+                raise RuntimeError(f"following {run_id} stopped") from tail.task.exception()
+            yield []
+            await tail.wait_beyond(after, POLL_SECONDS)
+    finally:
+        _release(tail)
+
+
+class ChannelWaker:
+    """Wakes a Tail when its run's group in the channel layer hears of new events."""
 
     def __init__(self, run_id: str):
-        super().__init__()
         self.group = group_name(run_id)
         self.layer = get_channel_layer()
+        self.event = asyncio.Event()
         self.channel = None
         self.task = None
 
     async def start(self):
+        # Join before the Tail's first read, so no wake-up falls between that read and the join.
+        await self._join()
         self.task = asyncio.create_task(self._listen())
         return self
+
+    async def _join(self):
+        try:
+            self.channel = await self.layer.new_channel()
+            await self.layer.group_add(self.group, self.channel)
+        except Exception:
+            self.channel = None
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self.event.clear()
 
     async def _listen(self):
         while True:
             try:
                 if self.channel is None:
-                    self.channel = await self.layer.new_channel()
-                    await self.layer.group_add(self.group, self.channel)
+                    await self._join()
+                    if self.channel is None:
+                        raise ConnectionError("channel layer unavailable")
                 await self.layer.receive(self.channel)
-                self.wake()
+                self.event.set()
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis away: keep polling the database, join again later

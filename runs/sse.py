@@ -12,7 +12,7 @@ from django.http import StreamingHttpResponse
 from . import selectors
 from .auth import bearer_key, token_user
 from .errors import error_response
-from .feed import ChannelWaker, follow
+from .feed import follow
 
 
 async def request_user(request):
@@ -61,18 +61,14 @@ async def event_stream(request, run_id):
 
 
 async def frames(run_id: str, after: int):
-    waker = await ChannelWaker(run_id).start()
     last_sent = time.monotonic()
-    try:
-        yield b"retry: 1000\n\n"
-        async for lines in follow(run_id, after, waker.wait):
-            if lines:
-                yield "".join(
-                    f"id: {seq}\nevent: {kind}\ndata: {body}\n\n" for seq, kind, body in lines
-                ).encode()
-                last_sent = time.monotonic()
-            elif time.monotonic() - last_sent >= settings.CROWNEST_SSE_KEEPALIVE_SECONDS:
-                yield b": keepalive\n\n"
-                last_sent = time.monotonic()
-    finally:
-        await waker.stop()
+    yield b"retry: 1000\n\n"
+    async for lines in follow(run_id, after):
+        if lines:
+            yield "".join(
+                f"id: {seq}\nevent: {kind}\ndata: {body}\n\n" for seq, kind, body in lines
+            ).encode()
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent >= settings.CROWNEST_SSE_KEEPALIVE_SECONDS:
+            yield b": keepalive\n\n"
+            last_sent = time.monotonic()
