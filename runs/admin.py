@@ -3,7 +3,7 @@ from django.utils.html import format_html
 
 from . import services
 from .errors import ApiError
-from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Template
+from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Template, Transfer
 
 
 class MembershipInline(admin.TabularInline):
@@ -117,3 +117,25 @@ class ArtifactAdmin(admin.ModelAdmin):
 class TemplateAdmin(admin.ModelAdmin):
     list_display = ["name", "image", "image_digest", "python", "node", "updated_at"]
     readonly_fields = ["name", "image", "image_digest", "python", "node", "updated_at"]
+
+
+@admin.register(Transfer)
+class TransferAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "run",
+        "status",
+        "received_bytes",
+        "size_bytes",
+        "expires_at",
+        "updated_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["id", "run__id", "run__owner__username"]
+    readonly_fields = [f.name for f in Transfer._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -192,3 +192,43 @@ class Artifact(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.path}"
+
+
+def transfer_id():
+    return new_id("tr_")
+
+
+class Transfer(models.Model):
+    """A resumable staged upload of a run's archive; the owner is the run's owner."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        COMPLETED = "completed"
+        ABORTED = "aborted"
+        FAILED = "failed"
+        EXPIRED = "expired"
+
+    id = models.CharField(primary_key=True, max_length=40, default=transfer_id, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="transfers")
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
+    size_bytes = models.BigIntegerField()
+    received_bytes = models.BigIntegerField(default=0)
+    chunk_size_bytes = models.PositiveIntegerField()
+    # Local: the partial file under MEDIA_ROOT; S3: the object key of the multipart upload.
+    # Cleared once the data is gone (or, when completed, has become the run's archive).
+    temp_name = models.CharField(max_length=300, blank=True)
+    s3_upload_id = models.CharField(max_length=300, blank=True)
+    # One entry per received chunk: {"n", "start", "end"}, on S3 also "md5" and "etag", so that
+    # a resent chunk is recognised (locally by reading the stored range back).
+    parts = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.id} ({self.status})"

@@ -2,7 +2,7 @@
 
 from django.db.models import Q
 
-from .models import Artifact, Membership, Run, RunEvent
+from .models import Artifact, Membership, Run, RunEvent, Transfer
 
 
 def team_ids(user):
@@ -41,5 +41,14 @@ def artifact_for(user, artifact_id: str) -> Artifact | None:
     return (
         Artifact.objects.select_related("run")
         .filter(pk=artifact_id, run__in=runs_visible_to(user))
+        .first()
+    )
+
+
+def transfer_for(user, transfer_id: str) -> Transfer | None:
+    """A transfer is visible exactly when its run is."""
+    return (
+        Transfer.objects.select_related("run")
+        .filter(pk=transfer_id, run__in=runs_visible_to(user))
         .first()
     )

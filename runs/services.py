@@ -209,6 +209,11 @@ def archive_accept(*, run: Run, path: str, received: archives.ReceivedFile, meth
     name = f"archives/{run.id}/{uuid.uuid4().hex}.tar.gz"
     with open(path, "rb") as fh:
         stored = storage().save(name, File(fh, name=os.path.basename(name)))
+    return archive_ready(run=run, stored=stored, method=method, info=info)
+
+
+def archive_ready(*, run: Run, stored: str, method: str, info: archives.ArchiveInfo) -> Run:
+    """Make a stored, verified archive the run's; if the run moved on meanwhile, drop it."""
     moved = lifecycle.transition(
         run.id,
         S.READY,

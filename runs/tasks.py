@@ -34,3 +34,10 @@ def register_templates(**_):
             register_template(name, get_sandbox().describe_image(conf["image"]))
         except SandboxError as exc:
             logging.getLogger(__name__).error("template %s unavailable: %s", name, exc)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep_transfers() -> dict:
+    from .transfers import transfer_sweep
+
+    return transfer_sweep()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, sse
+from . import api, sse, transfer_api
 
 urlpatterns = [
     path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
@@ -18,4 +18,15 @@ urlpatterns = [
         name="artifact-download",
     ),
     path("templates", api.Templates.as_view(), name="templates"),
+    path(
+        "workspace-runs/<str:run_id>/transfers",
+        transfer_api.TransferCollection.as_view(),
+        name="run-transfers",
+    ),
+    path("transfers/<str:transfer_id>", transfer_api.TransferDetail.as_view(), name="transfer"),
+    path(
+        "transfers/<str:transfer_id>/complete",
+        transfer_api.TransferComplete.as_view(),
+        name="transfer-complete",
+    ),
 ]

@@ -211,7 +211,7 @@ def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     if os.environ.get("CROWNEST_SHOW_WORKER_LOG"):
-        sys.stderr.write(log.read_text()[-20000:])
+        sys.stderr.write(log.read_text()[-int(os.environ["CROWNEST_SHOW_WORKER_LOG"]) :])
 
 
 def free_port() -> int:
