@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crownest_web.settings")
 
-from scripts.demo import BASE, pack, token  # noqa: E402
+from crownest_client import pack_bytes as pack  # noqa: E402
+
+from scripts.demo import BASE, token  # noqa: E402
 
 COMMANDS = {
     "true": "true",

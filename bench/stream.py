@@ -21,8 +21,10 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from crownest_client import pack_bytes as pack  # noqa: E402
+
 from bench.run_overhead import bare_docker_args  # noqa: E402
-from scripts.demo import BASE, pack, token  # noqa: E402
+from scripts.demo import BASE, token  # noqa: E402
 
 TICKS = 200
 TICK_CMD = (

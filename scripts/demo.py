@@ -1,39 +1,19 @@
 """`make demo`: runs examples/hello as a real Workspace Run through the API and shows the result."""
 
-import gzip
 import hashlib
-import io
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
 import httpx
+from crownest_client import pack_bytes  # the SDK's deterministic packer (clients/python)
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = os.environ.get("CROWNEST_URL", f"http://127.0.0.1:{os.environ.get('CROWNEST_PORT', '8000')}")
 TOKEN_FILE = ROOT / "var" / "demo-token"
 DEMO_USER, DEMO_PASSWORD = "demo", "demo"
-
-
-def pack(directory: Path) -> bytes:
-    """A deterministic .tar.gz of a directory: sorted names, fixed owners and mtimes."""
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for path in sorted(directory.rglob("*")):
-                info = tar.gettarinfo(str(path), arcname=str(path.relative_to(directory)))
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                info.mtime = 0
-                if path.is_file():
-                    with open(path, "rb") as fh:
-                        tar.addfile(info, fh)
-                else:
-                    tar.addfile(info)
-    return buf.getvalue()
 
 
 def token() -> str:
@@ -77,7 +57,7 @@ def check(resp: httpx.Response) -> dict:
 def main() -> int:
     key = token()
     api = httpx.Client(base_url=f"{BASE}/api/v1", headers=auth(key), timeout=60)
-    data = pack(ROOT / "examples" / "hello")
+    data = pack_bytes(ROOT / "examples" / "hello")
     digest = hashlib.sha256(data).hexdigest()
     run = check(
         api.post(

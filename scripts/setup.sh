@@ -7,6 +7,8 @@ mkdir -p var/log var/run
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+# Browser tests (tests/e2e) drive Debian's Chromium through Playwright.
+command -v chromium >/dev/null || need+=(chromium)
 if ! (command -v redis-cli >/dev/null && redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1); then
   command -v redis-server >/dev/null || need+=(redis-server)
 fi
@@ -37,10 +39,12 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 stamp=.venv/.crownest-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ clients/python/pyproject.toml -nt "$stamp" ]; then
   echo "==> installing Python packages"
   .venv/bin/pip install -q --upgrade pip >/dev/null
   .venv/bin/pip install -q -e '.[dev]'
+  # the CLI + Python SDK: the suite and `make demo` use it
+  .venv/bin/pip install -q -e clients/python
   touch "$stamp"
 fi
 

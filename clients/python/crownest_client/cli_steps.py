@@ -1,0 +1,204 @@
+"""Step-by-step commands: `runs ...`, `artifacts ...`, `evidence get`, `templates`.
+They print the API's JSON on stdout (for scripts) and notes on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from .cli import (
+    EXIT_SERVICE,
+    app,
+    client_from_config,
+    err,
+    exit_code_for,
+    parse_env,
+    print_event,
+    report_error,
+)
+from .errors import CrownestError
+from .oneshot import safe_join, upload
+from .packing import file_digest
+
+runs_app = typer.Typer(no_args_is_help=True, help="Create, upload, start, watch, cancel runs.")
+artifacts_app = typer.Typer(no_args_is_help=True, help="List and download artifacts.")
+evidence_app = typer.Typer(no_args_is_help=True, help="Evidence Bundles.")
+app.add_typer(runs_app, name="runs")
+app.add_typer(artifacts_app, name="artifacts")
+app.add_typer(evidence_app, name="evidence")
+
+
+def emit(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def api_call(fn):
+    """Run fn(client); map errors to the documented exit codes."""
+    client = client_from_config()
+    try:
+        return fn(client)
+    except (CrownestError, httpx.HTTPError, OSError) as exc:
+        raise typer.Exit(report_error(exc)) from None
+    finally:
+        client.close()
+
+
+@runs_app.command("create")
+def runs_create(
+    archive: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The .tar.gz")],
+    command: Annotated[str, typer.Option("--command", "-c")],
+    template: str = "python-node",
+    artifact: Annotated[list[str], typer.Option("--artifact", "-a")] = [],  # noqa: B006
+    timeout: int | None = None,
+    keep_sandbox: bool = typer.Option(False, "--keep-sandbox"),
+    env: Annotated[list[str], typer.Option("--env", "-e")] = [],  # noqa: B006
+):
+    """Create a run for an archive file (its size and sha256 are computed here)."""
+    size, sha = file_digest(archive)
+    meta = {"sizeBytes": size, "sha256": sha, "filename": archive.name}
+    run = api_call(
+        lambda c: c.create_run(
+            template=template,
+            command=command,
+            archive=meta,
+            artifact_paths=artifact,
+            timeout_seconds=timeout,
+            keep_sandbox=keep_sandbox,
+            env=parse_env(env),
+        )
+    )
+    emit(run.raw)
+
+
+@runs_app.command("upload")
+def runs_upload(
+    run_id: str,
+    archive: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    staged: bool = typer.Option(False, "--staged", help="Always use a staged transfer"),
+):
+    """Upload the archive (direct, or staged when large or asked for)."""
+    size = archive.stat().st_size
+
+    def go(c):
+        return upload(c, c.get_run(run_id), archive, size, method="staged" if staged else "auto")
+
+    run, method = api_call(go)
+    err.print(f"--- uploaded ({method})")
+    emit(run.raw)
+
+
+@runs_app.command("start")
+def runs_start(run_id: str):
+    emit(api_call(lambda c: c.start(run_id)).raw)
+
+
+@runs_app.command("get")
+def runs_get(run_id: str):
+    emit(api_call(lambda c: c.get_run(run_id)).raw)
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: str):
+    emit(api_call(lambda c: c.cancel(run_id)).raw)
+
+
+@runs_app.command("list")
+def runs_list(
+    status: str | None = typer.Option(None, help="Comma-separated statuses"),
+    template: str | None = None,
+    page: int = 1,
+):
+    result = api_call(lambda c: c.list_runs(page=page, status=status, template=template))
+    emit({"count": result.count, "page": result.page, "results": [r.raw for r in result.results]})
+
+
+@runs_app.command("events")
+def runs_events(
+    run_id: str,
+    after_seq: int = typer.Option(0, "--after-seq"),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Stream until the run ends"),
+    as_json: bool = typer.Option(False, "--json", help="One event JSON per line"),
+):
+    """Print events after a seq; with --follow, stream live and exit with the run's code."""
+    code = {"value": 0}
+
+    def show(event):
+        if as_json:
+            sys.stdout.write(json.dumps(event.to_json()) + "\n")
+            sys.stdout.flush()
+        else:
+            print_event(event)
+        if event.type == "terminal":
+            code["value"] = exit_code_for(event.data)
+
+    def go(c):
+        if follow:
+            for event in c.stream_events(run_id, after_seq=after_seq):
+                show(event)
+            return
+        after = after_seq
+        while True:
+            page = c.list_events(run_id, after_seq=after, limit=1000)
+            for event in page.events:
+                show(event)
+            after = page.next_after_seq
+            if not page.has_more:
+                return
+
+    try:
+        api_call(go)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code["value"])
+
+
+@artifacts_app.command("list")
+def artifacts_list(run_id: str):
+    emit([a.__dict__ for a in api_call(lambda c: c.list_artifacts(run_id))])
+
+
+@artifacts_app.command("download")
+def artifacts_download(
+    run_id: str,
+    out: Annotated[Path, typer.Option(help="Directory; files keep their artifact paths")],
+    path: Annotated[list[str], typer.Option("--path", help="Only these artifact paths")] = [],  # noqa: B006
+):
+    """Download a run's artifacts into --out."""
+
+    def go(c):
+        saved = []
+        for artifact in c.list_artifacts(run_id):
+            if path and artifact.path not in path:
+                continue
+            saved.append(str(c.download_artifact(artifact.id, safe_join(out, artifact.path))))
+        return saved
+
+    for name in api_call(go):
+        err.print(name)
+
+
+@evidence_app.command("get")
+def evidence_get(
+    run_id: str,
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+    wait: float = typer.Option(30.0, help="Seconds to wait for evidence_not_ready"),
+):
+    bundle = api_call(lambda c: c.get_evidence(run_id, wait=wait)).raw
+    if out:
+        out.write_text(json.dumps(bundle, indent=2) + "\n")
+    else:
+        emit(bundle)
+
+
+@app.command("templates")
+def templates():
+    """List the sandbox templates."""
+    emit([t.raw for t in api_call(lambda c: c.list_templates())])
+
+
+__all__ = ["EXIT_SERVICE"]

@@ -1,0 +1,280 @@
+"""The step-by-step client: one method per API call, typed results, typed errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .errors import ApiError, EvidenceNotReady, StreamError, TransferConflict, error_from_response
+from .models import Artifact, Event, EventPage, Evidence, Run, RunPage, Template, Transfer
+
+Progress = Callable[[int, int], None]
+UPLOAD_CHUNK = 256 * 1024
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.base_url + "/api/v1",
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "crownest-python/0.1"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kw) -> httpx.Response:
+        resp = self.http.request(method, path, **kw)
+        if resp.status_code >= 400:
+            raise error_from_response(resp)
+        return resp
+
+    # runs
+    def create_run(
+        self,
+        *,
+        template: str,
+        command: str | list[str],
+        archive: dict,
+        artifact_paths: list[str] | None = None,
+        timeout_seconds: int | None = None,
+        keep_sandbox: bool = False,
+        env: dict[str, str] | None = None,
+        team: str | None = None,
+    ) -> Run:
+        body: dict[str, Any] = {"template": template, "command": command, "archive": archive}
+        if artifact_paths:
+            body["artifactPaths"] = list(artifact_paths)
+        if timeout_seconds is not None:
+            body["timeoutSeconds"] = timeout_seconds
+        if keep_sandbox:
+            body["keepSandbox"] = True
+        if env:
+            body["env"] = dict(env)
+        if team:
+            body["team"] = team
+        return Run.from_json(self._call("POST", "/workspace-runs", json=body).json())
+
+    def get_run(self, run_id: str) -> Run:
+        return Run.from_json(self._call("GET", f"/workspace-runs/{run_id}").json())
+
+    def list_runs(self, *, page: int = 1, page_size: int | None = None, **filters) -> RunPage:
+        params = {k: v for k, v in filters.items() if v is not None}
+        params["page"] = page
+        if page_size:
+            params["pageSize"] = page_size
+        return RunPage.from_json(self._call("GET", "/workspace-runs", params=params).json())
+
+    def start(self, run_id: str) -> Run:
+        return Run.from_json(self._call("POST", f"/workspace-runs/{run_id}/start").json())
+
+    def cancel(self, run_id: str) -> Run:
+        return Run.from_json(self._call("POST", f"/workspace-runs/{run_id}/cancel").json())
+
+    def list_templates(self) -> list[Template]:
+        return [Template.from_json(t) for t in self._call("GET", "/templates").json()]
+
+    # archives
+    def upload_archive(self, run_id: str, path: str | Path, *, on_progress: Progress = None) -> Run:
+        """Direct upload: streams the file (never read whole into memory)."""
+        total = Path(path).stat().st_size
+
+        def body():
+            done = 0
+            with open(path, "rb") as fh:
+                while chunk := fh.read(UPLOAD_CHUNK):
+                    done += len(chunk)
+                    yield chunk
+                    if on_progress:
+                        on_progress(done, total)
+
+        resp = self._call(
+            "PUT",
+            f"/workspace-runs/{run_id}/archive",
+            content=body(),
+            headers={"Content-Type": "application/gzip", "Content-Length": str(total)},
+        )
+        return Run.from_json(resp.json())
+
+    def create_transfer(self, run_id: str) -> Transfer:
+        return Transfer.from_json(self._call("POST", f"/workspace-runs/{run_id}/transfers").json())
+
+    def get_transfer(self, transfer_id: str) -> Transfer:
+        return Transfer.from_json(self._call("GET", f"/transfers/{transfer_id}").json())
+
+    def complete_transfer(self, transfer_id: str) -> Run:
+        return Run.from_json(self._call("POST", f"/transfers/{transfer_id}/complete").json())
+
+    def abort_transfer(self, transfer_id: str) -> None:
+        self._call("DELETE", f"/transfers/{transfer_id}")
+
+    def upload_chunk(self, transfer: Transfer, data: bytes, start: int, total: int) -> int:
+        """PUT one chunk; returns the server's receivedBytes."""
+        end = start + len(data) - 1
+        resp = self._call(
+            "PUT",
+            transfer.upload_url,  # absolute or server-relative: httpx resolves both
+            content=data,
+            headers={
+                "Content-Range": f"bytes {start}-{end}/{total}",
+                "Content-Type": "application/octet-stream",
+            },
+        )
+        return int(resp.json()["receivedBytes"])
+
+    def upload_staged(
+        self,
+        run_id: str,
+        path: str | Path,
+        *,
+        transfer_id: str | None = None,
+        on_progress: Progress = None,
+        max_retries: int = 5,
+    ) -> Run:
+        """Staged transfer in chunks. Resumes from the server's receivedBytes after a 409 or a
+        dropped connection; pass `transfer_id` to resume a transfer begun by an earlier process."""
+        total = Path(path).stat().st_size
+        transfer = self.get_transfer(transfer_id) if transfer_id else self.create_transfer(run_id)
+        chunk_size = transfer.chunk_size_bytes or UPLOAD_CHUNK
+        offset, failures = transfer.received_bytes, 0
+        with open(path, "rb") as fh:
+            while offset < total:
+                fh.seek(offset)
+                data = fh.read(chunk_size)
+                try:
+                    offset = self.upload_chunk(transfer, data, offset, total)
+                    failures = 0
+                except TransferConflict as err:
+                    offset = err.received_bytes
+                    failures += 1
+                except (httpx.TransportError, ApiError) as err:
+                    if isinstance(err, ApiError) and err.status < 500:
+                        raise
+                    failures += 1
+                    if failures > max_retries:
+                        raise
+                    time.sleep(min(0.2 * 2**failures, 5))
+                    offset = self.get_transfer(transfer.id).received_bytes
+                if failures > max_retries:
+                    raise StreamError(f"transfer {transfer.id} makes no progress")
+                if on_progress:
+                    on_progress(offset, total)
+        return self.complete_transfer(transfer.id)
+
+    # events
+    def list_events(self, run_id: str, *, after_seq: int = 0, limit: int = 100) -> EventPage:
+        params = {"afterSeq": after_seq, "limit": limit}
+        resp = self._call("GET", f"/workspace-runs/{run_id}/events", params=params)
+        return EventPage.from_json(resp.json())
+
+    def stream_events(
+        self,
+        run_id: str,
+        after_seq: int = 0,
+        *,
+        max_retries: int = 8,
+        backoff: float = 0.25,
+        read_timeout: float = 60.0,
+    ) -> Iterator[Event]:
+        """Follow a run's events over SSE until the terminal event. A dropped connection (or a
+        stream that ends early) reconnects with Last-Event-ID = the last seq seen, so every event
+        arrives once, in order. Retries reset whenever an event arrives."""
+        last, failures = after_seq, 0
+        url = f"/workspace-runs/{run_id}/events/stream"
+        timeout = httpx.Timeout(self.http.timeout.connect, read=read_timeout)
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last:
+                headers["Last-Event-ID"] = str(last)
+            try:
+                with self.http.stream(
+                    "GET", url, params={"afterSeq": last}, headers=headers, timeout=timeout
+                ) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        raise error_from_response(resp)
+                    for event in _parse_sse(resp.iter_lines()):
+                        if event.seq <= last:
+                            continue  # a replay overlap after reconnecting: already delivered
+                        last, failures = event.seq, 0
+                        yield event
+                        if event.type == "terminal":
+                            return
+            except ApiError as err:
+                if err.status < 500 and err.status != 429:
+                    raise
+            except httpx.TransportError:
+                pass
+            failures += 1
+            if failures > max_retries:
+                raise StreamError(f"lost the event stream of {run_id} after seq {last}")
+            time.sleep(min(backoff * 2 ** (failures - 1), 10))
+
+    # artifacts and evidence
+    def list_artifacts(self, run_id: str) -> list[Artifact]:
+        resp = self._call("GET", f"/workspace-runs/{run_id}/artifacts")
+        return [Artifact.from_json(a) for a in resp.json()]
+
+    def get_artifact(self, artifact_id: str) -> Artifact:
+        return Artifact.from_json(self._call("GET", f"/artifacts/{artifact_id}").json())
+
+    def download_artifact(self, artifact_id: str, dest: str | Path) -> Path:
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self.http.stream("GET", f"/artifacts/{artifact_id}/download") as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                raise error_from_response(resp)
+            with open(dest, "wb") as fh:
+                for chunk in resp.iter_bytes():
+                    fh.write(chunk)
+        return dest
+
+    def get_evidence(self, run_id: str, *, wait: float = 30.0) -> Evidence:
+        """The Evidence Bundle; it is written shortly after the terminal event, so a 409
+        evidence_not_ready is retried for up to `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                resp = self._call("GET", f"/workspace-runs/{run_id}/evidence")
+                return Evidence.from_json(resp.json())
+            except EvidenceNotReady:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def _parse_sse(lines: Iterator[str]) -> Iterator[Event]:
+    """Minimal SSE parser: `data:` lines joined, dispatched on a blank line; comments skipped."""
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                yield Event.from_json(json.loads("\n".join(data)))
+            data = []
+        elif line.startswith(":"):
+            continue
+        else:
+            key, _, value = line.partition(":")
+            if key == "data":
+                data.append(value[1:] if value.startswith(" ") else value)

@@ -1,0 +1,105 @@
+"""Typed errors: every API error body `{"error": {code, message, details}}` becomes one."""
+
+from __future__ import annotations
+
+import httpx
+
+
+class CrownestError(Exception):
+    """Base of everything this package raises on purpose."""
+
+
+class ApiError(CrownestError):
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class InvalidRequest(ApiError):
+    pass
+
+
+class NotAuthenticated(ApiError):
+    pass
+
+
+class NotFound(ApiError):
+    pass
+
+
+class InvalidState(ApiError):
+    pass
+
+
+class ArchiveRequired(ApiError):
+    pass
+
+
+class EvidenceNotReady(ApiError):
+    pass
+
+
+class Throttled(ApiError):
+    pass
+
+
+class ArchiveRejected(ApiError):
+    """The archive itself was refused (size, type, digest, unsafe member)."""
+
+
+class ArchiveTooLarge(ArchiveRejected):
+    @property
+    def use_staged_transfer(self) -> bool:
+        return bool(self.details.get("useStagedTransfer"))
+
+
+class TransferConflict(ApiError):
+    """A chunk did not continue at the server's offset; `received_bytes` says where to go on."""
+
+    @property
+    def received_bytes(self) -> int:
+        return int(self.details["receivedBytes"])
+
+
+class StreamError(CrownestError):
+    """The event stream could not be resumed within the retry budget."""
+
+
+class ServiceUnavailable(ApiError):
+    pass
+
+
+BY_CODE: dict[str, type[ApiError]] = {
+    "invalid_request": InvalidRequest,
+    "not_authenticated": NotAuthenticated,
+    "not_found": NotFound,
+    "invalid_state": InvalidState,
+    "archive_required": ArchiveRequired,
+    "evidence_not_ready": EvidenceNotReady,
+    "throttled": Throttled,
+    "archive_too_large": ArchiveTooLarge,
+    "unsupported_archive": ArchiveRejected,
+    "archive_digest_mismatch": ArchiveRejected,
+    "archive_size_mismatch": ArchiveRejected,
+    "archive_unsafe": ArchiveRejected,
+    "transfer_offset_mismatch": TransferConflict,
+}
+
+
+def error_from_response(resp: httpx.Response) -> ApiError:
+    try:
+        body = resp.json()["error"]
+        code, message, details = body["code"], body.get("message", ""), body.get("details") or {}
+    except Exception:  # not our error shape (a proxy, a crash page): keep the status
+        code, message, details = f"http_{resp.status_code}", resp.text[:500], {}
+    cls = BY_CODE.get(code)
+    if cls is None and resp.status_code == 409 and "receivedBytes" in details:
+        cls = TransferConflict
+    if cls is None:
+        cls = ServiceUnavailable if resp.status_code >= 500 else ApiError
+    err = cls(resp.status_code, code, message, details)
+    err.retry_after = resp.headers.get("Retry-After")
+    return err

@@ -1,0 +1,182 @@
+"""`run_archive`: pack, upload, start, follow, collect — the whole run in one call."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .client import Client, Progress
+from .errors import ArchiveTooLarge
+from .models import Artifact, Event, Evidence, Run
+from .packing import DEFAULT_EXCLUDE, file_digest, pack_directory
+
+DIRECT_LIMIT = 32 * 1024 * 1024  # the server's default; a 413 with useStagedTransfer also switches
+
+
+@dataclass
+class RunResult:
+    run: Run
+    terminal: dict  # the terminal event's data
+    last_seq: int
+    artifacts: list[Artifact] = field(default_factory=list)
+    artifact_files: dict[str, Path] = field(default_factory=dict)
+    evidence: Evidence | None = None
+    upload_method: str = "direct"
+
+    @property
+    def status(self) -> str:
+        return self.terminal["status"]
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.terminal.get("exitCode")
+
+    @property
+    def failure_reason(self) -> str | None:
+        return self.terminal.get("failureReason")
+
+    def to_json(self) -> dict:
+        return {
+            "runId": self.run.id,
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "failureReason": self.failure_reason,
+            "durationSeconds": self.terminal.get("durationSeconds"),
+            "lastSeq": self.last_seq,
+            "uploadMethod": self.upload_method,
+            "artifacts": [
+                {
+                    "id": a.id,
+                    "path": a.path,
+                    "sizeBytes": a.size_bytes,
+                    "sha256": a.sha256,
+                    "file": str(self.artifact_files[a.id]) if a.id in self.artifact_files else None,
+                }
+                for a in self.artifacts
+            ],
+            "evidenceSha256": self.evidence.events.get("sha256") if self.evidence else None,
+        }
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """Artifact paths come from the server; never let one write outside `root`."""
+    target = (root / relative).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise ValueError(f"artifact path {relative!r} leaves {root}")
+    return target
+
+
+def upload(
+    client: Client,
+    run: Run,
+    archive: Path,
+    size: int,
+    *,
+    method: str = "auto",
+    direct_limit: int = DIRECT_LIMIT,
+    on_progress: Progress = None,
+) -> tuple[Run, str]:
+    """Direct when small enough, staged otherwise or when the server asks for it."""
+    if method == "direct" or (method == "auto" and size <= direct_limit):
+        try:
+            return client.upload_archive(run.id, archive, on_progress=on_progress), "direct"
+        except ArchiveTooLarge as err:
+            if not err.use_staged_transfer or method == "direct":
+                raise
+    return client.upload_staged(run.id, archive, on_progress=on_progress), "staged"
+
+
+def run_archive(
+    client: Client,
+    path_or_dir: str | Path,
+    *,
+    command: str | list[str],
+    template: str = "python-node",
+    artifact_paths: list[str] | None = None,
+    timeout_seconds: int | None = None,
+    keep_sandbox: bool = False,
+    env: dict[str, str] | None = None,
+    team: str | None = None,
+    out_dir: str | Path | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    on_run: Callable[[Run], None] | None = None,
+    on_progress: Progress = None,
+    upload_method: str = "auto",
+    direct_limit: int = DIRECT_LIMIT,
+    exclude=DEFAULT_EXCLUDE,
+) -> RunResult:
+    """Run `command` on a directory (packed deterministically) or an existing .tar.gz.
+    With `out_dir`, artifacts land at `out_dir/<artifact path>` and the bundle at
+    `out_dir/evidence.json`. `on_run` sees the run as soon as it exists (to print its id or
+    cancel it); `on_event` sees every event in order."""
+    source = Path(path_or_dir)
+    tmp = None
+    try:
+        if source.is_dir():
+            fd, tmp = tempfile.mkstemp(suffix=".tgz", prefix="crownest-")
+            with os.fdopen(fd, "wb") as fh:
+                pack_directory(source, fh, exclude=exclude)
+            archive, filename = Path(tmp), f"{source.resolve().name or 'workspace'}.tgz"
+        else:
+            archive, filename = source, source.name
+        size, sha = file_digest(archive)
+        run = client.create_run(
+            template=template,
+            command=command,
+            archive={"sizeBytes": size, "sha256": sha, "filename": filename},
+            artifact_paths=artifact_paths,
+            timeout_seconds=timeout_seconds,
+            keep_sandbox=keep_sandbox,
+            env=env,
+            team=team,
+        )
+        if on_run:
+            on_run(run)
+        run, method = upload(
+            client,
+            run,
+            archive,
+            size,
+            method=upload_method,
+            direct_limit=direct_limit,
+            on_progress=on_progress,
+        )
+    finally:
+        if tmp:
+            os.unlink(tmp)
+    client.start(run.id)
+    return follow(client, run.id, on_event=on_event, out_dir=out_dir, upload_method=method)
+
+
+def follow(
+    client: Client,
+    run_id: str,
+    *,
+    after_seq: int = 0,
+    on_event: Callable[[Event], None] | None = None,
+    out_dir: str | Path | None = None,
+    upload_method: str = "direct",
+) -> RunResult:
+    """Follow a started run to its end, then fetch artifacts and evidence."""
+    terminal, last = None, after_seq
+    for event in client.stream_events(run_id, after_seq=after_seq):
+        last = event.seq
+        if on_event:
+            on_event(event)
+        if event.type == "terminal":
+            terminal = event.data
+    result = RunResult(client.get_run(run_id), terminal or {}, last, upload_method=upload_method)
+    result.artifacts = client.list_artifacts(run_id)
+    result.evidence = client.get_evidence(run_id)
+    if out_dir is not None:
+        root = Path(out_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        for artifact in result.artifacts:
+            dest = safe_join(root, artifact.path)
+            result.artifact_files[artifact.id] = client.download_artifact(artifact.id, dest)
+        (root / "evidence.json").write_text(json.dumps(result.evidence.raw, indent=2) + "\n")
+    return result

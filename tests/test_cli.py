@@ -1,0 +1,203 @@
+"""The `crownest` command line as a user runs it: a subprocess against the live stack."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import make_targz
+from .test_sdk import LINES, CutProxy
+
+CLI = str(Path(sys.executable).parent / "crownest")
+
+
+@pytest.fixture
+def cli_env(stack, user, tmp_path):
+    return {
+        **os.environ,
+        "CROWNEST_URL": stack.base_url,
+        "CROWNEST_TOKEN": stack.token(user),
+        "CROWNEST_CONFIG": str(tmp_path / "no-config.json"),
+    }
+
+
+def crownest(env, *args, timeout=180):
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def api_get(env, path):
+    resp = httpx.get(
+        f"{env['CROWNEST_URL']}/api/v1{path}",
+        headers={"Authorization": f"Bearer {env['CROWNEST_TOKEN']}"},
+    )
+    return resp.json()
+
+
+def start_cli(env, *args):
+    return subprocess.Popen(
+        [CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for_running(env, proc):
+    """The run id the CLI prints first on stderr, once the run is running."""
+    line = proc.stderr.readline()
+    assert "--- run wr_" in line, line
+    run_id = line.split()[-1]
+    deadline = time.monotonic() + 60
+    while api_get(env, f"/workspace-runs/{run_id}")["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    return run_id
+
+
+def test_one_shot_on_a_directory(cli_env, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "b.sh").write_text(
+        "echo to-out; echo to-err >&2; mkdir -p dist; echo $GREETING > dist/g\n"
+    )
+    out = tmp_path / "out"
+    res = crownest(
+        cli_env, "run-archive", str(src), "--command", "sh b.sh", "--artifact", "dist/",
+        "--env", "GREETING=hej", "--timeout", "60", "--out", str(out),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "to-out\n"
+    assert "to-err\n" in res.stderr and "to-out" not in res.stderr
+    assert (out / "dist" / "g").read_text() == "hej\n"
+    evidence = json.loads((out / "evidence.json").read_text())
+    assert evidence["schema"] == "crownest.evidence/v1" and evidence["status"] == "succeeded"
+
+
+def test_one_shot_on_a_tgz_mirrors_the_exit_code_and_prints_json(cli_env, tmp_path):
+    archive = tmp_path / "repo.tgz"
+    archive.write_bytes(make_targz({"x.txt": "x"}))
+    res = crownest(cli_env, "run-archive", str(archive), "-c", "cat x.txt; exit 3", "--json")
+    assert res.returncode == 3, res.stderr
+    result = json.loads(res.stdout)  # with --json, stdout holds only the result
+    assert result["status"] == "failed" and result["exitCode"] == 3
+    assert result["failureReason"] == "exit_code" and result["uploadMethod"] == "direct"
+    assert "x" in res.stderr
+
+
+def test_timeout_exits_124(cli_env, tmp_path):
+    archive = tmp_path / "repo.tgz"
+    archive.write_bytes(make_targz({"x.txt": "x"}))
+    res = crownest(cli_env, "run-archive", str(archive), "-c", "sleep 60", "--timeout", "2")
+    assert res.returncode == 124, res.stderr
+
+
+def test_canceled_elsewhere_exits_130_and_step_cancel_works(cli_env, tmp_path):
+    archive = tmp_path / "repo.tgz"
+    archive.write_bytes(make_targz({"x.txt": "x"}))
+    proc = start_cli(cli_env, "run-archive", str(archive), "-c", "sleep 60")
+    run_id = wait_for_running(cli_env, proc)
+    res = crownest(cli_env, "runs", "cancel", run_id)
+    assert res.returncode == 0 and json.loads(res.stdout)["cancelRequested"] is True
+    assert proc.wait(60) == 130
+    assert api_get(cli_env, f"/workspace-runs/{run_id}")["status"] == "canceled"
+
+
+def test_ctrl_c_prints_how_to_resume_and_cancel_on_interrupt_cancels(cli_env, tmp_path):
+    archive = tmp_path / "repo.tgz"
+    archive.write_bytes(make_targz({"x.txt": "x"}))
+    proc = start_cli(cli_env, "run-archive", str(archive), "-c", "sleep 3; echo finished")
+    run_id = wait_for_running(cli_env, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 130
+    hint = proc.stderr.read()
+    assert f"crownest runs events {run_id} --after-seq" in hint and "--follow" in hint
+    resumed = crownest(cli_env, "runs", "events", run_id, "--after-seq", "0", "--follow")
+    assert resumed.returncode == 0 and resumed.stdout == "finished\n"
+
+    proc = start_cli(
+        cli_env, "run-archive", str(archive), "-c", "sleep 60", "--cancel-on-interrupt"
+    )
+    run_id = wait_for_running(cli_env, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 130
+    deadline = time.monotonic() + 30
+    while api_get(cli_env, f"/workspace-runs/{run_id}")["status"] != "canceled":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def test_rejected_archive_api_error_and_usage_exit_codes(cli_env, tmp_path):
+    notgz = tmp_path / "plain.tgz"
+    notgz.write_bytes(b"not a gzip archive at all")
+    res = crownest(cli_env, "run-archive", str(notgz), "-c", "true")
+    assert res.returncode == 65 and "unsupported_archive" in res.stderr
+    assert crownest(cli_env, "run-archive", str(notgz)).returncode == 2  # no --command
+    assert crownest(cli_env, "runs", "get", "wr_missing").returncode == 69
+    bad = {**cli_env, "CROWNEST_TOKEN": "cn_wrong"}
+    assert crownest(bad, "templates").returncode == 77
+    nothing = {k: v for k, v in cli_env.items() if k not in ("CROWNEST_URL", "CROWNEST_TOKEN")}
+    assert crownest(nothing, "templates").returncode == 2
+
+
+def test_login_writes_a_private_config_that_later_commands_use(cli_env, tmp_path):
+    env = {k: v for k, v in cli_env.items() if k not in ("CROWNEST_URL", "CROWNEST_TOKEN")}
+    env.pop("CROWNEST_CONFIG")
+    env["HOME"] = str(tmp_path)
+    env.pop("XDG_CONFIG_HOME", None)
+    res = crownest(
+        env, "login", "--url", cli_env["CROWNEST_URL"], "--token", cli_env["CROWNEST_TOKEN"]
+    )
+    assert res.returncode == 0, res.stderr
+    path = tmp_path / ".config" / "crownest" / "config.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["token"] == cli_env["CROWNEST_TOKEN"]
+    res = crownest(env, "templates")
+    assert res.returncode == 0 and json.loads(res.stdout)[0]["name"] == "python-node"
+    res = crownest(env, "login", "--url", cli_env["CROWNEST_URL"], "--token", "cn_bad")
+    assert res.returncode == 77
+
+
+def test_output_survives_cut_connections(cli_env, tmp_path):
+    archive = tmp_path / "repo.tgz"
+    archive.write_bytes(make_targz({"x.txt": "x"}))
+    proxy = CutProxy(cli_env["CROWNEST_URL"], cut_after=900, cuts=3)
+    try:
+        res = crownest(
+            {**cli_env, "CROWNEST_URL": proxy.url}, "run-archive", str(archive), "-c", LINES
+        )
+    finally:
+        proxy.close()
+    assert res.returncode == 0, res.stderr
+    assert proxy.cuts == 3
+    assert res.stdout.splitlines() == [f"line{i}" for i in range(1, 41)]
+
+
+def test_step_by_step_commands(cli_env, tmp_path):
+    archive = tmp_path / "repo.tgz"
+    archive.write_bytes(make_targz({"r.sh": "mkdir -p o; echo 1 > o/a; echo 2 > o/b; echo done"}))
+    run = json.loads(crownest(cli_env, "runs", "create", "--archive", str(archive),
+                              "-c", "sh r.sh", "-a", "o/").stdout)  # fmt: skip
+    assert run["status"] == "awaiting_archive"
+    res = crownest(cli_env, "runs", "upload", run["id"], str(archive))
+    assert json.loads(res.stdout)["status"] == "ready" and "direct" in res.stderr
+    assert json.loads(crownest(cli_env, "runs", "start", run["id"]).stdout)["status"] == "queued"
+    res = crownest(cli_env, "runs", "events", run["id"], "--follow")
+    assert res.returncode == 0 and res.stdout == "done\n"
+    res = crownest(cli_env, "runs", "events", run["id"], "--json")
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert json.loads(crownest(cli_env, "runs", "get", run["id"]).stdout)["exitCode"] == 0
+    listed = json.loads(crownest(cli_env, "runs", "list").stdout)
+    assert run["id"] in [r["id"] for r in listed["results"]]
+    paths = [
+        a["path"] for a in json.loads(crownest(cli_env, "artifacts", "list", run["id"]).stdout)
+    ]
+    assert sorted(paths) == ["o/a", "o/b"]
+    res = crownest(cli_env, "artifacts", "download", run["id"], "--out", str(tmp_path / "dl"))
+    assert (tmp_path / "dl/o/b").read_text() == "2\n"
+    res = crownest(cli_env, "evidence", "get", run["id"], "--out", str(tmp_path / "e.json"))
+    assert json.loads((tmp_path / "e.json").read_text())["runId"] == run["id"]

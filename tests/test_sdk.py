@@ -1,0 +1,272 @@
+"""The Python SDK (clients/python) against the live stack: step-by-step calls, typed errors,
+SSE resume through a proxy that cuts connections, the one-shot run_archive, the packer."""
+
+import hashlib
+import io
+import os
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+from crownest_client import (
+    ArchiveRejected,
+    Client,
+    InvalidRequest,
+    InvalidState,
+    NotAuthenticated,
+    NotFound,
+    StreamError,
+    TransferConflict,
+    pack_bytes,
+    run_archive,
+)
+
+from .conftest import ROOT, archive_meta, free_port, make_targz
+
+LINES = "for i in $(seq 1 40); do echo line$i; sleep 0.05; done"
+
+
+class CutProxy:
+    """A TCP proxy to the stack that cuts an SSE response after `cut_after` bytes, `cuts` times:
+    the way a load balancer or a flaky network drops a long-lived stream mid-event."""
+
+    def __init__(self, target: str, *, cut_after=700, cuts=2):
+        host, port = target.split("//")[1].split(":")
+        self.target = (host, int(port))
+        self.cut_after, self.cuts_left, self.cuts = cut_after, cuts, 0
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.sock = socket.create_server(("127.0.0.1", self.port))
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            up = socket.create_connection(self.target)
+            state = {"streaming": False, "sent": 0}
+            threading.Thread(target=self._up, args=(conn, up, state), daemon=True).start()
+            threading.Thread(target=self._down, args=(up, conn, state), daemon=True).start()
+
+    def _up(self, conn, up, state):
+        try:
+            while data := conn.recv(65536):
+                if b"/events/stream" in data:
+                    state["streaming"], state["sent"] = True, 0
+                up.sendall(data)
+        except OSError:
+            pass
+
+    def _down(self, up, conn, state):
+        try:
+            while data := up.recv(65536):
+                with self.lock:
+                    cutting = state["streaming"] and self.cuts_left > 0
+                    if cutting and state["sent"] + len(data) >= self.cut_after:
+                        conn.sendall(data[: self.cut_after - state["sent"]])
+                        self.cuts_left -= 1
+                        self.cuts += 1
+                        break
+                state["sent"] += len(data)
+                conn.sendall(data)
+        except OSError:
+            pass
+        for s in (conn, up):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def sdk(stack, user):
+    with Client(stack.base_url, stack.token(user)) as client:
+        yield client
+
+
+def submit(client: Client, files: dict, command: str, **fields):
+    data = make_targz(files)
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"sdk-{hashlib.sha1(data).hexdigest()}.tgz"
+    path.write_bytes(data)
+    run = client.create_run(
+        template="python-node", command=command, archive=archive_meta(data), **fields
+    )
+    assert run.status == "awaiting_archive"
+    assert client.upload_archive(run.id, path).status == "ready"
+    assert client.start(run.id).status == "queued"
+    return run
+
+
+def test_step_by_step_calls(sdk):
+    run = submit(
+        sdk, {"a.sh": "echo out; echo err >&2; mkdir -p d; echo x > d/f.txt"}, "sh a.sh",
+        artifact_paths=["d/"],
+    )  # fmt: skip
+    events = list(sdk.stream_events(run.id))
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].type == "terminal" and events[-1].data["status"] == "succeeded"
+    page = sdk.list_events(run.id, limit=1000)
+    assert [e.to_json() for e in page.events] == [e.to_json() for e in events]
+    assert page.terminal and not page.has_more
+    assert "".join(e.data["text"] for e in events if e.type == "stderr") == "err\n"
+    got = sdk.get_run(run.id)
+    assert got.terminal and got.exit_code == 0 and got.last_seq == events[-1].seq
+    assert run.id in [r.id for r in sdk.list_runs().results]
+    [artifact] = sdk.list_artifacts(run.id)
+    assert artifact.path == "d/f.txt"
+    dest = sdk.download_artifact(artifact.id, Path(os.environ.get("TMPDIR", "/tmp")) / "f.txt")
+    assert dest.read_bytes() == b"x\n"
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == artifact.sha256
+    evidence = sdk.get_evidence(run.id)
+    assert evidence.run_id == run.id and evidence.events["lastSeq"] == events[-1].seq
+    with pytest.raises(InvalidState) as info:
+        sdk.cancel(run.id)
+    assert info.value.status == 409 and info.value.details["status"] == "succeeded"
+    assert [t.name for t in sdk.list_templates()] == ["python-node"]
+
+
+def test_typed_errors(stack, sdk, other_user):
+    data = make_targz({"x": "x"})
+    with pytest.raises(InvalidRequest) as info:
+        sdk.create_run(template="python-node", command="", archive={})
+    assert info.value.code == "invalid_request" and "archive" in str(info.value.details)
+    run = sdk.create_run(template="python-node", command="true", archive=archive_meta(data))
+    bad = Path(os.environ.get("TMPDIR", "/tmp")) / "bad.tgz"
+    bad.write_bytes(data[:20] + bytes([data[20] ^ 1]) + data[21:])
+    with pytest.raises(ArchiveRejected) as info:
+        sdk.upload_archive(run.id, bad)
+    assert info.value.status == 422 and info.value.code == "archive_digest_mismatch"
+    with Client(stack.base_url, stack.token(other_user)) as other, pytest.raises(NotFound):
+        other.get_run(run.id)
+    with Client(stack.base_url, "cn_wrong") as anon, pytest.raises(NotAuthenticated) as info:
+        anon.list_runs()
+    assert info.value.status == 401
+    assert sdk.cancel(run.id).status == "canceled"
+
+
+def test_stream_resumes_after_the_connection_is_cut(stack, user, sdk):
+    run = submit(sdk, {"x": "x"}, LINES)
+    proxy = CutProxy(stack.base_url, cut_after=900, cuts=3)
+    try:
+        with Client(proxy.url, stack.token(user)) as client:
+            events = list(client.stream_events(run.id, backoff=0.05))
+    finally:
+        proxy.close()
+    assert proxy.cuts == 3
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert [e.to_json() for e in events] == [
+        e.to_json() for e in sdk.list_events(run.id, limit=1000).events
+    ]
+    text = "".join(e.data["text"] for e in events if e.type == "stdout")
+    assert text.splitlines() == [f"line{i}" for i in range(1, 41)]
+
+
+def test_stream_gives_up_after_bounded_retries():
+    client = Client(f"http://127.0.0.1:{free_port()}", "cn_x")
+    with pytest.raises(StreamError):
+        list(client.stream_events("wr_nothing", max_retries=2, backoff=0.01))
+
+
+def test_run_archive_one_shot_on_a_directory(sdk, tmp_path):
+    src = tmp_path / "src"
+    (src / "reports").mkdir(parents=True)
+    (src / "t.sh").write_text("echo hi; echo '<x/>' > reports/r.xml; exit 0\n")
+    (src / ".git").mkdir()
+    (src / ".git" / "HEAD").write_text("ref: x")
+    seen = []
+    result = run_archive(
+        sdk,
+        src,
+        command="sh t.sh && test ! -e .git",
+        artifact_paths=["reports/*.xml"],
+        out_dir=tmp_path / "out",
+        on_event=seen.append,
+    )
+    assert result.status == "succeeded" and result.exit_code == 0
+    assert [e.seq for e in seen] == list(range(1, result.last_seq + 1))
+    assert (tmp_path / "out" / "reports" / "r.xml").read_text() == "<x/>\n"
+    assert (tmp_path / "out" / "evidence.json").exists()
+    assert (
+        result.evidence.raw["source"]["archive"]["sha256"]
+        == hashlib.sha256(pack_bytes(src)).hexdigest()
+    )
+
+
+def test_packer_is_deterministic_and_documented(tmp_path):
+    src = tmp_path / "p"
+    (src / "b").mkdir(parents=True)
+    (src / "b" / "z.txt").write_text("z")
+    (src / "a.sh").write_text("echo")
+    (src / "a.sh").chmod(0o700)
+    (src / "link").symlink_to("b/z.txt")
+    (src / ".git").mkdir()
+    (src / ".git" / "config").write_text("secret-ish")
+    first = pack_bytes(src)
+    os.utime(src / "a.sh", (1, 1))
+    (src / "b" / "z.txt").chmod(0o600)
+    assert pack_bytes(src) == first  # mtimes and group/other bits do not matter
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == ["a.sh", "b", "b/z.txt", "link"]
+    assert {m.name: oct(m.mode) for m in members}["a.sh"] == "0o755"
+    assert all(m.uid == 0 and m.gid == 0 and m.mtime == 0 for m in members)
+    assert members[3].issym() and members[3].linkname == "b/z.txt"
+    assert first[4:8] == b"\0\0\0\0"  # gzip header mtime
+
+
+def test_python_example_runs(stack, user, tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "clients/python/examples/run_directory.py"),
+         str(ROOT / "examples/hello"), str(tmp_path / "out")],
+        env={**os.environ, "CROWNEST_URL": stack.base_url, "CROWNEST_TOKEN": stack.token(user)},
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "succeeded (exit code 0)" in out.stdout
+    assert "artifact dist/greeting.txt" in out.stdout
+    assert (tmp_path / "out/dist/greeting.txt").read_text() == "Hello from the sandbox!\n"
+
+
+def test_staged_upload_resumes_from_received_bytes(sdk, tmp_path):
+    data = make_targz({"big.bin": os.urandom(10 * 1024 * 1024), "ok.sh": "echo staged-ok"})
+    path = tmp_path / "big.tgz"
+    path.write_bytes(data)
+    run = sdk.create_run(template="python-node", command="sh ok.sh", archive=archive_meta(data))
+    transfer = sdk.create_transfer(run.id)
+    chunk = transfer.chunk_size_bytes
+    assert 0 < chunk < len(data) and transfer.status == "open"
+    assert sdk.upload_chunk(transfer, data[:chunk], 0, len(data)) == chunk
+    with pytest.raises(TransferConflict) as info:  # a gap: the server says where to go on
+        sdk.upload_chunk(transfer, data[chunk + 1 :], chunk + 1, len(data))
+    assert info.value.received_bytes == chunk
+    seen = []
+    ready = sdk.upload_staged(
+        run.id, path, transfer_id=transfer.id, on_progress=lambda d, t: seen.append(d)
+    )
+    assert ready.status == "ready" and ready.archive.upload_method == "staged"
+    assert seen[-1] == len(data) and seen[0] > chunk  # resumed, not restarted
+    sdk.start(run.id)
+    events = list(sdk.stream_events(run.id))
+    assert events[-1].data["status"] == "succeeded"
+    assert "staged-ok\n" in "".join(e.data.get("text", "") for e in events)
+
+
+def test_typescript_sdk_suite(stack, user):
+    """clients/typescript: `npm ci && npm run build && npm test` against this live stack."""
+    env = {**os.environ, "CROWNEST_URL": stack.base_url, "CROWNEST_TOKEN": stack.token(user)}
+    cwd = ROOT / "clients" / "typescript"
+    for cmd in (["npm", "ci", "--no-audit", "--no-fund"], ["npm", "run", "build"], ["npm", "test"]):
+        out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, f"{cmd}:\n{out.stdout[-5000:]}\n{out.stderr[-3000:]}"
+    assert "# fail 0" in out.stdout and "# pass 6" in out.stdout, out.stdout[-3000:]
