@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import EvidenceBundle
+from .models import EvidenceBundle, Review
 
 
 @admin.register(EvidenceBundle)
@@ -9,6 +9,30 @@ class EvidenceBundleAdmin(admin.ModelAdmin):
     search_fields = ["run__id", "sha256"]
     list_filter = ["created_at"]
     readonly_fields = ["run", "data", "sha256", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["run", "verdict", "reviewer", "evidence_sha256", "created_at"]
+    list_filter = ["verdict", "created_at"]
+    search_fields = ["run__id", "reviewer__username", "comment", "evidence_sha256"]
+    # A review records what a lead decided about one bundle: it is added from the run page,
+    # where the lead check applies, and never edited here (that would rewrite history).
+    readonly_fields = [
+        "run",
+        "evidence",
+        "reviewer",
+        "verdict",
+        "comment",
+        "evidence_sha256",
+        "created_at",
+    ]
 
     def has_add_permission(self, request):
         return False

@@ -1,8 +1,15 @@
 from django.urls import path
 
+from evidence import views as evidence_views
+
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("runs/new", views.new_run, name="run-new"),
     path("runs/<str:run_id>", views.run_page, name="run-page"),
+    path("runs/<str:run_id>/panels", views.run_panels, name="run-panels"),
+    path("runs/<str:run_id>/log.txt", views.run_log, name="run-log"),
+    path("runs/<str:run_id>/review", evidence_views.review_submit, name="run-review"),
+    path("reviews", evidence_views.review_queue, name="review-queue"),
 ]

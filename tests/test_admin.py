@@ -28,6 +28,7 @@ def admin_client_logged(client, django_user_model):
         "runs/apitoken",
         "runs/template",
         "evidence/evidencebundle",
+        "evidence/review",
     ],
 )
 def test_changelists_render(admin_client_logged, runs, model):

@@ -1,0 +1,88 @@
+"""Reviews of Evidence Bundles: who may review, the queue of what awaits review, recording one."""
+
+from django.db.models import Exists, OuterRef
+
+from runs.errors import ApiError
+from runs.ids import iso
+from runs.models import Membership, Run
+
+from .models import EvidenceBundle, Review
+
+
+def lead_team_ids(user):
+    return Membership.objects.filter(user=user, role=Membership.Role.LEAD).values_list(
+        "team_id", flat=True
+    )
+
+
+def can_review(user, run: Run) -> bool:
+    if user.is_staff:
+        return True
+    return run.team_id is not None and run.team_id in set(lead_team_ids(user))
+
+
+def is_reviewer(user) -> bool:
+    return user.is_staff or Membership.objects.filter(user=user, role="lead").exists()
+
+
+def review_queue(user):
+    """Ended runs of the user's led teams (every team for staff) with evidence and no review."""
+    qs = Run.objects.select_related("owner", "team", "evidence").filter(
+        status__in=Run.TERMINAL,
+        evidence__isnull=False,
+    )
+    if not user.is_staff:
+        qs = qs.filter(team_id__in=lead_team_ids(user))
+    has_review = Review.objects.filter(run=OuterRef("pk"))
+    return qs.filter(~Exists(has_review)).order_by("-finished_at", "-id")
+
+
+def run_reviews(run: Run):
+    return Review.objects.filter(run=run).select_related("reviewer")
+
+
+def review_create(*, run: Run, reviewer, verdict: str, comment: str = "") -> Review:
+    if not can_review(reviewer, run):
+        raise ApiError(403, "forbidden", "Only a lead of the run's team may review its evidence.")
+    if verdict not in Review.Verdict.values:
+        raise ApiError(
+            400,
+            "invalid_request",
+            "The request body is not valid.",
+            {"fields": {"verdict": ["must be 'approve' or 'reject'"]}},
+        )
+    if len(comment) > 10_000:
+        raise ApiError(
+            400,
+            "invalid_request",
+            "The request body is not valid.",
+            {"fields": {"comment": ["at most 10000 characters"]}},
+        )
+    bundle = EvidenceBundle.objects.filter(run=run).first()
+    if bundle is None:
+        raise ApiError(
+            409,
+            "evidence_not_ready",
+            "The Evidence Bundle is written after the run ends.",
+            {"status": run.status},
+        )
+    return Review.objects.create(
+        run=run,
+        evidence=bundle,
+        reviewer=reviewer,
+        verdict=verdict,
+        comment=comment,
+        evidence_sha256=bundle.sha256,
+    )
+
+
+def review_json(review: Review) -> dict:
+    return {
+        "id": review.id,
+        "runId": review.run_id,
+        "reviewer": review.reviewer.get_username(),
+        "verdict": review.verdict,
+        "comment": review.comment,
+        "evidenceSha256": review.evidence_sha256,
+        "createdAt": iso(review.created_at),
+    }

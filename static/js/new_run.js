@@ -1,0 +1,107 @@
+// The new-run form: validate, hash, create the run, upload, start, then open the run page.
+(function () {
+  "use strict";
+  const form = document.getElementById("new-run");
+  const { call, describe } = window.CrowNest;
+  const { sha256File, upload } = window.CrowNestUpload;
+  const $ = (id) => document.getElementById(id);
+  const fileInput = $("archive");
+  const drop = $("drop");
+
+  function human(n) {
+    const units = ["B", "KiB", "MiB", "GiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1) : n) + " " + units[i];
+  }
+
+  function showError(text) {
+    $("error").textContent = text;
+    $("error").hidden = !text;
+  }
+
+  function report(p) {
+    $("phase").textContent = p.phase;
+    $("bar").value = p.percent;
+    $("progress-text").textContent =
+      `${human(p.done)} of ${human(p.total)} · ${p.percent.toFixed(1)}% · ${human(p.rate)}/s`;
+  }
+
+  function chosen() {
+    const f = fileInput.files[0];
+    $("drop-text").textContent = f ? `${f.name} (${human(f.size)})` : "Drop a .tar.gz or .tgz here, or choose a file";
+  }
+  fileInput.addEventListener("change", chosen);
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    if (e.dataTransfer.files.length) { fileInput.files = e.dataTransfer.files; chosen(); }
+  });
+
+  call("GET", "/api/v1/templates").then((templates) => {
+    const select = $("template");
+    select.replaceChildren(...templates.map((t) => new Option(t.name, t.name)));
+    const info = () => {
+      const t = templates.find((x) => x.name === select.value);
+      $("template-info").textContent = t ? `${t.description} ${t.imageDigest || ""}` : "";
+    };
+    select.addEventListener("change", info);
+    info();
+  }).catch((err) => showError("Could not load templates: " + describe(err)));
+
+  function parseEnv(text) {
+    const env = {};
+    for (const raw of text.split("\n")) {
+      const line = raw.trim();
+      if (!line || line.startsWith("#")) continue;
+      const eq = line.indexOf("=");
+      if (eq < 1) throw new Error(`Environment line "${line}" is not NAME=value.`);
+      env[line.slice(0, eq).trim()] = line.slice(eq + 1);
+    }
+    return env;
+  }
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    showError("");
+    const file = fileInput.files[0];
+    if (!file) return showError("Choose a .tar.gz or .tgz archive.");
+    if (!/\.(tar\.gz|tgz)$/i.test(file.name)) {
+      return showError("Only gzip-compressed tar archives (.tar.gz, .tgz) are accepted.");
+    }
+    if (!$("command").value.trim()) return showError("Enter a command.");
+    let body;
+    try {
+      body = {
+        template: $("template").value,
+        command: $("command").value,
+        artifactPaths: $("artifact-paths").value.split(",").map((s) => s.trim()).filter(Boolean),
+        keepSandbox: $("keep-sandbox").checked,
+        env: parseEnv($("env").value),
+      };
+    } catch (err) {
+      return showError(err.message);
+    }
+    if ($("timeout").value) body.timeoutSeconds = Number($("timeout").value);
+    if ($("team").value) body.team = $("team").value;
+    $("submit").disabled = true;
+    $("progress").hidden = false;
+    try {
+      const tick = (done, total) => report({ phase: "Computing sha256", done, total,
+        percent: total ? (done / total) * 100 : 100, rate: 0 });
+      const sha256 = await sha256File(file, tick);
+      body.archive = { sizeBytes: file.size, sha256, filename: file.name };
+      const run = await call("POST", "/api/v1/workspace-runs", body);
+      form.dataset.runId = run.id;
+      await upload(run, file, Number(form.dataset.directLimit), report);
+      $("phase").textContent = "Starting";
+      await call("POST", `/api/v1/workspace-runs/${run.id}/start`);
+      window.location.assign(`/runs/${run.id}`);
+    } catch (err) {
+      showError(describe(err));
+      $("submit").disabled = false;
+    }
+  });
+})();

@@ -1,0 +1,135 @@
+// The run page: follows the run's events over the websocket (SSE when the websocket cannot
+// connect), feeds the log view, refreshes the server-rendered panels when the status moves.
+(function () {
+  "use strict";
+  const { call, describe } = window.CrowNest;
+  const root = document.getElementById("run");
+  const runId = root.dataset.runId;
+  const panels = document.getElementById("panels");
+  const view = new window.CrowNestLogView(document.getElementById("log"));
+  const $ = (id) => document.getElementById(id);
+  let lastSeq = 0;
+  let ended = false;
+  let wsFailures = 0;
+  let useSse = !("WebSocket" in window);
+  let wanted = location.hash.match(/^#L(\d+)$/) ? Number(location.hash.slice(2)) : null;
+
+  view.onFollowChange = (on) => { $("log-follow").checked = on; };
+  $("log-follow").addEventListener("change", (e) => { if (e.target.checked) view.bottom(); else view.follow = false; });
+  $("log-times").addEventListener("change", (e) => view.box.classList.toggle("show-ts", e.target.checked));
+
+  let matchAt = 0;
+  $("log-search").addEventListener("keydown", (e) => {
+    if (e.key !== "Enter") return;
+    e.preventDefault();
+    const q = e.target.value;
+    if (!q) { $("log-matches").textContent = ""; return; }
+    const n = view.find(q, e.shiftKey ? Math.max(matchAt - 2, 0) : matchAt);
+    if (n === null) { $("log-matches").textContent = "no match"; return; }
+    matchAt = n;
+    $("log-matches").textContent = `line ${n} · ${view.count(q)} matching lines`;
+    view.scrollToLine(n);
+  });
+  window.addEventListener("hashchange", () => {
+    const m = location.hash.match(/^#L(\d+)$/);
+    if (m) view.scrollToLine(Number(m[1]));
+  });
+
+  function setState(text) { $("log-state").textContent = text; }
+
+  let refreshing = null;
+  async function refreshPanels() {
+    if (refreshing) return refreshing;
+    refreshing = (async () => {
+      try {
+        const resp = await fetch(panels.dataset.url, { credentials: "same-origin" });
+        if (!resp.ok) return;
+        // Keep what the user is typing into the review form across the refresh.
+        const typing = panels.querySelector(".review-form textarea");
+        const draft = typing ? typing.value : "";
+        const focused = typing && document.activeElement === typing;
+        panels.innerHTML = await resp.text();  // server-rendered, escaped by Django
+        const fresh = panels.querySelector(".review-form textarea");
+        if (fresh && draft) fresh.value = draft;
+        if (fresh && focused) fresh.focus();
+      } finally {
+        refreshing = null;
+      }
+    })();
+    return refreshing;
+  }
+
+  // The bundle is written just after the terminal event: look again until it is there.
+  async function awaitEvidence(tries) {
+    await refreshPanels();
+    const ev = document.getElementById("evidence");
+    if (tries > 0 && !(ev && ev.dataset.ready)) setTimeout(() => awaitEvidence(tries - 1), 1000);
+  }
+
+  function onEvent(ev) {
+    if (ev.seq <= lastSeq) return;  // a replay after reconnecting
+    lastSeq = ev.seq;
+    const d = ev.data || {};
+    if (ev.type === "stdout" || ev.type === "stderr") view.append(ev.type, d.text || "", ev.timestamp);
+    else if (ev.type === "status") { root.dataset.status = d.status; refreshPanels(); }
+    else if (ev.type === "error") view.note(`[${d.code}] ${d.message}`, "meta err");
+    else if (ev.type === "artifact_error") view.note(`artifact ${d.path}: ${d.message}`, "meta err");
+    else if (ev.type === "artifact_collected") view.note(`artifact ${d.path} (${d.sizeBytes} bytes)`, "meta");
+    else if (ev.type === "terminal") {
+      ended = true;
+      root.dataset.status = d.status;
+      view.note(`run ${d.status}${d.exitCode !== null && d.exitCode !== undefined ? ", exit code " + d.exitCode : ""}`, "meta");
+      setState("ended");
+      awaitEvidence(30);
+    }
+    $("log-count").textContent = `${view.lines.length} lines`;
+    if (wanted && view.lines.length >= wanted) { view.scrollToLine(wanted); wanted = null; }
+  }
+
+  function reconnect() {
+    if (ended) return;
+    setState("reconnecting…");
+    setTimeout(connect, Math.min(500 * 2 ** wsFailures, 10000));
+  }
+
+  function connectSse() {
+    const src = new EventSource(`/api/v1/workspace-runs/${runId}/events/stream?afterSeq=${lastSeq}`);
+    src.onopen = () => setState("live (SSE)");
+    const handler = (m) => onEvent(JSON.parse(m.data));
+    ["status", "archive_progress", "stdout", "stderr", "artifact_collected", "artifact_error",
+      "heartbeat", "error", "terminal"].forEach((t) => src.addEventListener(t, handler));
+    src.onerror = () => {
+      src.close();
+      wsFailures++;
+      reconnect();
+    };
+  }
+
+  function connect() {
+    if (useSse) return connectSse();
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${proto}://${location.host}/ws/workspace-runs/${runId}/events?afterSeq=${lastSeq}`);
+    let opened = false;
+    ws.onopen = () => { opened = true; wsFailures = 0; setState("live"); };
+    ws.onmessage = (m) => onEvent(JSON.parse(m.data));
+    ws.onclose = () => {
+      if (!opened) { wsFailures++; if (wsFailures >= 2) useSse = true; }
+      reconnect();
+    };
+  }
+
+  panels.addEventListener("click", async (e) => {
+    if (e.target.id !== "cancel") return;
+    if (!window.confirm("Cancel this run? The command is stopped and the sandbox removed.")) return;
+    e.target.disabled = true;
+    try {
+      await call("POST", `/api/v1/workspace-runs/${runId}/cancel`);
+      await refreshPanels();
+    } catch (err) {
+      window.alert(describe(err));
+      e.target.disabled = false;
+    }
+  });
+
+  connect();
+})();

@@ -1,0 +1,113 @@
+// Archive hashing and upload. The file is read in slices (never whole) for sha256; small files
+// go in one PUT, large ones through a resumable staged transfer in the server's chunk size.
+(function () {
+  "use strict";
+  const { ApiError, csrfToken, toError } = window.CrowNest;
+  const SLICE = 4 * 1024 * 1024;
+
+  async function sha256File(file, onProgress) {
+    const hasher = await hashwasm.createSHA256();
+    hasher.init();
+    for (let offset = 0; offset < file.size; offset += SLICE) {
+      const buf = await file.slice(offset, offset + SLICE).arrayBuffer();
+      hasher.update(new Uint8Array(buf));
+      onProgress(Math.min(offset + SLICE, file.size), file.size);
+    }
+    if (file.size === 0) onProgress(0, 0);
+    return hasher.digest("hex");
+  }
+
+  // XHR rather than fetch: fetch reports no upload progress.
+  function put(url, body, headers, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", url);
+      xhr.withCredentials = true;
+      xhr.setRequestHeader("X-CSRFToken", csrfToken());
+      xhr.setRequestHeader("Accept", "application/json");
+      for (const [k, v] of Object.entries(headers || {})) xhr.setRequestHeader(k, v);
+      xhr.upload.onprogress = (e) => onProgress && onProgress(e.loaded);
+      xhr.onerror = () => reject(new NetworkError("The connection dropped."));
+      xhr.ontimeout = () => reject(new NetworkError("The upload timed out."));
+      xhr.onload = () => {
+        const resp = new Response(xhr.responseText || "{}", { status: xhr.status });
+        if (xhr.status >= 200 && xhr.status < 300) resolve(resp.json());
+        else if (xhr.status >= 500) reject(new NetworkError(`The server answered ${xhr.status}.`));
+        else toError(resp).then(reject);
+      };
+      xhr.send(body);
+    });
+  }
+
+  class NetworkError extends Error {}
+
+  function meter(total, report) {
+    const started = performance.now();
+    return (done, phase) => {
+      const secs = Math.max((performance.now() - started) / 1000, 0.001);
+      report({ phase, done, total, percent: total ? (done / total) * 100 : 100, rate: done / secs });
+    };
+  }
+
+  async function direct(run, file, report) {
+    const tick = meter(file.size, report);
+    return put(run.links.archive || `/api/v1/workspace-runs/${run.id}/archive`, file,
+      { "Content-Type": "application/gzip" }, (n) => tick(n, "Uploading"));
+  }
+
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  async function staged(run, file, report) {
+    const call = window.CrowNest.call;
+    const transfer = await call("POST", `/api/v1/workspace-runs/${run.id}/transfers`, {});
+    const chunk = transfer.chunkSizeBytes || 8 * 1024 * 1024;
+    const tick = meter(file.size, report);
+    let received = transfer.receivedBytes || 0;
+    let failures = 0;
+    while (received < file.size) {
+      const end = Math.min(received + chunk, file.size);
+      try {
+        const out = await put(transfer.uploadUrl, file.slice(received, end), {
+          "Content-Type": "application/octet-stream",
+          "Content-Range": `bytes ${received}-${end - 1}/${file.size}`,
+        }, (n) => tick(received + n, "Uploading (staged)"));
+        received = out.receivedBytes != null ? out.receivedBytes : end;
+        failures = 0;
+        tick(received, "Uploading (staged)");
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 409 && err.details.receivedBytes != null) {
+          received = err.details.receivedBytes;  // the server holds a different prefix: go on from it
+          continue;
+        }
+        if (!(err instanceof NetworkError) || failures >= 12) throw err;
+        failures += 1;
+        // Resume after a dropped connection: back off, then ask the server what it has.
+        const wait = Math.min(1000 * 2 ** (failures - 1), 30000);
+        tick(received, `Connection lost; retrying in ${Math.round(wait / 1000)}s`);
+        await sleep(wait);
+        try {
+          const state = await call("GET", `/api/v1/transfers/${transfer.id}`);
+          received = state.receivedBytes;
+        } catch (e) {
+          // Still offline: the next attempt will ask again.
+        }
+      }
+    }
+    tick(file.size, "Verifying");
+    return call("POST", `/api/v1/transfers/${transfer.id}/complete`, {});
+  }
+
+  async function upload(run, file, directLimit, report) {
+    if (file.size > directLimit) return staged(run, file, report);
+    try {
+      return await direct(run, file, report);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 413 && err.details.useStagedTransfer) {
+        return staged(run, file, report);
+      }
+      throw err;
+    }
+  }
+
+  window.CrowNestUpload = { sha256File, upload };
+})();
