@@ -6,7 +6,8 @@ from runs.errors import ApiError
 from runs.ids import iso
 from runs.models import Membership, Run
 
-from .models import EvidenceBundle, Review
+from .models import Review
+from .services import evidence_for
 
 
 def lead_team_ids(user):
@@ -58,14 +59,7 @@ def review_create(*, run: Run, reviewer, verdict: str, comment: str = "") -> Rev
             "The request body is not valid.",
             {"fields": {"comment": ["at most 10000 characters"]}},
         )
-    bundle = EvidenceBundle.objects.filter(run=run).first()
-    if bundle is None:
-        raise ApiError(
-            409,
-            "evidence_not_ready",
-            "The Evidence Bundle is written after the run ends.",
-            {"status": run.status},
-        )
+    bundle = evidence_for(run=run)
     return Review.objects.create(
         run=run,
         evidence=bundle,

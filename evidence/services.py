@@ -32,6 +32,21 @@ def events_digest(run_id: str) -> dict:
     return {"count": count, "lastSeq": last, "sha256": digest.hexdigest()}, terminal
 
 
+def evidence_for(*, run: Run) -> EvidenceBundle:
+    """The run's bundle, or 409 evidence_not_ready while the run has not finished writing it."""
+    from runs.errors import ApiError
+
+    bundle = EvidenceBundle.objects.filter(run=run).first()
+    if bundle is None:
+        raise ApiError(
+            409,
+            "evidence_not_ready",
+            "The Evidence Bundle is written after the run ends.",
+            {"status": run.status},
+        )
+    return bundle
+
+
 def evidence_build(*, run_id: str) -> EvidenceBundle:
     existing = EvidenceBundle.objects.filter(run_id=run_id).first()
     if existing:

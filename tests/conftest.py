@@ -3,6 +3,7 @@
 Tests that execute runs use a real Celery worker process (against the test database, real Redis
 and the real Docker engine), started once per session and shared."""
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -166,50 +167,48 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real Celery worker for the session, on the test database."""
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
+@contextlib.contextmanager
+def service(argv: list[str], folder: Path, ready, extra_env: dict | None = None):
+    """A process of the stack (worker, daphne) on the test database; ready(log) says it is up."""
+    log = folder / "out.log"
     env = {
         **os.environ,
         **WORKER_ENV,
+        **(extra_env or {}),
         "DATABASE_URL": _database_url(),
         "CROWNEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "crownest_web",
-                "worker",
-                "--concurrency",
-                "3",
-                "--loglevel",
-                "INFO",
-                "-Q",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while b"ready." not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the Celery worker did not start:\n" + log.read_text()[-3000:])
-        time.sleep(0.2)
-    yield proc
-    proc.terminate()
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        deadline = time.monotonic() + 60
+        while not ready(log):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[2]} did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        yield proc, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def worker_process(queue: str, folder: Path, extra_env: dict | None = None, concurrency=3):
+    """A Celery worker consuming `queue`, as a context manager yielding (process, log path)."""
+    argv = [sys.executable, "-m", "celery", "-A", "crownest_web", "worker"]
+    argv += ["--concurrency", str(concurrency), "--loglevel", "INFO", "-Q", queue]
+    argv += ["-n", f"{queue}@%h", "--without-gossip", "--without-mingle"]
+    return service(argv, folder, lambda log: b"ready." in log.read_bytes(), extra_env)
+
+
+@pytest.fixture(scope="session")
+def live_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One real Celery worker for the session, on the test database."""
+    folder = tmp_path_factory.mktemp("worker")
+    with worker_process(settings.CELERY_TASK_DEFAULT_QUEUE, folder) as (proc, log):
+        yield proc
     if os.environ.get("CROWNEST_SHOW_WORKER_LOG"):
         sys.stderr.write(log.read_text()[-int(os.environ["CROWNEST_SHOW_WORKER_LOG"]) :])
 
@@ -296,46 +295,18 @@ class Stack:
 def live_stack(live_worker, tmp_path_factory):
     """daphne (HTTP, SSE, websockets) in its own process, on the test database."""
     port = free_port()
-    log = tmp_path_factory.mktemp("web") / "web.log"
-    env = {
-        **os.environ,
-        **WORKER_ENV,
-        "DATABASE_URL": _database_url(),
-        "CROWNEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "crownest_web.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
+    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    argv += ["crownest_web.asgi:application"]
+
+    def listening(_log):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
+                return True
         except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("daphne did not start:\n" + log.read_text()[-3000:]) from None
-            time.sleep(0.1)
-    yield Stack(base)
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+            return False
+
+    with service(argv, tmp_path_factory.mktemp("web"), listening):
+        yield Stack(f"http://127.0.0.1:{port}")
 
 
 @pytest.fixture

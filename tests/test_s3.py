@@ -21,8 +21,8 @@ from django.conf import settings
 from runs import tasks
 from runs.models import Run, Transfer
 
-from .conftest import free_port, make_targz
-from .test_transfers import Staged, error_of, private_worker, to_queue
+from .conftest import free_port, make_targz, worker_process
+from .test_transfers import Staged, error_of, to_queue
 
 BUCKET = "crownest-test"
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -74,7 +74,10 @@ def s3_worker(moto, live_worker, tmp_path_factory):
         "CROWNEST_S3_SECRET_ACCESS_KEY": KEYS["aws_secret_access_key"],
         "CROWNEST_S3_REGION": "us-east-1",
     }
-    with private_worker(QUEUE, env, tmp_path_factory.mktemp("s3worker")) as proc:
+    with worker_process(QUEUE, tmp_path_factory.mktemp("s3worker"), env, concurrency=1) as (
+        proc,
+        _,
+    ):
         yield proc
 
 

@@ -1,14 +1,9 @@
 """Staged transfer: chunks, resume, idempotent resends, offsets, verification, abort, expiry."""
 
-import contextlib
 import hashlib
 import os
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -19,46 +14,11 @@ from runs import tasks
 from runs.models import Run, Transfer
 from runs.transfers import transfer_sweep
 
-from .conftest import ROOT, WORKER_ENV, Runs, _database_url, archive_meta, make_targz
+from .conftest import Runs, archive_meta, make_targz
 
 CHUNK = 1024
 PAYLOAD = os.urandom(5000)  # incompressible: the archive spans several chunks
 ARCHIVE = make_targz({"data.bin": PAYLOAD, "README.md": "hello\n"})
-
-
-QUEUE = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-transfers"
-
-
-@contextlib.contextmanager
-def private_worker(queue: str, extra_env: dict, folder: Path):
-    """A Celery worker of this file's own, on its own queue. The shared worker is not used:
-    a test that restarts Redis earlier in the session can leave it consuming nothing."""
-    log = folder / "worker.log"
-    env = {
-        **os.environ,
-        **WORKER_ENV,
-        **extra_env,
-        "DATABASE_URL": _database_url(),
-        "CROWNEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-    }
-    argv = [sys.executable, "-m", "celery", "-A", "crownest_web", "worker", "--concurrency", "1"]
-    argv += ["--loglevel", "INFO", "-Q", queue, "-n", f"{queue}@%h"]
-    argv += ["--without-gossip", "--without-mingle"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while b"ready." not in log.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def to_queue(queue: str):
@@ -68,12 +28,6 @@ def to_queue(queue: str):
         transaction.on_commit(lambda: tasks.execute_run.apply_async((run_id,), queue=queue))
 
     return send
-
-
-@pytest.fixture(scope="module")
-def own_worker(live_worker, tmp_path_factory):
-    with private_worker(QUEUE, {}, tmp_path_factory.mktemp("transfers-worker")) as proc:
-        yield proc
 
 
 @pytest.fixture(autouse=True)
@@ -167,7 +121,7 @@ def test_create_answers_the_documented_shape(staged):
     assert transfer["status"] == "open" and transfer["expiresAt"].endswith("Z")
 
 
-def test_multi_chunk_upload_then_a_run_uses_it(own_worker, transactional_db, api):
+def test_multi_chunk_upload_then_a_run_uses_it(worker, api):
     staged, runs = Staged(api), Runs(api)
     run = staged.run(command="sha256sum data.bin && test -s README.md")
     transfer = staged.create(run["id"])
@@ -180,8 +134,7 @@ def test_multi_chunk_upload_then_a_run_uses_it(own_worker, transactional_db, api
     assert stored.archive_upload_method == "staged" and stored.archive_file_count == 2
     assert staged.get(transfer).json()["status"] == "completed"
 
-    with mock.patch.object(tasks.execute_run, "delay_on_commit", to_queue(QUEUE)):
-        resp = runs.start(run["id"])
+    resp = runs.start(run["id"])
     assert resp.status_code == 202, resp.content
     digest = hashlib.sha256(PAYLOAD).hexdigest()
     run_id = run["id"]
