@@ -1,6 +1,7 @@
 """The web pages in a real browser: new run, live log, cancel, review, scoping."""
 
 import json
+import os
 import re
 
 from playwright.sync_api import expect
@@ -158,3 +159,38 @@ def test_others_run_page_is_404(stack, django_user_model, new_page, shot):
     resp = page.goto(f"/runs/{run['id']}")
     assert resp.status == 404
     shot(page, "run-404")
+
+
+def test_large_archive_goes_staged_and_resumes_after_a_dropped_connection(
+    stack, django_user_model, new_page, shot, tmp_path
+):
+    user = django_user_model.objects.create_user("joe", password="pw-joe")
+    # Incompressible, so the archive spans two of the server's 8 MiB chunks.
+    archive = tmp_path / "big.tgz"
+    archive.write_bytes(make_targz({"blob.bin": os.urandom(9 * 1024 * 1024), "run.sh": "ls -l"}))
+    page = new_page(user, "pw-joe")
+    page.goto("/runs/new")
+    # Send it staged as if it were over the direct limit (the page reads the server's limit).
+    page.evaluate("document.getElementById('new-run').dataset.directLimit = '1024'")
+    chunk_puts = []
+
+    def drop_the_second_chunk_once(route):
+        if route.request.method == "PUT":
+            chunk_puts.append(route.request.headers.get("content-range"))
+            if len(chunk_puts) == 2:
+                return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route("**/api/v1/transfers/*", drop_the_second_chunk_once)
+    page.set_input_files("#archive", str(archive))
+    page.fill("#command", "sh run.sh")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/runs/wr_"), timeout=60_000)
+    run_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#status-badge")).to_have_text("succeeded", timeout=60_000)
+    expect(page.locator("#log")).to_contain_text("blob.bin")
+    size = archive.stat().st_size
+    second = f"bytes {8 * 1024 * 1024}-{size - 1}/{size}"
+    assert chunk_puts == [f"bytes 0-{8 * 1024 * 1024 - 1}/{size}", second, second]
+    run = client_for(user).get(f"/api/v1/workspace-runs/{run_id}").json()
+    assert run["archive"]["uploadMethod"] == "staged"
