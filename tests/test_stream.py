@@ -244,6 +244,9 @@ def test_redis_restart_mid_run_loses_nothing_after_reconnect(live, private_redis
     events = first + rest
     assert_complete(events)
     assert flood_lines(events) == [f"tick{i}" for i in range(1, 61)]
+    # The worker lived through the restart (with a run in flight) and still takes new runs.
+    again = runs.submit({"x.txt": "x"}, command="echo after-restart")
+    assert runs.wait(again["id"], timeout=60)["status"] == "succeeded"
 
 
 def test_idle_stream_sends_keepalive_comments(live):
