@@ -24,11 +24,16 @@ RAW_ARCHIVE_TYPES = {
 }
 
 
+def visible(find, request, obj_id: str, what: str):
+    """The object if this user may see it; otherwise 404, whether it exists or not."""
+    obj = find(request.user, obj_id)
+    if obj is None:
+        raise not_found(what)
+    return obj
+
+
 def visible_run(request, run_id):
-    run = selectors.run_for(request.user, run_id)
-    if run is None:
-        raise not_found()
-    return run
+    return visible(selectors.run_for, request, run_id, "run")
 
 
 def run_response(request, run, code=status.HTTP_200_OK):
@@ -188,10 +193,7 @@ class RunArtifacts(APIView):
 
 
 def visible_artifact(request, artifact_id):
-    artifact = selectors.artifact_for(request.user, artifact_id)
-    if artifact is None:
-        raise not_found("artifact")
-    return artifact
+    return visible(selectors.artifact_for, request, artifact_id, "artifact")
 
 
 class ArtifactDetail(APIView):

@@ -10,8 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, transfers
-from .api import _body_chunks, run_response, visible_run
-from .errors import not_found
+from .api import _body_chunks, run_response, visible, visible_run
 from .ids import iso
 from .serializers import absolute
 
@@ -31,10 +30,7 @@ def transfer_json(request, transfer) -> dict:
 
 
 def visible_transfer(request, transfer_id):
-    transfer = selectors.transfer_for(request.user, transfer_id)
-    if transfer is None:
-        raise not_found("transfer")
-    return transfer
+    return visible(selectors.transfer_for, request, transfer_id, "transfer")
 
 
 class TransferCollection(APIView):
