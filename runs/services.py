@@ -129,7 +129,7 @@ def run_create(
     return run
 
 
-class _Progress:
+class ArchiveProgress:
     """Turns byte counts into archive_progress events, at most one per step of the total."""
 
     def __init__(self, run_id: str, phase: str, total: int, steps: int = 10):
@@ -180,7 +180,7 @@ def archive_upload(*, run: Run, chunks, content_length: int | None = None) -> Ru
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=tmp_dir, suffix=".tar.gz")
     try:
-        progress = _Progress(run.id, "upload", run.archive_size_bytes)
+        progress = ArchiveProgress(run.id, "upload", run.archive_size_bytes)
         with os.fdopen(fd, "wb") as out:
             try:
                 received = archives.receive_stream(
@@ -200,7 +200,7 @@ def archive_upload(*, run: Run, chunks, content_length: int | None = None) -> Ru
 def archive_accept(*, run: Run, path: str, received: archives.ReceivedFile, method: str) -> Run:
     """Verify a fully received archive file and make it the run's archive."""
     archives.check_declared(received, size_bytes=run.archive_size_bytes, sha256=run.archive_sha256)
-    verify = _Progress(run.id, "verify", received.size_bytes, steps=4)
+    verify = ArchiveProgress(run.id, "verify", received.size_bytes, steps=4)
     with open(path, "rb") as fh:
         info = archives.inspect_archive(
             fh, limits=archive_limits(), on_progress=lambda members, done: verify(done, members)

@@ -156,7 +156,7 @@ def transfer_put_chunk(
         locked.parts = [*locked.parts, {"n": number, "start": start, "end": end, **meta}]
         locked.received_bytes = end + 1
         locked.save(update_fields=["parts", "received_bytes", "updated_at"])
-        progress = services._Progress(locked.run_id, "upload", locked.size_bytes)
+        progress = services.ArchiveProgress(locked.run_id, "upload", locked.size_bytes)
         progress.next = (before // progress.step + 1) * progress.step
         progress(locked.received_bytes, force=locked.received_bytes == locked.size_bytes)
     return locked
@@ -176,7 +176,7 @@ class _Tee:
 
 
 def _verify(transfer: Transfer, store, run: Run) -> archives.ArchiveInfo:
-    verify = services._Progress(run.id, "verify", transfer.size_bytes, steps=4)
+    verify = services.ArchiveProgress(run.id, "verify", transfer.size_bytes, steps=4)
     problem = info = None
     with store.open_stream(transfer) as fh:
         tee = _Tee(fh)
