@@ -315,10 +315,32 @@ def stack(live_stack, worker):
     return live_stack
 
 
+def wait_for_idle_worker(timeout=60):
+    """Cancel what a test left running and wait until the worker's last write for every run
+    (the phases it records after the Evidence Bundle) is done. The database is flushed between
+    tests, and a flush that races the worker's writes deadlocks in PostgreSQL."""
+    from runs.models import Run
+    from runs.services import run_cancel
+
+    S = Run.Status
+    for run in Run.objects.filter(status__in=[S.AWAITING_ARCHIVE, S.READY, S.QUEUED, S.RUNNING]):
+        try:
+            run_cancel(run=run)
+        except Exception:  # it ended meanwhile
+            pass
+    busy = Run.objects.filter(status__in=[S.QUEUED, S.RUNNING]) | Run.objects.filter(
+        status__in=Run.TERMINAL, worker__gt=""
+    ).exclude(phases__has_key="evidence")
+    deadline = time.monotonic() + timeout
+    while busy.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def worker(live_worker, transactional_db):
     """A test that runs sandboxes: committed data (the worker is another process) and the worker."""
-    return live_worker
+    yield live_worker
+    wait_for_idle_worker()
 
 
 @pytest.fixture(scope="session")
