@@ -67,13 +67,17 @@ class RunCollection(APIView):
     )
     def get(self, request):
         q = request.query_params
-        qs = selectors.run_list(
-            request.user,
-            status=q.get("status"),
-            template=q.get("template"),
-            team=q.get("team"),
-            owner=q.get("owner"),
-        ).prefetch_related("artifacts")
+        qs = (
+            selectors.run_list(
+                request.user,
+                status=q.get("status"),
+                template=q.get("template"),
+                team=q.get("team"),
+                owner=q.get("owner"),
+            )
+            .select_related("evidence")
+            .prefetch_related("artifacts")
+        )
         pages = RunPages()
         page = pages.paginate_queryset(qs, request, view=self)
         return pages.get_paginated_response(

@@ -445,3 +445,20 @@ def test_healthz_reports_each_check(client):
     assert body["checks"]["database"] == "ok" and body["checks"]["redis"] == "ok"
     assert resp.status_code in (200, 503)
     assert (resp.status_code == 200) == all(v == "ok" for v in body["checks"].values())
+
+
+def test_list_costs_the_same_queries_for_many_runs(runs, api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def list_queries(expected):
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get("/api/v1/workspace-runs").json()["count"] == expected
+        return len(ctx.captured_queries)
+
+    for _ in range(3):
+        runs.create(GOOD)
+    few = list_queries(3)
+    for _ in range(10):
+        runs.create(GOOD)
+    assert list_queries(13) == few  # no query per run (artifacts, evidence)
