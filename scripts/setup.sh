@@ -9,9 +9,8 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 # Browser tests (tests/e2e) drive Debian's Chromium through Playwright.
 command -v chromium >/dev/null || need+=(chromium)
-if ! (command -v redis-cli >/dev/null && redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1); then
-  command -v redis-server >/dev/null || need+=(redis-server)
-fi
+# redis-server also runs the test suite's own Redis (tests restart it), so it is always needed.
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
