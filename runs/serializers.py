@@ -73,8 +73,65 @@ def run_links(run: Run, request) -> dict:
     }
 
 
+def _nullable(field_class, **kw):
+    return field_class(allow_null=True, **kw)
+
+
+class ArchiveDoc(serializers.Serializer):
+    sizeBytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    filename = _nullable(serializers.CharField)
+    uploadMethod = _nullable(serializers.ChoiceField, choices=["direct", "staged"])
+    verifiedAt = _nullable(serializers.DateTimeField)
+
+
+class SandboxDoc(serializers.Serializer):
+    id = _nullable(serializers.CharField)
+    kept = serializers.BooleanField()
+
+
+class LinksDoc(serializers.Serializer):
+    self = serializers.URLField()
+    archive = serializers.URLField()
+    transfers = serializers.URLField()
+    start = serializers.URLField()
+    cancel = serializers.URLField()
+    events = serializers.URLField()
+    stream = serializers.URLField()
+    websocket = serializers.CharField()
+    artifacts = serializers.URLField()
+    evidence = serializers.URLField()
+    page = serializers.URLField()
+
+
 class RunOut(serializers.Serializer):
-    """The run object of API.md."""
+    """The run object of API.md. The fields below describe it in the OpenAPI schema; the
+    object itself is built by to_representation, which a test keeps in step with them."""
+
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=Run.Status.choices)
+    template = serializers.CharField()
+    command = serializers.JSONField(help_text="a string (run by /bin/sh -c) or an argv list")
+    archive = ArchiveDoc()
+    artifactPaths = serializers.ListField(child=serializers.CharField())
+    timeoutSeconds = serializers.IntegerField()
+    keepSandbox = serializers.BooleanField()
+    env = serializers.DictField(child=serializers.CharField())
+    owner = serializers.CharField()
+    team = _nullable(serializers.CharField)
+    exitCode = _nullable(serializers.IntegerField)
+    failureReason = _nullable(serializers.ChoiceField, choices=Run.Failure.choices)
+    createdAt = serializers.DateTimeField()
+    queuedAt = _nullable(serializers.DateTimeField)
+    startedAt = _nullable(serializers.DateTimeField)
+    finishedAt = _nullable(serializers.DateTimeField)
+    lastSeq = serializers.IntegerField()
+    artifactIds = serializers.ListField(child=serializers.CharField())
+    evidenceAvailable = serializers.BooleanField()
+    cancelRequested = serializers.BooleanField()
+    sandbox = SandboxDoc()
+    phases = serializers.DictField(child=serializers.FloatField())
+    links = LinksDoc()
 
     def to_representation(self, run: Run):
         request = self.context.get("request")
