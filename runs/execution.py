@@ -258,8 +258,8 @@ def collect(sandbox, spec: RunSpec, run: Run) -> None:
     work = tempfile.mkdtemp(prefix=f"collect-{run.id}-")
     try:
         result = sandbox.collect(spec, list(run.artifact_paths), limits, work)
-        for path, local in result.files:
-            artifact = artifact_store(run=run, path=path, local_path=local)
+        for collected in result.files:
+            artifact = artifact_store(run=run, collected=collected)
             events.append(
                 run.id,
                 [
@@ -280,17 +280,15 @@ def collect(sandbox, spec: RunSpec, run: Run) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def artifact_store(*, run: Run, path: str, local_path: str) -> Artifact:
-    import hashlib
-
-    digest, size = hashlib.sha256(), 0
-    with open(local_path, "rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
-    artifact = Artifact(run=run, path=path, size_bytes=size, sha256=digest.hexdigest())
-    artifact.content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    with open(local_path, "rb") as fh:
+def artifact_store(*, run: Run, collected) -> Artifact:
+    artifact = Artifact(
+        run=run,
+        path=collected.path,
+        size_bytes=collected.size_bytes,
+        sha256=collected.sha256,
+        content_type=mimetypes.guess_type(collected.path)[0] or "application/octet-stream",
+    )
+    with open(collected.local_path, "rb") as fh:
         artifact.file = storage().save(
             f"artifacts/{run.id}/{artifact.id}", File(fh, name=artifact.id)
         )

@@ -42,9 +42,17 @@ class ExitInfo:
     oom_killed: bool
 
 
+@dataclass(frozen=True)
+class CollectedFile:
+    path: str  # relative to /workspace
+    local_path: str  # a temp file on the worker
+    size_bytes: int
+    sha256: str  # taken while the file was written out, so it is never read twice
+
+
 @dataclass
 class Collected:
-    files: list[tuple[str, str]] = field(default_factory=list)  # (workspace path, local temp file)
+    files: list[CollectedFile] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # {path, code, message}
 
 

@@ -5,6 +5,7 @@ archive from stdin), the command itself (its main process, so an OOM kill shows 
 and, when artifacts are asked for, a collector with the volume mounted read-only.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig
 from docker.utils.socket import frames_iter
 
-from .base import Collected, ExitInfo, ImageInfo, RunSpec, SandboxError
+from .base import Collected, CollectedFile, ExitInfo, ImageInfo, RunSpec, SandboxError
 
 log = logging.getLogger(__name__)
 
@@ -277,10 +278,13 @@ def _unpack(tar_path, report, dest_dir) -> Collected:
                 if not member.isreg():
                     continue
                 src = tar.extractfile(member)
+                digest, size = hashlib.sha256(), 0
                 with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as fh:
                     while chunk := src.read(1024 * 1024):
                         fh.write(chunk)
-                out.files.append((member.name, fh.name))
+                        digest.update(chunk)
+                        size += len(chunk)
+                out.files.append(CollectedFile(member.name, fh.name, size, digest.hexdigest()))
     finally:
         os.unlink(tar_path)
     return out
