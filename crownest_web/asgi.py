@@ -7,8 +7,8 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_app = get_asgi_application()
 
-from runs.routing import websocket_urlpatterns  # noqa: E402
-from runs.wsauth import BrowserOriginValidator, TokenOrSessionAuthMiddleware  # noqa: E402
+from runs.stream.routing import websocket_urlpatterns  # noqa: E402
+from runs.stream.wsauth import BrowserOriginValidator, TokenOrSessionAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
@@ -22,12 +23,47 @@ def env_bool(name, default):
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
 
 
-DEBUG = env_bool("CROWNEST_DEBUG", True)
-SECRET_KEY = env_str("CROWNEST_SECRET_KEY", "dev-only-insecure-secret-key-change-me")
-ALLOWED_HOSTS = env_str("CROWNEST_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
-CSRF_TRUSTED_ORIGINS = [
-    o for o in env_str("CROWNEST_CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000").split(",") if o
-]
+def env_list(name, default):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Safe by default: debug only when asked for; no fixed fallback secret.
+DEBUG = env_bool("CROWNEST_DEBUG", False)
+SECRET_KEY_FILE = Path(env_str("CROWNEST_SECRET_KEY_FILE", VAR_DIR / "secret_key"))
+
+
+def _secret_key():
+    """CROWNEST_SECRET_KEY, else the file that `make setup` generates once (mode 0600) for a
+    local install. A production host sets one of the two; with neither, nothing starts."""
+    key = os.environ.get("CROWNEST_SECRET_KEY", "")
+    if not key and SECRET_KEY_FILE.is_file():
+        key = SECRET_KEY_FILE.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(
+            "Set CROWNEST_SECRET_KEY (or CROWNEST_SECRET_KEY_FILE); `make setup` generates "
+            f"{SECRET_KEY_FILE} for a local install."
+        )
+    return key
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("CROWNEST_ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env_list("CROWNEST_CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000")
+# Behind TLS (directly or through a proxy that sets X-Forwarded-Proto): secure cookies, HSTS,
+# and redirects to https. Off for the plain-http local install.
+CROWNEST_HTTPS = env_bool("CROWNEST_HTTPS", False)
+if CROWNEST_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("CROWNEST_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CROWNEST_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("CROWNEST_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 PUBLIC_URL = env_str("CROWNEST_PUBLIC_URL", "")
 
 INSTALLED_APPS = [
@@ -133,13 +169,13 @@ CHANNEL_LAYERS = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "runs.auth.BearerTokenAuthentication",
+        "runs.http.auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "runs.errors.exception_handler",
+    "EXCEPTION_HANDLER": "runs.http.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("CROWNEST_API_RATE", "6000/min")},

@@ -2,10 +2,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from runs.api import visible_run
-from runs.errors import ApiError
+from runs.http.api import visible_run
 
 from . import reviews
+from .serializers import ReviewIn
 from .services import evidence_for
 
 
@@ -28,19 +28,11 @@ class RunReviews(APIView):
         run = visible_run(request, run_id)
         return Response([reviews.review_json(r) for r in reviews.run_reviews(run)])
 
-    @extend_schema(operation_id="createReview", request=dict, responses={201: dict})
+    @extend_schema(operation_id="createReview", request=ReviewIn, responses={201: dict})
     def post(self, request, run_id):
         run = visible_run(request, run_id)
-        data = request.data if isinstance(request.data, dict) else {}
-        verdict, comment = data.get("verdict"), data.get("comment", "")
-        if not isinstance(comment, str) or not isinstance(verdict, str):
-            raise ApiError(
-                400,
-                "invalid_request",
-                "The request body is not valid.",
-                {"fields": {"verdict": ["a string"], "comment": ["a string"]}},
-            )
-        review = reviews.review_create(
-            run=run, reviewer=request.user, verdict=verdict, comment=comment
-        )
+        reviews.review_require(run=run, reviewer=request.user)
+        body = ReviewIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        review = reviews.review_create(run=run, reviewer=request.user, **body.validated_data)
         return Response(reviews.review_json(review), status=201)

@@ -2,7 +2,7 @@
 
 from django.db.models import Exists, OuterRef
 
-from runs.errors import ApiError
+from runs.errors import Forbidden
 from runs.ids import iso
 from runs.models import Membership, Run
 
@@ -42,23 +42,18 @@ def run_reviews(run: Run):
     return Review.objects.filter(run=run).select_related("reviewer")
 
 
-def review_create(*, run: Run, reviewer, verdict: str, comment: str = "") -> Review:
+def review_require(*, run: Run, reviewer) -> None:
+    """Checked before the review body is looked at: a non-lead learns nothing about its rules."""
     if not can_review(reviewer, run):
-        raise ApiError(403, "forbidden", "Only a lead of the run's team may review its evidence.")
-    if verdict not in Review.Verdict.values:
-        raise ApiError(
-            400,
-            "invalid_request",
-            "The request body is not valid.",
-            {"fields": {"verdict": ["must be 'approve' or 'reject'"]}},
+        raise Forbidden(
+            "Only a lead of the run's team (or staff) may review its evidence.",
+            {"team": run.team.slug if run.team_id else None},
         )
-    if len(comment) > 10_000:
-        raise ApiError(
-            400,
-            "invalid_request",
-            "The request body is not valid.",
-            {"fields": {"comment": ["at most 10000 characters"]}},
-        )
+
+
+def review_create(*, run: Run, reviewer, verdict: str, comment: str = "") -> Review:
+    """verdict and comment arrive validated (ReviewIn); the permission is checked again here."""
+    review_require(run=run, reviewer=reviewer)
     bundle = evidence_for(run=run)
     return Review.objects.create(
         run=run,

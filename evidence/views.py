@@ -7,9 +7,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from runs import selectors
-from runs.errors import ApiError
+from runs.errors import DomainError
 
 from . import reviews
+from .serializers import ReviewIn
 
 
 @login_required
@@ -30,14 +31,16 @@ def review_submit(request, run_id):
     run = selectors.run_for(request.user, run_id)
     if run is None:
         raise Http404("No such run.")
+    form = ReviewIn(data=request.POST.dict())
     try:
-        reviews.review_create(
-            run=run,
-            reviewer=request.user,
-            verdict=request.POST.get("verdict", ""),
-            comment=request.POST.get("comment", ""),
-        )
-    except ApiError as exc:
+        reviews.review_require(run=run, reviewer=request.user)
+        if not form.is_valid():
+            messages.error(
+                request, "Choose Approve or Reject; a comment has at most 10,000 characters."
+            )
+            return redirect(f"/runs/{run.id}#review")
+        reviews.review_create(run=run, reviewer=request.user, **form.validated_data)
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Review recorded.")

@@ -1,9 +1,11 @@
 from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.html import format_html
 
 from . import services
-from .errors import ApiError
+from .errors import DomainError
 from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Template, Transfer
+from .tasks import reap
 
 
 class MembershipInline(admin.TabularInline):
@@ -35,8 +37,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        from django.utils import timezone
-
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
@@ -77,13 +77,11 @@ class RunAdmin(admin.ModelAdmin):
         for run in queryset:
             try:
                 services.run_cancel(run=run)
-            except ApiError as exc:
+            except DomainError as exc:
                 self.message_user(request, f"{run.id}: {exc.message}", messages.WARNING)
 
     @admin.action(description="Run the reaper now")
     def run_reaper(self, request, queryset):
-        from .tasks import reap
-
         reap.delay()
         self.message_user(request, "The reaper was queued.")
 

@@ -1,96 +1,98 @@
-"""One error shape for the whole API: {"error": {"code", "message", "details"}}."""
+"""Domain errors: what went wrong, in words and details, with no HTTP in them.
 
-from django.http import JsonResponse
-from rest_framework import exceptions, status
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
-
-from .archives import ArchiveError
-from .lifecycle import InvalidTransition
+Services, the archive checks and the worker raise these; the API layer alone maps each class to
+a status code and an error code (runs/http/errors.py). Pure Python, no Django."""
 
 
-class ApiError(Exception):
-    def __init__(self, status_code: int, code: str, message: str, details: dict | None = None):
+class DomainError(Exception):
+    """Base of every error a client may be told about: a sentence and structured details."""
+
+    def __init__(self, message: str, details: dict | None = None):
         super().__init__(message)
-        self.status = status_code
-        self.code = code
         self.message = message
-        self.details = details or {}
+        self.details = dict(details or {})
 
 
-def not_found(what: str = "run") -> ApiError:
-    return ApiError(404, "not_found", f"No such {what}.")
+class InvalidRequest(DomainError):
+    """The request does not fit a rule; details["fields"] names the fields."""
+
+    @classmethod
+    def field(cls, name: str, problem: str, message: str = "") -> "InvalidRequest":
+        return cls(message or f"{name} {problem}.", {"fields": {name: [problem]}})
 
 
-def invalid_state(exc: InvalidTransition) -> ApiError:
-    return ApiError(
-        409,
-        "invalid_state",
-        f"This action does not fit a run that is {exc.status}.",
-        {"status": exc.status, "allowed": exc.allowed},
-    )
-
-
-def body(code: str, message: str, details: dict | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
-
-
-def error_response(status_code, code, message, details=None, headers=None) -> JsonResponse:
-    resp = JsonResponse(body(code, message, details), status=status_code)
-    for key, value in (headers or {}).items():
-        resp[key] = value
-    return resp
-
-
-def _flatten(detail, prefix=""):
-    """DRF's nested validation errors -> {"field.path": ["message", ...]} with camelCase names."""
-    if isinstance(detail, dict):
-        out = {}
-        for key, value in detail.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict | list):
-        out = {}
-        for i, value in enumerate(detail):
-            out.update(_flatten(value, f"{prefix}[{i}]"))
-        return out
-    items = detail if isinstance(detail, list) else [detail]
-    return {prefix or "body": [str(x) for x in items]}
-
-
-def exception_handler(exc, context):
-    if isinstance(exc, ApiError | ArchiveError):
-        return Response(body(exc.code, exc.message, exc.details), status=exc.status)
-    if isinstance(exc, InvalidTransition):
-        err = invalid_state(exc)
-        return Response(body(err.code, err.message, err.details), status=err.status)
-    if isinstance(exc, exceptions.ValidationError | exceptions.ParseError):
-        detail = exc.detail if isinstance(exc, exceptions.ValidationError) else str(exc.detail)
-        fields = _flatten(detail)
-        return Response(
-            body("invalid_request", "The request body is not valid.", {"fields": fields}),
-            status=status.HTTP_400_BAD_REQUEST,
+class NotFound(DomainError):
+    def __init__(self, what: str = "run"):
+        super().__init__(
+            f"No {what} with this id is visible to you; check the id, or sign in as its owner.",
+            {"resource": what},
         )
-    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        resp = Response(
-            body("not_authenticated", str(exc.detail)), status=status.HTTP_401_UNAUTHORIZED
+
+
+class Forbidden(DomainError):
+    pass
+
+
+class InvalidState(DomainError):
+    """The action does not fit the current status of a run or transfer."""
+
+    def __init__(self, status: str, allowed: list[str], *, what: str = "run", action: str = ""):
+        doing = f"{action} " if action else ""
+        allowed_text = ", ".join(allowed) or "no status"
+        super().__init__(
+            f"Cannot {doing or 'do this to '}this {what}: it is {status}; "
+            f"this is only possible while it is {allowed_text}.",
+            {"status": status, "allowed": list(allowed)},
         )
-        resp["WWW-Authenticate"] = 'Bearer realm="api"'
-        return resp
-    if isinstance(exc, exceptions.Throttled):
-        wait = int(exc.wait or 1)
-        resp = Response(
-            body("throttled", "Too many requests; try again later.", {"retryAfterSeconds": wait}),
-            status=429,
-        )
-        resp["Retry-After"] = str(wait)
-        return resp
-    if isinstance(exc, exceptions.NotFound):
-        return Response(body("not_found", "Not found."), status=404)
-    if isinstance(exc, exceptions.UnsupportedMediaType):
-        return Response(body("unsupported_media_type", str(exc.detail)), status=415)
-    response = drf_exception_handler(exc, context)
-    if response is not None:
-        code = getattr(exc, "default_code", "error")
-        response.data = body(code, str(getattr(exc, "detail", exc)))
-    return response
+        self.status = status
+        self.allowed = list(allowed)
+
+
+class ArchiveRequired(DomainError):
+    pass
+
+
+class EvidenceNotReady(DomainError):
+    pass
+
+
+class Throttled(DomainError):
+    def __init__(self, message: str, details: dict | None = None, retry_after: int = 1):
+        super().__init__(message, {"retryAfterSeconds": retry_after, **(details or {})})
+        self.retry_after = retry_after
+
+
+class StorageUnavailable(DomainError):
+    pass
+
+
+class TransferOffsetMismatch(DomainError):
+    pass
+
+
+class TransferIncomplete(DomainError):
+    pass
+
+
+class ArchiveError(DomainError):
+    """Base of the archive refusals; each subclass is one error code of the contract."""
+
+
+class ArchiveTooLarge(ArchiveError):
+    pass
+
+
+class UnsupportedArchive(ArchiveError):
+    pass
+
+
+class ArchiveUnsafe(ArchiveError):
+    pass
+
+
+class ArchiveDigestMismatch(ArchiveError):
+    pass
+
+
+class ArchiveSizeMismatch(ArchiveError):
+    pass

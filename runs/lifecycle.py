@@ -1,10 +1,11 @@
-"""The status machine of API.md, and the only code that writes Run.status."""
+"""The run's status machine (docs/api.md, "The run"), and the only code that writes Run.status."""
 
 from django.db import transaction
 from django.utils import timezone
 
-from . import events
+from .errors import InvalidState
 from .models import Run
+from .stream import events
 
 S = Run.Status
 
@@ -21,21 +22,22 @@ ALLOWED_FROM = {
 TIMESTAMP_FIELD = {S.QUEUED: "queued_at", S.RUNNING: "started_at"}
 
 
-class InvalidTransition(Exception):
-    def __init__(self, status: str, allowed: list[str]):
-        super().__init__(f"run is {status}")
-        self.status = status
-        self.allowed = allowed
+ACTIONS = {
+    S.READY: "upload an archive to",
+    S.QUEUED: "start",
+    S.CANCELED: "cancel",
+}
 
 
 def allowed_for(action_to: str) -> list[str]:
     return sorted(ALLOWED_FROM[action_to])
 
 
-def transition(run_id: str, to: str, *, expect=None, **fields) -> bool:
+def transition(run_id: str, to: str, *, expect=None, before=(), **fields) -> bool:
     """Move the run to `to` with a conditional UPDATE and record the status event in the same
-    transaction. Returns False (and changes nothing) when the current status does not allow it:
-    a race or a redelivered task then does nothing instead of harm."""
+    transaction, after the (type, data) items of `before` (an error that explains the outcome).
+    Returns False (and changes nothing) when the current status does not allow it: a race or a
+    redelivered task then does nothing instead of harm."""
     allowed = ALLOWED_FROM[to] if expect is None else ALLOWED_FROM[to] & set(expect)
     now = timezone.now()
     if to in TIMESTAMP_FIELD:
@@ -54,7 +56,7 @@ def transition(run_id: str, to: str, *, expect=None, **fields) -> bool:
             fields.setdefault("finished_at", now)
         if not Run.objects.filter(pk=run_id, status=previous).update(status=to, **fields):
             return False
-        items = [("status", {"status": to, "previous": previous})]
+        items = [*before, ("status", {"status": to, "previous": previous})]
         if terminal:
             run = Run.objects.get(pk=run_id)
             items.append(("terminal", terminal_data(run)))
@@ -76,6 +78,10 @@ def terminal_data(run: Run) -> dict:
     }
 
 
+def invalid(status: str, to: str) -> InvalidState:
+    return InvalidState(status, allowed_for(to), action=ACTIONS.get(to, ""))
+
+
 def require(run: Run, to: str) -> None:
     if run.status not in ALLOWED_FROM[to]:
-        raise InvalidTransition(run.status, allowed_for(to))
+        raise invalid(run.status, to)

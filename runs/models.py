@@ -132,6 +132,9 @@ class Run(models.Model):
     command_started_at = models.DateTimeField(null=True, blank=True)
     command_finished_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set once the steps after the terminal event (evidence, sandbox removal) have all been done;
+    # the reaper redoes them for a run that ended long enough ago without it.
+    ending_done_at = models.DateTimeField(null=True, blank=True)
 
     # seq of the last event; seqs are allocated by incrementing this under the row lock.
     last_seq = models.PositiveIntegerField(default=0)
@@ -156,10 +159,6 @@ class Run(models.Model):
     @property
     def is_terminal(self):
         return self.status in self.TERMINAL
-
-    @property
-    def container_name(self):
-        return f"crownest-run-{self.id}"
 
 
 class RunEvent(models.Model):

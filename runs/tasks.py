@@ -1,43 +1,55 @@
 """Thin Celery tasks: take ids, call services. acks_late so a dead worker's run is redelivered;
 the services make redelivery harmless."""
 
+import logging
+
 from celery import shared_task
 from celery.signals import worker_ready
+from celery.worker.control import control_command
+from django.conf import settings
+
+from .intake.transfers import transfer_sweep
+from .worker import reaper
+from .worker.execution import run_execute
+from .worker.sandbox import SandboxError, get_sandbox
+from .worker.templates import template_register
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def execute_run(run_id: str) -> None:
-    from .execution import run_execute
-
     run_execute(run_id=run_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def reap() -> dict:
-    from .reaper import reap as reap_service
+    report = reaper.reap()
+    for run_id in report["requeue"]:
+        execute_run.delay(run_id)
+    return report
 
-    return reap_service()
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep_transfers() -> dict:
+    return transfer_sweep()
 
 
 @worker_ready.connect
 def register_templates(**_):
     """Record each template image's digest and versions so the API can show them."""
-    import logging
-
-    from django.conf import settings
-
-    from .execution import register_template
-    from .sandbox import SandboxError, get_sandbox
-
     for name, conf in settings.CROWNEST_TEMPLATES.items():
         try:
-            register_template(name, get_sandbox().describe_image(conf["image"]))
+            template_register(name, get_sandbox().describe_image(conf["image"]))
         except SandboxError as exc:
-            logging.getLogger(__name__).error("template %s unavailable: %s", name, exc)
+            log.error("template %s unavailable: %s", name, exc)
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def sweep_transfers() -> dict:
-    from .transfers import transfer_sweep
-
-    return transfer_sweep()
+@control_command()
+def docker_ping(state) -> dict:
+    """Answered by each worker for /healthz: whether this worker's Docker engine answers."""
+    try:
+        get_sandbox().ping()
+    except SandboxError as exc:
+        return {"error": str(exc)[:200]}
+    return {"ok": True}

@@ -47,6 +47,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ clients/python/pypr
   touch "$stamp"
 fi
 
+# A local install's Django secret, made once and kept private; production sets its own.
+if [ -z "${CROWNEST_SECRET_KEY:-}" ] && [ ! -s var/secret_key ]; then
+  echo "==> generating var/secret_key"
+  (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(50))' >var/secret_key)
+fi
+
 images/python-node/build.sh
 .venv/bin/python manage.py migrate --noinput >/dev/null
 .venv/bin/python manage.py collectstatic --noinput >/dev/null

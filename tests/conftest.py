@@ -20,7 +20,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from runs.auth import token_issue
+from runs.tokens import token_issue
 
 ROOT = Path(__file__).resolve().parent.parent
 

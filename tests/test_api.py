@@ -46,8 +46,8 @@ def test_revoked_token_is_401(user):
 
 
 def test_tokens_are_stored_hashed(user):
-    from runs.auth import token_issue
     from runs.models import ApiToken
+    from runs.tokens import token_issue
 
     key = token_issue(user=user)
     stored = ApiToken.objects.get(user=user)

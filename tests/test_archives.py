@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from runs.archives import (
+from runs.intake.archives import (
     ArchiveError,
     ArchiveInfo,
     ArchiveLimits,

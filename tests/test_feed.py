@@ -7,7 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from runs import events, feed
+from runs.stream import events, feed
 
 from .conftest import make_targz
 

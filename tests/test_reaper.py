@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from runs import lifecycle
 from runs.models import Run
-from runs.reaper import reap
-from runs.sandbox import get_sandbox, limits_from_settings
-from runs.sandbox.base import RunSpec
+from runs.tasks import reap
+from runs.worker.sandbox import get_sandbox, limits_from_settings
+from runs.worker.sandbox.base import RunSpec
 
 from .conftest import make_targz, run_containers
 
@@ -75,4 +75,4 @@ def test_lost_queued_task_is_requeued(runs, settings):
     run_id = ready_run(runs)
     lifecycle.transition(run_id, Run.Status.QUEUED)
     Run.objects.filter(pk=run_id).update(queued_at=timezone.now() - timedelta(hours=1))
-    assert run_id in reap()["requeued"]
+    assert run_id in reap()["requeue"]

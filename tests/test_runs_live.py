@@ -103,7 +103,10 @@ def test_whole_lifecycle_with_artifacts_and_evidence(runs, api, docker_client):
     ):
         assert ts[key] and ts[key].endswith("Z"), key
     assert ts["commandStartedAt"] <= ts["commandFinishedAt"] <= ts["terminalAt"]
-    assert bundle["sandbox"]["kept"] is False and bundle["sandbox"]["removedAt"]
+    assert bundle["sandbox"] == {"id": f"crownest-run-{run['id']}", "kept": False}
+    # The bundle is written before removal; when the sandbox went is on the run object.
+    removed = runs.wait(run["id"], until=lambda r: r["sandbox"]["removedAt"])
+    assert removed["sandbox"]["removedAt"] >= ts["evidenceWrittenAt"]
     assert bundle["limits"]["timeoutSeconds"] == 600 and bundle["limits"]["network"] is False
     assert run_containers(docker_client, run["id"]) == []
     assert runs.get(run["id"])["evidenceAvailable"] is True
@@ -261,18 +264,18 @@ def test_stdout_stderr_order_kept(runs):
 
 
 def test_keep_sandbox_keeps_it_and_reaper_leaves_it(runs, docker_client):
-    from runs.reaper import reap
+    from runs.tasks import reap
 
     run = runs.submit({"x.txt": "x"}, command="echo kept > k.txt", keepSandbox=True)
     done = runs.wait(run["id"])
     assert done["status"] == "succeeded"
     bundle = runs.wait_evidence(run["id"])
-    assert bundle["sandbox"]["kept"] is True and bundle["sandbox"]["removedAt"] is None
+    assert bundle["sandbox"]["kept"] is True and runs.get(run["id"])["sandbox"]["removedAt"] is None
     assert done["sandbox"]["kept"] is True
     assert run_containers(docker_client, run["id"])
     reap()
     assert run_containers(docker_client, run["id"])
-    from runs.sandbox import get_sandbox
+    from runs.worker.sandbox import get_sandbox
 
     get_sandbox().remove(run["id"])
 
@@ -297,8 +300,8 @@ def test_archive_that_fails_to_extract_is_archive_invalid(runs, api):
 
 
 def test_redelivered_task_does_nothing_to_an_ended_run(runs):
-    from runs.execution import run_execute
     from runs.models import Run
+    from runs.worker.execution import run_execute
 
     run = runs.submit({"x.txt": "x"}, command="echo once")
     runs.wait(run["id"])

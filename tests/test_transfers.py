@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from runs import tasks
+from runs.intake.transfers import transfer_sweep
 from runs.models import Run, Transfer
-from runs.transfers import transfer_sweep
 
 from .conftest import Runs, archive_meta, make_targz
 

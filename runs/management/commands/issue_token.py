@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from runs.auth import token_issue
+from runs.tokens import token_issue
 
 
 class Command(BaseCommand):

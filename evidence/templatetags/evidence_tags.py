@@ -1,0 +1,22 @@
+"""The run page's Evidence Bundle and Review panel, drawn by the evidence app, so that the run
+pages (runs/http/pages.py) never import evidence."""
+
+from django import template
+
+from .. import reviews
+from ..models import EvidenceBundle
+
+register = template.Library()
+
+
+@register.inclusion_tag("evidence/_run_evidence.html", takes_context=True)
+def run_evidence(context, run):
+    user = context["request"].user
+    bundle = EvidenceBundle.objects.filter(run=run).first() if run.is_terminal else None
+    return {
+        "run": run,
+        "bundle": bundle,
+        "reviews": reviews.run_reviews(run),
+        "can_review": bundle is not None and reviews.can_review(user, run),
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -1,0 +1,131 @@
+"""The API's one error table and envelope: {"error": {"code", "message", "details"}}.
+
+Domain errors (runs/errors.py) carry a sentence and details; this table alone decides each one's
+HTTP status and error code. Every error response, DRF or plain view, is built by `envelope`."""
+
+from django.http import JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .. import errors as e
+
+# Most specific class first: lookups walk the exception's MRO.
+TABLE: dict[type, tuple[int, str]] = {
+    e.InvalidRequest: (400, "invalid_request"),
+    e.Forbidden: (403, "forbidden"),
+    e.NotFound: (404, "not_found"),
+    e.InvalidState: (409, "invalid_state"),
+    e.ArchiveRequired: (409, "archive_required"),
+    e.EvidenceNotReady: (409, "evidence_not_ready"),
+    e.TransferOffsetMismatch: (409, "transfer_offset_mismatch"),
+    e.TransferIncomplete: (409, "transfer_incomplete"),
+    e.ArchiveTooLarge: (413, "archive_too_large"),
+    e.UnsupportedArchive: (415, "unsupported_archive"),
+    e.ArchiveDigestMismatch: (422, "archive_digest_mismatch"),
+    e.ArchiveSizeMismatch: (422, "archive_size_mismatch"),
+    e.ArchiveUnsafe: (422, "archive_unsafe"),
+    e.Throttled: (429, "throttled"),
+    e.StorageUnavailable: (503, "storage_unavailable"),
+}
+
+
+def status_and_code(exc: e.DomainError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in TABLE:
+            return TABLE[cls]
+    return 400, "bad_request"
+
+
+def envelope(code: str, message: str, details: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _headers(exc: e.DomainError) -> dict:
+    if isinstance(exc, e.Throttled):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
+
+
+def domain_response(exc: e.DomainError) -> Response:
+    status, code = status_and_code(exc)
+    return Response(envelope(code, exc.message, exc.details), status=status, headers=_headers(exc))
+
+
+def error_response(exc: e.DomainError, headers: dict | None = None) -> JsonResponse:
+    """The same envelope for plain Django views (SSE, pages' JSON helpers)."""
+    status, code = status_and_code(exc)
+    resp = JsonResponse(envelope(code, exc.message, exc.details), status=status)
+    for key, value in {**_headers(exc), **(headers or {})}.items():
+        resp[key] = value
+    return resp
+
+
+def not_authenticated_response() -> JsonResponse:
+    resp = JsonResponse(
+        envelope(
+            "not_authenticated",
+            "Sign in, or send `Authorization: Bearer <token>` with a valid, unrevoked token.",
+        ),
+        status=401,
+    )
+    resp["WWW-Authenticate"] = 'Bearer realm="api"'
+    return resp
+
+
+def _flatten(detail, prefix=""):
+    """DRF's nested validation errors -> {"field.path": ["message", ...]} with camelCase names."""
+    if isinstance(detail, dict):
+        out = {}
+        for key, value in detail.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict | list):
+        out = {}
+        for i, value in enumerate(detail):
+            out.update(_flatten(value, f"{prefix}[{i}]"))
+        return out
+    items = detail if isinstance(detail, list) else [detail]
+    return {prefix or "body": [str(x) for x in items]}
+
+
+def invalid_request(fields: dict) -> e.InvalidRequest:
+    names = ", ".join(sorted(fields)) or "body"
+    return e.InvalidRequest(
+        f"The request is not valid ({names}); see details.fields for what each needs.",
+        {"fields": fields},
+    )
+
+
+def _from_drf(exc) -> e.DomainError | None:
+    if isinstance(exc, exceptions.ValidationError):
+        return invalid_request(_flatten(exc.detail))
+    if isinstance(exc, exceptions.ParseError):
+        return invalid_request({"body": [str(exc.detail)]})
+    if isinstance(exc, exceptions.Throttled):
+        wait = int(exc.wait or 1)
+        return e.Throttled(
+            f"Too many requests; wait {wait} s (Retry-After) and try again.", retry_after=wait
+        )
+    if isinstance(exc, exceptions.NotFound):
+        return e.NotFound("resource")
+    if isinstance(exc, exceptions.PermissionDenied):
+        return e.Forbidden(str(exc.detail))
+    return None
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        resp = Response(envelope("not_authenticated", str(exc.detail)), status=401)
+        resp["WWW-Authenticate"] = 'Bearer realm="api"'
+        return resp
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return Response(envelope("unsupported_media_type", str(exc.detail)), status=415)
+    domain = exc if isinstance(exc, e.DomainError) else _from_drf(exc)
+    if domain is not None:
+        return domain_response(domain)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        code = getattr(exc, "default_code", "error")
+        response.data = envelope(code, str(getattr(exc, "detail", exc)))
+    return response

@@ -1,0 +1,48 @@
+"""GET /healthz: can the stack take runs? The web process never talks to Docker itself (the
+socket is root on the host): the "docker" check asks the workers, over the broker, to ping their
+engines, and is ok when at least one answers that its engine does."""
+
+import redis
+from celery import current_app
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+
+DOCKER_PING_TIMEOUT = 1.5
+
+
+def check_database():
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1")
+
+
+def check_redis():
+    redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+
+
+def check_docker():
+    replies = current_app.control.broadcast("docker_ping", reply=True, timeout=DOCKER_PING_TIMEOUT)
+    answers = [answer for reply in replies or [] for answer in reply.values()]
+    if not answers:
+        raise RuntimeError("no worker answers, so no Docker engine can take runs")
+    if not any(isinstance(a, dict) and a.get("ok") for a in answers):
+        errors = "; ".join(str(a.get("error", a)) for a in answers if isinstance(a, dict))
+        raise RuntimeError(f"no worker reaches its Docker engine ({errors})")
+
+
+CHECKS = {"database": check_database, "redis": check_redis, "docker": check_docker}
+
+
+def healthz(request):
+    results, healthy = {}, True
+    for name, check in CHECKS.items():
+        try:
+            check()
+            results[name] = "ok"
+        except Exception as exc:
+            results[name] = f"error: {exc}"[:200]
+            healthy = False
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": results},
+        status=200 if healthy else 503,
+    )

@@ -1,0 +1,123 @@
+"""Server-rendered pages (session auth). Same scoping as the API: others' runs are 404."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from .. import selectors
+from ..models import Membership, Run, RunEvent
+from . import charts
+
+PAGE_SIZE = 20
+
+
+def _filtered_runs(request):
+    q = request.GET
+    qs = selectors.run_list(
+        request.user,
+        status=q.get("status") or None,
+        team=q.get("team") or None,
+        owner=q.get("owner") or None,
+    )
+    search = q.get("q", "").strip()
+    if search:
+        # The command is JSON (a string or argv); its text form is what people search.
+        qs = qs.annotate(command_text=Cast("command", TextField())).filter(
+            Q(id__icontains=search) | Q(command_text__icontains=search)
+        )
+    return qs
+
+
+def _with_durations(runs):
+    now = timezone.now()
+    for run in runs:
+        end = run.finished_at or (now if run.status == Run.Status.RUNNING else None)
+        run.duration = (end - run.started_at).total_seconds() if run.started_at and end else None
+    return runs
+
+
+@login_required
+def home(request):
+    page = Paginator(_filtered_runs(request), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "runs": _with_durations(list(page.object_list))}
+    if request.GET.get("fragment") == "table":
+        # The list polls this fragment while runs progress.
+        return render(request, "runs/_table.html", context)
+    query = request.GET.copy()
+    query.pop("page", None)
+    ended = selectors.runs_visible_to(request.user).filter(status__in=Run.TERMINAL)[:40]
+    context.update(
+        {
+            "statuses": Run.Status.values,
+            "teams": Membership.objects.filter(user=request.user).select_related("team"),
+            "filters": request.GET,
+            "query": query.urlencode(),
+            "chart": charts.durations_svg(ended),
+        }
+    )
+    return render(request, "runs/list.html", context)
+
+
+@login_required
+def new_run(request):
+    return render(
+        request,
+        "runs/new.html",
+        {
+            "teams": Membership.objects.filter(user=request.user).select_related("team"),
+            "direct_limit": settings.CROWNEST_DIRECT_UPLOAD_LIMIT,
+        },
+    )
+
+
+def _visible(request, run_id):
+    run = selectors.run_for(request.user, run_id)
+    if run is None:
+        raise Http404("No such run.")
+    return run
+
+
+def _panels(request, run):
+    phases = run.phases or {}
+    total = sum(v for v in phases.values() if isinstance(v, int | float)) or 1
+    return {
+        "run": run,
+        "artifacts": run.artifacts.all(),
+        "phases": [(k, v, round(v / total * 100, 1)) for k, v in phases.items()],
+        "duration": _with_durations([run])[0].duration,
+    }
+
+
+@login_required
+def run_page(request, run_id):
+    run = _visible(request, run_id)
+    return render(request, "runs/detail.html", _panels(request, run))
+
+
+@login_required
+def run_panels(request, run_id):
+    """The parts of the run page that change when the run does; the page re-fetches them."""
+    run = _visible(request, run_id)
+    return render(request, "runs/_panels.html", _panels(request, run))
+
+
+@login_required
+def run_log(request, run_id):
+    """The raw output, stdout and stderr interleaved in seq order, as one text file."""
+    run = _visible(request, run_id)
+    events = (
+        RunEvent.objects.filter(run=run, type__in=("stdout", "stderr"))
+        .order_by("seq")
+        .values_list("data", flat=True)
+        .iterator(chunk_size=2000)
+    )
+    resp = StreamingHttpResponse(
+        (d.get("text", "") for d in events), content_type="text/plain; charset=utf-8"
+    )
+    resp["Content-Disposition"] = f'attachment; filename="{run.id}.log"'
+    return resp

@@ -1,0 +1,188 @@
+from django.conf import settings
+from django.urls import reverse
+from rest_framework import serializers
+
+from ..ids import iso
+from ..models import Artifact, Run, Template
+
+
+class Timestamp(serializers.Field):
+    def to_representation(self, value):
+        return iso(value)
+
+
+def absolute(request, path: str) -> str:
+    if settings.PUBLIC_URL:
+        return settings.PUBLIC_URL.rstrip("/") + path
+    return request.build_absolute_uri(path) if request else path
+
+
+def ws_url(request, path: str) -> str:
+    url = absolute(request, path)
+    return "ws" + url[4:] if url.startswith("http") else url
+
+
+def run_links(run: Run, request) -> dict:
+    def api(name, **kw):
+        return absolute(request, reverse(name, kwargs={"run_id": run.id, **kw}))
+
+    return {
+        "self": api("run-detail"),
+        "archive": api("run-archive"),
+        "transfers": absolute(request, f"/api/v1/workspace-runs/{run.id}/transfers"),
+        "start": api("run-start"),
+        "cancel": api("run-cancel"),
+        "events": api("run-events"),
+        "stream": absolute(request, f"/api/v1/workspace-runs/{run.id}/events/stream"),
+        "websocket": ws_url(request, f"/ws/workspace-runs/{run.id}/events"),
+        "artifacts": api("run-artifacts"),
+        "evidence": api("run-evidence"),
+        "page": absolute(request, f"/runs/{run.id}"),
+    }
+
+
+def _nullable(field_class, **kw):
+    return field_class(allow_null=True, **kw)
+
+
+class ArchiveDoc(serializers.Serializer):
+    sizeBytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    filename = _nullable(serializers.CharField)
+    uploadMethod = _nullable(serializers.ChoiceField, choices=["direct", "staged"])
+    verifiedAt = _nullable(serializers.DateTimeField)
+
+
+class SandboxDoc(serializers.Serializer):
+    id = _nullable(serializers.CharField)
+    kept = serializers.BooleanField()
+    removedAt = _nullable(serializers.DateTimeField)
+
+
+class LinksDoc(serializers.Serializer):
+    self = serializers.URLField()
+    archive = serializers.URLField()
+    transfers = serializers.URLField()
+    start = serializers.URLField()
+    cancel = serializers.URLField()
+    events = serializers.URLField()
+    stream = serializers.URLField()
+    websocket = serializers.CharField()
+    artifacts = serializers.URLField()
+    evidence = serializers.URLField()
+    page = serializers.URLField()
+
+
+class RunOut(serializers.Serializer):
+    """The run object (docs/api.md). The fields below describe it in the OpenAPI schema; the
+    object itself is built by to_representation, which a test keeps in step with them."""
+
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=Run.Status.choices)
+    template = serializers.CharField()
+    command = serializers.JSONField(help_text="a string (run by /bin/sh -c) or an argv list")
+    archive = ArchiveDoc()
+    artifactPaths = serializers.ListField(child=serializers.CharField())
+    timeoutSeconds = serializers.IntegerField()
+    keepSandbox = serializers.BooleanField()
+    env = serializers.DictField(child=serializers.CharField())
+    owner = serializers.CharField()
+    team = _nullable(serializers.CharField)
+    exitCode = _nullable(serializers.IntegerField)
+    failureReason = _nullable(serializers.ChoiceField, choices=Run.Failure.choices)
+    createdAt = serializers.DateTimeField()
+    queuedAt = _nullable(serializers.DateTimeField)
+    startedAt = _nullable(serializers.DateTimeField)
+    finishedAt = _nullable(serializers.DateTimeField)
+    lastSeq = serializers.IntegerField()
+    artifactIds = serializers.ListField(child=serializers.CharField())
+    evidenceAvailable = serializers.BooleanField()
+    cancelRequested = serializers.BooleanField()
+    sandbox = SandboxDoc()
+    phases = serializers.DictField(child=serializers.FloatField())
+    links = LinksDoc()
+
+    def to_representation(self, run: Run):
+        request = self.context.get("request")
+        # Sorted in Python so a list view's prefetch serves every run without a query each.
+        artifacts = sorted(run.artifacts.all(), key=lambda a: (a.created_at, a.path))
+        artifact_ids = [a.id for a in artifacts]
+        return {
+            "id": run.id,
+            "status": run.status,
+            "template": run.template,
+            "command": run.command,
+            "archive": {
+                "sizeBytes": run.archive_size_bytes,
+                "sha256": run.archive_sha256,
+                "filename": run.archive_filename or None,
+                "uploadMethod": run.archive_upload_method or None,
+                "verifiedAt": iso(run.archive_verified_at),
+            },
+            "artifactPaths": run.artifact_paths,
+            "timeoutSeconds": run.timeout_seconds,
+            "keepSandbox": run.keep_sandbox,
+            "env": run.env,
+            "owner": run.owner.get_username(),
+            "team": run.team.slug if run.team_id else None,
+            "exitCode": run.exit_code,
+            "failureReason": run.failure_reason or None,
+            "createdAt": iso(run.created_at),
+            "queuedAt": iso(run.queued_at),
+            "startedAt": iso(run.started_at),
+            "finishedAt": iso(run.finished_at),
+            "lastSeq": run.last_seq,
+            "artifactIds": artifact_ids,
+            "evidenceAvailable": hasattr(run, "evidence"),
+            "cancelRequested": run.cancel_requested_at is not None,
+            "sandbox": {
+                "id": run.sandbox_id or None,
+                "kept": bool(run.sandbox_id) and run.is_terminal and run.sandbox_removed_at is None,
+                "removedAt": iso(run.sandbox_removed_at),
+            },
+            "phases": run.phases,
+            "links": run_links(run, request),
+        }
+
+
+class ArtifactOut(serializers.ModelSerializer):
+    runId = serializers.CharField(source="run_id")
+    sizeBytes = serializers.IntegerField(source="size_bytes")
+    contentType = serializers.CharField(source="content_type")
+    createdAt = Timestamp(source="created_at")
+    downloadUrl = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Artifact
+        fields = [
+            "id",
+            "runId",
+            "path",
+            "sizeBytes",
+            "sha256",
+            "contentType",
+            "createdAt",
+            "downloadUrl",
+        ]
+
+    def get_downloadUrl(self, obj) -> str:
+        return absolute(self.context.get("request"), reverse("artifact-download", args=[obj.id]))
+
+
+def template_list() -> list[dict]:
+    known = {t.name: t for t in Template.objects.all()}
+    out = []
+    for name, conf in settings.CROWNEST_TEMPLATES.items():
+        t = known.get(name)
+        current = t is not None and t.image == conf["image"]
+        out.append(
+            {
+                "name": name,
+                "description": conf["description"],
+                "image": conf["image"],
+                "imageDigest": t.image_digest if current else None,
+                "python": t.python if current else None,
+                "node": t.node if current else None,
+            }
+        )
+    return out

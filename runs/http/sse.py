@@ -1,0 +1,71 @@
+"""GET /api/v1/workspace-runs/{id}/events/stream: Server-Sent Events.
+
+A plain async Django view with an async generator: DRF's content negotiation would refuse
+`Accept: text/event-stream`, and daphne buffers sync iterators."""
+
+import time
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import StreamingHttpResponse
+
+from .. import selectors
+from ..errors import InvalidRequest, NotFound
+from ..stream.feed import follow
+from ..tokens import bearer_key, token_user
+from .errors import error_response, not_authenticated_response
+
+
+async def request_user(request):
+    """Bearer token first (API clients), else the session (browsers' EventSource)."""
+    header = request.headers.get("Authorization")
+    if header:
+        key = bearer_key(header)
+        return await sync_to_async(token_user)(key) if key else None
+    user = await request.auser()
+    return user if user.is_authenticated else None
+
+
+def cursor(request) -> int | None:
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("afterSeq") or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+async def event_stream(request, run_id):
+    user = await request_user(request)
+    if user is None:
+        return not_authenticated_response()
+    run = await sync_to_async(selectors.run_for)(user, run_id)
+    if run is None:
+        return error_response(NotFound("run"))
+    after = cursor(request)
+    if after is None:
+        return error_response(
+            InvalidRequest.field(
+                "afterSeq",
+                "a non-negative integer",
+                "afterSeq and Last-Event-ID must be a non-negative integer (an event seq).",
+            )
+        )
+    resp = StreamingHttpResponse(frames(run.id, after), content_type="text/event-stream")
+    resp["Cache-Control"] = "no-cache"
+    resp["X-Accel-Buffering"] = "no"
+    return resp
+
+
+async def frames(run_id: str, after: int):
+    last_sent = time.monotonic()
+    yield b"retry: 1000\n\n"
+    async for lines in follow(run_id, after):
+        if lines:
+            yield "".join(
+                f"id: {seq}\nevent: {kind}\ndata: {body}\n\n" for seq, kind, body in lines
+            ).encode()
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent >= settings.CROWNEST_SSE_KEEPALIVE_SECONDS:
+            yield b": keepalive\n\n"
+            last_sent = time.monotonic()

@@ -1,0 +1,97 @@
+"""A run's archive arriving whole (direct upload), and the steps every arrival ends with:
+verify the declared size and sha256, check every member, store it, mark the run ready."""
+
+import os
+import tempfile
+
+from django.conf import settings
+from django.core.files import File
+from django.utils import timezone
+
+from .. import lifecycle
+from ..blobs import storage
+from ..errors import ArchiveTooLarge
+from ..models import Run
+from ..stream.progress import ArchiveProgress
+from . import archives
+from .stores import archive_name
+
+S = Run.Status
+
+
+def archive_limits() -> archives.ArchiveLimits:
+    return archives.ArchiveLimits(
+        max_members=settings.CROWNEST_ARCHIVE_MAX_MEMBERS,
+        max_expanded_bytes=settings.CROWNEST_ARCHIVE_MAX_EXPANDED,
+        max_path_length=settings.CROWNEST_ARCHIVE_MAX_PATH,
+    )
+
+
+def _direct_limit_error(size: int) -> ArchiveTooLarge:
+    limit = settings.CROWNEST_DIRECT_UPLOAD_LIMIT
+    return ArchiveTooLarge(
+        f"The archive ({size} bytes) is over the direct-upload limit of {limit} bytes; "
+        "send it as a staged transfer (POST .../transfers).",
+        {"limitBytes": limit, "sizeBytes": size, "useStagedTransfer": True},
+    )
+
+
+def archive_upload(*, run: Run, chunks, content_length: int | None = None) -> Run:
+    """Direct upload: stream the body to a temp file while hashing, verify, check every member,
+    then store it and mark the run ready. Any failure leaves the run awaiting_archive."""
+    lifecycle.require(run, S.READY)
+    limit = settings.CROWNEST_DIRECT_UPLOAD_LIMIT
+    for size in (run.archive_size_bytes, content_length or 0):
+        if size > limit:
+            raise _direct_limit_error(size)
+    tmp_dir = settings.MEDIA_ROOT / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=tmp_dir, suffix=".tar.gz")
+    try:
+        progress = ArchiveProgress(run.id, "upload", run.archive_size_bytes)
+        with os.fdopen(fd, "wb") as out:
+            try:
+                received = archives.receive_stream(
+                    chunks, out, max_bytes=limit, on_progress=progress
+                )
+            except ArchiveTooLarge as exc:
+                raise _direct_limit_error(run.archive_size_bytes) from exc
+        progress(received.size_bytes, force=True)
+        return archive_accept(run=run, path=tmp_path, received=received, method="direct")
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+
+
+def archive_accept(*, run: Run, path: str, received: archives.ReceivedFile, method: str) -> Run:
+    """Verify a fully received archive file and make it the run's archive."""
+    archives.check_declared(received, size_bytes=run.archive_size_bytes, sha256=run.archive_sha256)
+    verify = ArchiveProgress(run.id, "verify", received.size_bytes, steps=4)
+    with open(path, "rb") as fh:
+        info = archives.inspect_archive(
+            fh, limits=archive_limits(), on_progress=lambda members, done: verify(done, members)
+        )
+    verify(received.size_bytes, info.file_count, force=True)
+    name = archive_name(run.id)
+    with open(path, "rb") as fh:
+        stored = storage().save(name, File(fh, name=os.path.basename(name)))
+    return archive_ready(run=run, stored=stored, method=method, info=info)
+
+
+def archive_ready(*, run: Run, stored: str, method: str, info: archives.ArchiveInfo) -> Run:
+    """Make a stored, verified archive the run's; if the run moved on meanwhile, drop it."""
+    moved = lifecycle.transition(
+        run.id,
+        S.READY,
+        archive_file=stored,
+        archive_upload_method=method,
+        archive_verified_at=timezone.now(),
+        archive_file_count=info.file_count,
+        archive_expanded_bytes=info.expanded_bytes,
+    )
+    if not moved:
+        storage().delete(stored)
+        run.refresh_from_db()
+        raise lifecycle.invalid(run.status, S.READY)
+    run.refresh_from_db()
+    return run

@@ -1,0 +1,215 @@
+"""Following a run's event log, shared by the SSE view and the websocket consumer.
+
+The database is the log; the channel layer only wakes readers up. Per process and run, one
+Tail reads new events once per wake-up (and at least every POLL_SECONDS) into a bounded window
+that every viewer of that run in this process is served from, so 50 viewers cost one query per
+batch, not 50. A viewer behind the window (a replay) reads the database itself until it
+catches up. A lost, late or reordered wake-up, or a Redis restart, can delay events but never
+lose, repeat or reorder them: everything is read by seq from the database."""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+
+from ..models import Run, RunEvent
+from .events import event_json, group_name
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+POLL_SECONDS = 2.0
+WINDOW_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class Batch:
+    lines: list[tuple[int, str, str]]  # (seq, type, event JSON)
+    terminal_seq: int | None
+
+
+def read_batch(run_id: str, after: int) -> Batch:
+    terminal_seq = Run.objects.filter(pk=run_id).values_list("terminal_seq", flat=True).first()
+    events = RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")[:BATCH]
+    return Batch([(e.seq, e.type, event_json(e)) for e in events], terminal_seq)
+
+
+def current_seq(run_id: str) -> int:
+    return Run.objects.filter(pk=run_id).values_list("last_seq", flat=True).first() or 0
+
+
+read = sync_to_async(read_batch, thread_sensitive=False)
+
+
+class Tail:
+    """The newest events of one run, shared by this process's viewers of it."""
+
+    def __init__(self, run_id: str, start: int):
+        self.run_id = run_id
+        self.base = start  # the window holds seqs base+1 .. last
+        self.last = start
+        self.lines: list[tuple[int, str, str]] = []
+        self.size = 0
+        self.terminal_seq = None
+        self.viewers = 0
+        self.changed = asyncio.Event()
+        self.waker = ChannelWaker(run_id)
+        self.task = None
+
+    def start(self):
+        self.task = asyncio.create_task(self._fetch())
+
+    async def _fetch(self):
+        await self.waker.start()
+        try:
+            while True:
+                batch = await read(self.run_id, self.last)
+                self.terminal_seq = batch.terminal_seq
+                if batch.lines:
+                    self._add(batch.lines)
+                if len(batch.lines) == BATCH:
+                    continue
+                if self.terminal_seq is not None and self.last >= self.terminal_seq:
+                    self._notify()
+                    return  # complete: the window stays for replays while viewers remain
+                self._notify()
+                await self.waker.wait(POLL_SECONDS)
+        finally:
+            await self.waker.stop()
+
+    def _add(self, lines):
+        self.lines.extend(lines)
+        self.last = lines[-1][0]
+        self.size += sum(len(body) for _, _, body in lines)
+        while self.size > WINDOW_BYTES and len(self.lines) > 1:
+            seq, _, body = self.lines.pop(0)
+            self.size -= len(body)
+            self.base = seq
+        self._notify()
+
+    def _notify(self):
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def after(self, seq: int):
+        """Window lines after seq, or None when seq is older than the window."""
+        if seq < self.base:
+            return None
+        return self.lines[seq - self.base :][:BATCH]
+
+    @property
+    def done(self) -> bool:
+        return self.terminal_seq is not None and self.last >= self.terminal_seq
+
+    async def wait_beyond(self, seq: int, timeout: float) -> None:
+        if self.last > seq or self.task.done():
+            return
+        try:
+            await asyncio.wait_for(self.changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+_tails: dict[tuple[int, str], Tail] = {}
+
+
+async def _acquire(run_id: str) -> Tail:
+    key = (id(asyncio.get_running_loop()), run_id)
+    tail = _tails.get(key)
+    if tail is None:
+        start = await sync_to_async(current_seq, thread_sensitive=False)(run_id)
+        tail = _tails.get(key)  # another viewer may have made it meanwhile
+        if tail is None:
+            tail = _tails[key] = Tail(run_id, start)
+            tail.start()
+    tail.viewers += 1
+    return tail
+
+
+def _release(tail: Tail) -> None:
+    tail.viewers -= 1
+    if tail.viewers == 0:
+        _tails.pop((id(asyncio.get_running_loop()), tail.run_id), None)
+        tail.task.cancel()
+
+
+async def follow(run_id: str, after: int):
+    """Yield lists of (seq, type, json) after `after`, in order, until the terminal event has
+    been yielded; an empty list each time it goes idle (callers send keepalives then)."""
+    tail = await _acquire(run_id)
+    try:
+        while True:
+            lines = tail.after(after)
+            if lines is None:  # behind the window: replay from the database
+                lines = (await read(run_id, after)).lines
+            if lines:
+                yield lines
+                after = lines[-1][0]
+                continue
+            if tail.done and after >= tail.terminal_seq:
+                return
+            if tail.task.done() and not tail.done:
+                raise RuntimeError(f"following {run_id} stopped") from tail.task.exception()
+            yield []
+            await tail.wait_beyond(after, POLL_SECONDS)
+    finally:
+        _release(tail)
+
+
+class ChannelWaker:
+    """Wakes a Tail when its run's group in the channel layer hears of new events."""
+
+    def __init__(self, run_id: str):
+        self.group = group_name(run_id)
+        self.layer = get_channel_layer()
+        self.event = asyncio.Event()
+        self.channel = None
+        self.task = None
+
+    async def start(self):
+        # Join before the Tail's first read, so no wake-up falls between that read and the join.
+        await self._join()
+        self.task = asyncio.create_task(self._listen())
+        return self
+
+    async def _join(self):
+        try:
+            self.channel = await self.layer.new_channel()
+            await self.layer.group_add(self.group, self.channel)
+        except Exception:
+            self.channel = None
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self.event.clear()
+
+    async def _listen(self):
+        while True:
+            try:
+                if self.channel is None:
+                    await self._join()
+                    if self.channel is None:
+                        raise ConnectionError("channel layer unavailable")
+                await self.layer.receive(self.channel)
+                self.event.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away: keep polling the database, join again later
+                log.info("channel layer unavailable; following %s by polling", self.group)
+                self.channel = None
+                await asyncio.sleep(1)
+
+    async def stop(self):
+        if self.task:
+            self.task.cancel()
+        if self.channel:
+            try:
+                await self.layer.group_discard(self.group, self.channel)
+            except Exception:
+                pass

@@ -1,0 +1,116 @@
+"""What a worker does with a queued run: claim it, prepare the sandbox, extract the archive, run
+the command, collect artifacts, then end it through the one run-ended path (runs/ending.py)."""
+
+import logging
+import os
+import socket
+import time
+import uuid
+
+from django.conf import settings
+from django.utils import timezone
+
+from .. import lifecycle
+from ..blobs import storage
+from ..ending import Outcome, run_end
+from ..models import Run
+from ..stream.progress import ArchiveProgress
+from .artifacts import artifacts_collect
+from .command import CommandLoop
+from .sandbox import RunSpec, SandboxError, get_sandbox, limits_from_settings
+from .templates import limits_record, template_register
+
+log = logging.getLogger(__name__)
+S = Run.Status
+F = Run.Failure
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Phases:
+    """Seconds spent in each phase of the run, shown on the run page."""
+
+    def __init__(self):
+        self.values: dict[str, float] = {}
+        self._start = None
+
+    def begin(self):
+        self._start = time.monotonic()
+
+    def end(self, name: str):
+        self.values[name] = round(time.monotonic() - self._start, 4)
+
+
+def argv_for(command) -> list[str]:
+    return ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+
+
+def run_execute(*, run_id: str) -> None:
+    """Idempotent: only the worker whose conditional queued->running update wins does anything."""
+    if not lifecycle.transition(run_id, S.RUNNING, worker=WORKER_ID, worker_seen_at=timezone.now()):
+        return
+    run = Run.objects.get(pk=run_id)
+    phases = Phases()
+    if run.queued_at and run.started_at:
+        phases.values["queue"] = round((run.started_at - run.queued_at).total_seconds(), 4)
+    sandbox = None
+    try:
+        sandbox = get_sandbox()
+        outcome = _execute(sandbox, run, phases)
+    except SandboxError as exc:
+        log.exception("sandbox error in %s", run_id)
+        outcome = Outcome(S.FAILED, None, F.SANDBOX_ERROR, _error("sandbox_error", str(exc)))
+    except Exception as exc:  # never leave a run running because of a bug here
+        log.exception("unexpected error in %s", run_id)
+        outcome = Outcome(S.FAILED, None, F.SANDBOX_ERROR, _error("sandbox_error", repr(exc)))
+    exit_code = Run.objects.filter(pk=run_id).values_list("exit_code", flat=True).get()
+    if outcome.exit_code is None and outcome.status == S.FAILED:
+        outcome.exit_code = exit_code
+    timings = run_end(run_id, outcome, sandbox=sandbox) or {}
+    Run.objects.filter(pk=run_id).update(phases={**phases.values, **timings})
+
+
+def _error(code: str, message: str) -> dict:
+    return {"code": code, "message": message}
+
+
+def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
+    template = settings.CROWNEST_TEMPLATES[run.template]
+    limits = limits_from_settings()
+    spec = RunSpec(run.id, template["image"], argv_for(run.command), dict(run.env), limits)
+    phases.begin()
+    image = sandbox.describe_image(spec.image)
+    template_register(run.template, image)
+    sandbox_id = sandbox.prepare(spec)
+    Run.objects.filter(pk=run.id).update(
+        image=image.image,
+        image_digest=image.digest,
+        sandbox_id=sandbox_id,
+        limits=limits_record(run, limits),
+    )
+    phases.end("create")
+    phases.begin()
+    outcome = extract(sandbox, spec, run)
+    phases.end("extract")
+    if outcome is not None:
+        return outcome
+    phases.begin()
+    outcome = CommandLoop(sandbox, spec, run).run_to_end()
+    phases.end("exec")
+    if outcome.status != S.CANCELED and run.artifact_paths:
+        phases.begin()
+        artifacts_collect(sandbox=sandbox, spec=spec, run=run)
+        phases.end("collect")
+    return outcome
+
+
+def extract(sandbox, spec: RunSpec, run: Run) -> Outcome | None:
+    """Stream the verified archive into /workspace; an Outcome only when that fails."""
+    total = run.archive_size_bytes
+    progress = ArchiveProgress(run.id, "extract", total)
+    try:
+        with storage().open(run.archive_file, "rb") as fh:
+            # The last report (all bytes fed, the final file count) always goes out.
+            sandbox.extract(spec, fh, lambda done, files: progress(done, files, done >= total))
+    except SandboxError as exc:
+        return Outcome(S.FAILED, None, F.ARCHIVE_INVALID, _error("archive_invalid", str(exc)))
+    return None

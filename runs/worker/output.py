@@ -1,0 +1,94 @@
+"""Turns the sandbox's multiplexed output into stdout/stderr events, in batches."""
+
+import codecs
+import time
+
+from django.conf import settings
+
+from ..stream import events
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Chunks of at most `limit` characters, cut after a newline where one is near."""
+    pieces = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit) + 1 or limit
+        pieces.append(text[:cut])
+        text = text[cut:]
+    if text:
+        pieces.append(text)
+    return pieces
+
+
+class OutputPump:
+    """Collects output between flushes; one flush is one transaction for many lines.
+
+    Consecutive writes to the same stream are merged, so the relative order of stdout and
+    stderr is kept while a chatty command costs one commit per flush interval, not per line."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.decoders = {
+            name: codecs.getincrementaldecoder("utf-8")(errors="replace")
+            for name in ("stdout", "stderr")
+        }
+        self.pending: list[list] = []  # [stream, text]
+        self.pending_chars = 0
+        self.total_bytes = 0
+        self.limit = settings.CROWNEST_OUTPUT_LIMIT
+        self.capped = False
+        self.last_flush = time.monotonic()
+
+    def feed(self, stream: str, data: bytes) -> None:
+        if self.capped:
+            return
+        room = self.limit - self.total_bytes
+        if len(data) > room:
+            data = data[:room]
+            self.capped = True
+        self.total_bytes += len(data)
+        text = self.decoders[stream].decode(data)
+        if text:
+            if self.pending and self.pending[-1][0] == stream:
+                self.pending[-1][1] += text
+            else:
+                self.pending.append([stream, text])
+            self.pending_chars += len(text)
+        if self.capped:
+            self._finish_decoders()
+            self.pending.append(
+                [
+                    "error",
+                    {
+                        "code": "output_limit",
+                        "message": f"Output passed the limit of {self.limit} bytes; "
+                        "the rest is dropped.",
+                    },
+                ]
+            )
+
+    def _finish_decoders(self):
+        for stream, dec in self.decoders.items():
+            tail = dec.decode(b"", final=True)
+            if tail:
+                self.pending.append([stream, tail])
+
+    def due(self) -> bool:
+        if not self.pending:
+            return False
+        elapsed = time.monotonic() - self.last_flush
+        return elapsed >= settings.CROWNEST_FLUSH_SECONDS or self.pending_chars >= 256 * 1024
+
+    def flush(self, final: bool = False) -> None:
+        if final and not self.capped:
+            self._finish_decoders()
+        items = []
+        for stream, payload in self.pending:
+            if stream == "error":
+                items.append(("error", payload))
+                continue
+            for piece in split_text(payload, settings.CROWNEST_EVENT_CHUNK):
+                items.append((stream, {"text": piece}))
+        self.pending, self.pending_chars = [], 0
+        self.last_flush = time.monotonic()
+        events.append(self.run_id, items)

@@ -1,0 +1,36 @@
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from .base import Limits, RunSpec, SandboxError, sandbox_name
+
+__all__ = [
+    "Limits",
+    "RunSpec",
+    "SandboxError",
+    "get_sandbox",
+    "limits_from_settings",
+    "sandbox_name",
+]
+
+BACKENDS = {"docker": "runs.worker.sandbox.docker.DockerSandbox"}
+
+_instance = None
+
+
+def get_sandbox():
+    global _instance
+    if _instance is None:
+        name = settings.CROWNEST_SANDBOX_BACKEND
+        _instance = import_string(BACKENDS.get(name, name))()
+    return _instance
+
+
+def limits_from_settings() -> Limits:
+    return Limits(
+        memory=settings.CROWNEST_SANDBOX_MEMORY,
+        cpus=settings.CROWNEST_SANDBOX_CPUS,
+        pids=settings.CROWNEST_SANDBOX_PIDS,
+        tmp_size=settings.CROWNEST_SANDBOX_TMP_SIZE,
+        network=settings.CROWNEST_SANDBOX_NETWORK,
+        user=settings.CROWNEST_SANDBOX_USER,
+    )

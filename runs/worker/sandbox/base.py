@@ -1,0 +1,99 @@
+"""The sandbox interface. Only runs/sandbox/docker.py talks to Docker; everything else uses this."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+
+def sandbox_name(run_id: str) -> str:
+    """The sandbox id of a run: its container's name, recorded on the run."""
+    return f"crownest-run-{run_id}"
+
+
+class SandboxError(Exception):
+    """The sandbox could not do what was asked (engine down, image missing, container gone)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: str
+    cpus: float
+    pids: int
+    tmp_size: str
+    network: bool
+    user: str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    image: str
+    argv: list[str]
+    env: dict[str, str]
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    image: str
+    digest: str
+    python: str = ""
+    node: str = ""
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    exit_code: int
+    oom_killed: bool
+
+
+@dataclass(frozen=True)
+class CollectedFile:
+    path: str  # relative to /workspace
+    local_path: str  # a temp file on the worker
+    size_bytes: int
+    sha256: str  # taken while the file was written out, so it is never read twice
+
+
+@dataclass
+class Collected:
+    files: list[CollectedFile] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # {path, code, message}
+
+
+class Execution(Protocol):
+    def output(self) -> Iterator[tuple[str, bytes]]:
+        """("stdout"|"stderr", bytes) in the order written; ends when the command exits."""
+
+    def wait(self) -> ExitInfo: ...
+
+    def stop(self, grace_seconds: int) -> None: ...
+
+
+class Sandbox(Protocol):
+    def ping(self) -> None:
+        """Raise SandboxError unless the engine answers."""
+
+    def describe_image(self, image: str) -> ImageInfo: ...
+
+    def prepare(self, spec: RunSpec) -> str:
+        """Create the run's workspace; returns the sandbox id (sandbox_name) to record."""
+
+    def extract(
+        self, spec: RunSpec, archive: BinaryIO, on_progress: Callable[[int, int], None]
+    ) -> int:
+        """Stream a verified .tar.gz into /workspace as the sandbox user; returns the file count."""
+
+    def execute(self, spec: RunSpec) -> Execution: ...
+
+    def collect(
+        self, spec: RunSpec, patterns: list[str], limits: dict, dest_dir: str
+    ) -> Collected: ...
+
+    def remove(self, run_id: str) -> None:
+        """Remove every container and volume of the run. Idempotent."""
+
+    def kill(self, run_id: str) -> None: ...
+
+    def run_ids(self) -> set[str]:
+        """Run ids that still have containers or volumes on this engine."""
