@@ -1,4 +1,4 @@
-.PHONY: setup up down demo test lint bench image
+.PHONY: setup up down demo test test-fast lint bench image
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
@@ -29,6 +29,13 @@ test: setup
 	.venv/bin/ruff format --check .
 	$(TEST_ENV) .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 	$(TEST_ENV) .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+# The fast core: `test` without the tests marked docker, browser or s3 (pyproject.toml).
+test-fast: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(TEST_ENV) .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
+	$(TEST_ENV) .venv/bin/python -m pytest -m "not docker and not browser and not s3" $(PYTEST_ARGS)
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import make_targz
-from .test_sdk import LINES, CutProxy
+from .helpers import LINES, CutProxy, make_targz
 
 CLI = str(Path(sys.executable).parent / "crownest")
 

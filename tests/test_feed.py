@@ -9,7 +9,7 @@ from django.db import connections
 
 from runs.stream import events, feed
 
-from .conftest import make_targz
+from .helpers import make_targz
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

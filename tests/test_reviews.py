@@ -5,7 +5,7 @@ import pytest
 from evidence.models import Review
 from runs.models import Membership, Team
 
-from .conftest import archive_meta, client_for, make_targz
+from .helpers import archive_meta, client_for, make_targz
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,8 @@ the run's task there by hand (the production code enqueues to the default queue)
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
@@ -21,26 +19,25 @@ from django.conf import settings
 from runs import tasks
 from runs.models import Run, Transfer
 
-from .conftest import free_port, make_targz, worker_process
-from .test_transfers import Staged, error_of, to_queue
+from .helpers import (
+    Runs,
+    Staged,
+    error_of,
+    free_port,
+    make_targz,
+    port_open,
+    started,
+    to_queue,
+    worker_process,
+)
+
+pytestmark = pytest.mark.s3
 
 BUCKET = "crownest-test"
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 QUEUE = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-s3"
 PAYLOAD = os.urandom(11 * 1024 * 1024)  # three parts of the 5 MiB minimum
 ARCHIVE = make_targz({"big.bin": PAYLOAD})
-
-
-def _wait_port(port: int, proc, what: str, log) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not start:\n{log.read_text()[-3000:]}") from None
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +50,16 @@ def moto(tmp_path_factory):
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    _wait_port(port, proc, "moto_server", log)
-    url = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1", **KEYS).create_bucket(
-        Bucket=BUCKET
-    )
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    try:
+        started(proc, "moto_server", log, lambda: port_open(port), timeout=30)
+        url = f"http://127.0.0.1:{port}"
+        boto3.client("s3", endpoint_url=url, region_name="us-east-1", **KEYS).create_bucket(
+            Bucket=BUCKET
+        )
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +104,8 @@ def _open_uploads(s3) -> list:
     return s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
 
 
+@pytest.mark.docker
 def test_staged_transfer_to_s3_then_a_run_reads_it(s3_worker, transactional_db, on_s3, api):
-    from .conftest import Runs
-
     staged, runs = Staged(api), Runs(api)
     run = staged.run(ARCHIVE, command="sha256sum big.bin")
     transfer = staged.create(run["id"])

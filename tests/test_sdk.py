@@ -4,11 +4,9 @@ SSE resume through a proxy that cuts connections, the one-shot run_archive, the 
 import hashlib
 import io
 import os
-import socket
 import subprocess
 import sys
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -25,68 +23,7 @@ from crownest_client import (
     run_archive,
 )
 
-from .conftest import ROOT, archive_meta, free_port, make_targz
-
-LINES = "for i in $(seq 1 40); do echo line$i; sleep 0.05; done"
-
-
-class CutProxy:
-    """A TCP proxy to the stack that cuts an SSE response after `cut_after` bytes, `cuts` times:
-    the way a load balancer or a flaky network drops a long-lived stream mid-event."""
-
-    def __init__(self, target: str, *, cut_after=700, cuts=2):
-        host, port = target.split("//")[1].split(":")
-        self.target = (host, int(port))
-        self.cut_after, self.cuts_left, self.cuts = cut_after, cuts, 0
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.sock = socket.create_server(("127.0.0.1", self.port))
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            up = socket.create_connection(self.target)
-            state = {"streaming": False, "sent": 0}
-            threading.Thread(target=self._up, args=(conn, up, state), daemon=True).start()
-            threading.Thread(target=self._down, args=(up, conn, state), daemon=True).start()
-
-    def _up(self, conn, up, state):
-        try:
-            while data := conn.recv(65536):
-                if b"/events/stream" in data:
-                    state["streaming"], state["sent"] = True, 0
-                up.sendall(data)
-        except OSError:
-            pass
-
-    def _down(self, up, conn, state):
-        try:
-            while data := up.recv(65536):
-                with self.lock:
-                    cutting = state["streaming"] and self.cuts_left > 0
-                    if cutting and state["sent"] + len(data) >= self.cut_after:
-                        conn.sendall(data[: self.cut_after - state["sent"]])
-                        self.cuts_left -= 1
-                        self.cuts += 1
-                        break
-                state["sent"] += len(data)
-                conn.sendall(data)
-        except OSError:
-            pass
-        for s in (conn, up):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def close(self):
-        self.sock.close()
+from .helpers import LINES, ROOT, CutProxy, archive_meta, free_port, make_targz
 
 
 @pytest.fixture
@@ -108,6 +45,7 @@ def submit(client: Client, files: dict, command: str, **fields):
     return run
 
 
+@pytest.mark.docker
 def test_step_by_step_calls(sdk):
     run = submit(
         sdk, {"a.sh": "echo out; echo err >&2; mkdir -p d; echo x > d/f.txt"}, "sh a.sh",
@@ -136,6 +74,7 @@ def test_step_by_step_calls(sdk):
     assert [t.name for t in sdk.list_templates()] == ["python-node"]
 
 
+@pytest.mark.docker
 def test_typed_errors(stack, sdk, other_user):
     data = make_targz({"x": "x"})
     with pytest.raises(InvalidRequest) as info:
@@ -155,6 +94,7 @@ def test_typed_errors(stack, sdk, other_user):
     assert sdk.cancel(run.id).status == "canceled"
 
 
+@pytest.mark.docker
 def test_stream_resumes_after_the_connection_is_cut(stack, user, sdk):
     run = submit(sdk, {"x": "x"}, LINES)
     proxy = CutProxy(stack.base_url, cut_after=900, cuts=3)
@@ -178,6 +118,7 @@ def test_stream_gives_up_after_bounded_retries():
         list(client.stream_events("wr_nothing", max_retries=2, backoff=0.01))
 
 
+@pytest.mark.docker
 def test_run_archive_one_shot_on_a_directory(sdk, tmp_path):
     src = tmp_path / "src"
     (src / "reports").mkdir(parents=True)
@@ -225,6 +166,7 @@ def test_packer_is_deterministic_and_documented(tmp_path):
     assert first[4:8] == b"\0\0\0\0"  # gzip header mtime
 
 
+@pytest.mark.docker
 def test_python_example_runs(stack, user, tmp_path):
     out = subprocess.run(
         [sys.executable, str(ROOT / "clients/python/examples/run_directory.py"),
@@ -238,6 +180,7 @@ def test_python_example_runs(stack, user, tmp_path):
     assert (tmp_path / "out/dist/greeting.txt").read_text() == "Hello from the sandbox!\n"
 
 
+@pytest.mark.docker
 def test_staged_upload_resumes_from_received_bytes(sdk, tmp_path):
     data = make_targz({"big.bin": os.urandom(10 * 1024 * 1024), "ok.sh": "echo staged-ok"})
     path = tmp_path / "big.tgz"
@@ -262,6 +205,7 @@ def test_staged_upload_resumes_from_received_bytes(sdk, tmp_path):
     assert "staged-ok\n" in "".join(e.data.get("text", "") for e in events)
 
 
+@pytest.mark.docker
 def test_typescript_sdk_suite(stack, user):
     """clients/typescript: `npm ci && npm run build && npm test` against this live stack."""
     env = {**os.environ, "CROWNEST_URL": stack.base_url, "CROWNEST_TOKEN": stack.token(user)}

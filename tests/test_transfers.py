@@ -7,88 +7,21 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from runs import tasks
 from runs.intake.transfers import transfer_sweep
 from runs.models import Run, Transfer
 
-from .conftest import Runs, archive_meta, make_targz
+from .helpers import Runs, Staged, error_of, make_targz
 
 CHUNK = 1024
 PAYLOAD = os.urandom(5000)  # incompressible: the archive spans several chunks
 ARCHIVE = make_targz({"data.bin": PAYLOAD, "README.md": "hello\n"})
 
 
-def to_queue(queue: str):
-    """Stands in for execute_run.delay_on_commit, sending the task to a private worker."""
-
-    def send(run_id):
-        transaction.on_commit(lambda: tasks.execute_run.apply_async((run_id,), queue=queue))
-
-    return send
-
-
 @pytest.fixture(autouse=True)
 def small_chunks(settings):
     settings.CROWNEST_TRANSFER_CHUNK = CHUNK
-
-
-def error_of(resp):
-    body = resp.json()
-    assert set(body) == {"error"}, body
-    return body["error"]
-
-
-class Staged:
-    """A client of the staged-transfer endpoints."""
-
-    def __init__(self, api):
-        self.api = api
-
-    def run(self, data=ARCHIVE, command="true", **archive) -> dict:
-        body = {
-            "template": "python-node",
-            "command": command,
-            "archive": {**archive_meta(data), **archive},
-        }
-        resp = self.api.post("/api/v1/workspace-runs", body, format="json")
-        assert resp.status_code == 201, resp.content
-        return resp.json()
-
-    def create(self, run_id: str) -> dict:
-        resp = self.api.post(f"/api/v1/workspace-runs/{run_id}/transfers")
-        assert resp.status_code == 201, resp.content
-        return resp.json()
-
-    def put(self, transfer: dict, data: bytes, start: int, header: str | None = None, **extra):
-        piece = data[start : start + transfer["chunkSizeBytes"]]
-        if header is None:
-            header = f"bytes {start}-{start + len(piece) - 1}/{len(data)}"
-        return self.api.generic(
-            "PUT",
-            transfer["uploadUrl"],
-            extra.pop("body", piece),
-            content_type="application/octet-stream",
-            HTTP_CONTENT_RANGE=header,
-            **extra,
-        )
-
-    def send_all(self, transfer: dict, data: bytes, start: int = 0) -> dict:
-        for offset in range(start, len(data), transfer["chunkSizeBytes"]):
-            resp = self.put(transfer, data, offset)
-            assert resp.status_code == 200, resp.content
-        return resp.json()
-
-    def get(self, transfer: dict):
-        return self.api.get(f"/api/v1/transfers/{transfer['id']}")
-
-    def complete(self, transfer: dict):
-        return self.api.post(f"/api/v1/transfers/{transfer['id']}/complete")
-
-    def delete(self, transfer: dict):
-        return self.api.delete(f"/api/v1/transfers/{transfer['id']}")
 
 
 @pytest.fixture
@@ -102,7 +35,7 @@ def temp_path(transfer: dict) -> Path:
 
 @pytest.mark.django_db
 def test_create_answers_the_documented_shape(staged):
-    run = staged.run()
+    run = staged.run(ARCHIVE)
     transfer = staged.create(run["id"])
     assert set(transfer) == {
         "id",
@@ -121,9 +54,10 @@ def test_create_answers_the_documented_shape(staged):
     assert transfer["status"] == "open" and transfer["expiresAt"].endswith("Z")
 
 
+@pytest.mark.docker
 def test_multi_chunk_upload_then_a_run_uses_it(worker, api):
     staged, runs = Staged(api), Runs(api)
-    run = staged.run(command="sha256sum data.bin && test -s README.md")
+    run = staged.run(ARCHIVE, command="sha256sum data.bin && test -s README.md")
     transfer = staged.create(run["id"])
     assert len(ARCHIVE) > 4 * CHUNK
     assert staged.send_all(transfer, ARCHIVE)["receivedBytes"] == len(ARCHIVE)
@@ -148,7 +82,7 @@ def test_multi_chunk_upload_then_a_run_uses_it(worker, api):
 
 @pytest.mark.django_db
 def test_interrupted_chunk_then_resume_from_received_bytes(staged):
-    run = staged.run()
+    run = staged.run(ARCHIVE)
     transfer = staged.create(run["id"])
     for offset in (0, CHUNK):
         assert staged.put(transfer, ARCHIVE, offset).status_code == 200
@@ -171,7 +105,7 @@ def test_interrupted_chunk_then_resume_from_received_bytes(staged):
 
 @pytest.mark.django_db
 def test_a_gap_or_a_different_overlap_is_409_with_received_bytes(staged):
-    transfer = staged.create(staged.run()["id"])
+    transfer = staged.create(staged.run(ARCHIVE)["id"])
     assert staged.put(transfer, ARCHIVE, 0).status_code == 200
     gap = staged.put(transfer, ARCHIVE, 2 * CHUNK)
     assert gap.status_code == 409
@@ -188,7 +122,7 @@ def test_a_gap_or_a_different_overlap_is_409_with_received_bytes(staged):
 
 @pytest.mark.django_db
 def test_a_repeated_chunk_is_idempotent(staged):
-    transfer = staged.create(staged.run()["id"])
+    transfer = staged.create(staged.run(ARCHIVE)["id"])
     staged.put(transfer, ARCHIVE, 0)
     staged.put(transfer, ARCHIVE, CHUNK)
     before = Transfer.objects.get(pk=transfer["id"])
@@ -202,7 +136,7 @@ def test_a_repeated_chunk_is_idempotent(staged):
 
 @pytest.mark.django_db
 def test_wrong_digest_fails_the_transfer_and_deletes_its_data(staged):
-    run = staged.run(sha256="0" * 64)
+    run = staged.run(ARCHIVE, sha256="0" * 64)
     transfer = staged.create(run["id"])
     staged.send_all(transfer, ARCHIVE)
     path = temp_path(transfer)
@@ -238,7 +172,7 @@ def test_bad_archives_are_refused_at_complete(staged, data, status, code):
 
 @pytest.mark.django_db
 def test_complete_before_every_byte_arrived_is_409(staged):
-    transfer = staged.create(staged.run()["id"])
+    transfer = staged.create(staged.run(ARCHIVE)["id"])
     staged.put(transfer, ARCHIVE, 0)
     resp = staged.complete(transfer)
     assert resp.status_code == 409 and error_of(resp)["code"] == "transfer_incomplete"
@@ -247,7 +181,7 @@ def test_complete_before_every_byte_arrived_is_409(staged):
 
 @pytest.mark.django_db
 def test_abort_deletes_the_data(staged):
-    transfer = staged.create(staged.run()["id"])
+    transfer = staged.create(staged.run(ARCHIVE)["id"])
     staged.put(transfer, ARCHIVE, 0)
     path = temp_path(transfer)
     assert path.exists()
@@ -261,10 +195,10 @@ def test_abort_deletes_the_data(staged):
 
 @pytest.mark.django_db
 def test_an_expired_transfer_is_swept(staged):
-    transfer = staged.create(staged.run()["id"])
+    transfer = staged.create(staged.run(ARCHIVE)["id"])
     staged.put(transfer, ARCHIVE, 0)
     path = temp_path(transfer)
-    keep = staged.create(staged.run()["id"])
+    keep = staged.create(staged.run(ARCHIVE)["id"])
     Transfer.objects.filter(pk=transfer["id"]).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
@@ -279,7 +213,7 @@ def test_an_expired_transfer_is_swept(staged):
 
 @pytest.mark.django_db
 def test_a_foreign_transfer_is_not_found(staged, other_api):
-    run = staged.run()
+    run = staged.run(ARCHIVE)
     transfer = staged.create(run["id"])
     mallory = Staged(other_api)
     assert other_api.post(f"/api/v1/workspace-runs/{run['id']}/transfers").status_code == 404
@@ -314,7 +248,7 @@ def test_a_foreign_transfer_is_not_found(staged, other_api):
 )
 @pytest.mark.django_db
 def test_hostile_content_range_is_400(staged, header):
-    transfer = staged.create(staged.run()["id"])
+    transfer = staged.create(staged.run(ARCHIVE)["id"])
     n = len(ARCHIVE)
     if header is None:
         resp = staged.api.generic(
@@ -329,7 +263,7 @@ def test_hostile_content_range_is_400(staged, header):
 
 @pytest.mark.django_db
 def test_body_longer_than_the_range_is_400(staged):
-    transfer = staged.create(staged.run()["id"])
+    transfer = staged.create(staged.run(ARCHIVE)["id"])
     resp = staged.put(transfer, ARCHIVE, 0, body=ARCHIVE[: CHUNK + 10])
     assert resp.status_code == 400
     assert staged.get(transfer).json()["receivedBytes"] == 0
@@ -337,7 +271,7 @@ def test_body_longer_than_the_range_is_400(staged):
 
 @pytest.mark.django_db
 def test_a_ready_run_takes_no_transfer(staged, runs):
-    run = staged.run()
+    run = staged.run(ARCHIVE)
     assert runs.upload(run["id"], ARCHIVE).status_code == 200
     resp = staged.api.post(f"/api/v1/workspace-runs/{run['id']}/transfers")
     assert resp.status_code == 409 and error_of(resp)["code"] == "invalid_state"
@@ -346,6 +280,6 @@ def test_a_ready_run_takes_no_transfer(staged, runs):
 @pytest.mark.django_db
 def test_direct_upload_over_the_limit_points_to_staged_transfer(staged, runs, settings):
     settings.CROWNEST_DIRECT_UPLOAD_LIMIT = 1000
-    run = staged.run()
+    run = staged.run(ARCHIVE)
     resp = runs.upload(run["id"], ARCHIVE)
     assert resp.status_code == 413 and error_of(resp)["details"]["useStagedTransfer"] is True

@@ -141,7 +141,9 @@ class RunArchive(APIView):
         run = archive_upload(run=run, chunks=chunks, content_length=length)
         return run_response(request, run)
 
-    post = put
+    @extend_schema(exclude=True)  # Some forms and proxies only send POST; PUT is documented.
+    def post(self, request, run_id):
+        return self.put(request, run_id)
 
 
 class RunStart(APIView):

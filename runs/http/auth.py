@@ -1,6 +1,7 @@
 from rest_framework import authentication, exceptions
 
 from ..tokens import bearer_key, token_user
+from . import schema  # noqa: F401  (registers the Bearer scheme with drf-spectacular)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):

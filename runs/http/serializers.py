@@ -1,11 +1,14 @@
 from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..ids import iso
 from ..models import Artifact, Run, Template
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class Timestamp(serializers.Field):
     def to_representation(self, value):
         return iso(value)

@@ -4,11 +4,14 @@ import json
 import os
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from runs.models import Membership, Team
 
-from ..conftest import Runs, client_for, make_targz
+from ..helpers import Runs, client_for, make_targz
+
+pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
 SCRIPT = (
     "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.4; done\n"
@@ -49,8 +52,9 @@ def test_upload_watch_and_download(stack, django_user_model, new_page, shot, tmp
 
     log = page.locator("#log")
     expect(log).to_contain_text("line 1")
-    # Lines arrive while the run is still going, not only at the end.
-    assert page.locator("#status-badge").inner_text() in ("queued", "running")
+    # Lines arrive while the run is still going, not only at the end: the page has taken the
+    # run's "running" status event (it comes before any output) and not yet its end.
+    expect(page.locator("#run")).to_have_attribute("data-status", "running")
     expect(log).to_contain_text("line 6")
     expect(page.locator("#status-badge")).to_have_text("succeeded", timeout=60_000)
     # stderr is told apart and its colour rendered; log text never becomes markup.

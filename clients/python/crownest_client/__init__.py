@@ -1,4 +1,5 @@
-"""CrowNest Workspace Runs: Python SDK (`Client`, `run_archive`) and the `crownest` CLI."""
+"""CrowNest Workspace Runs: Python SDK (`Client`, `run_archive`, offline `verify_folder`) and the
+`crownest` CLI."""
 
 from .client import Client
 from .errors import (
@@ -18,8 +19,16 @@ from .errors import (
     TransferConflict,
 )
 from .models import Artifact, Event, EventPage, Evidence, Run, RunPage, Template, Transfer
-from .oneshot import RunResult, follow, run_archive
+from .oneshot import RunResult, follow, run_archive, save_evidence
 from .packing import PackError, file_digest, pack_bytes, pack_directory
+from .verify import (
+    Failure,
+    TrustedKey,
+    Verdict,
+    load_key_file,
+    verify_evidence,
+    verify_folder,
+)
 
 __all__ = [
     "ApiError",
@@ -33,6 +42,7 @@ __all__ = [
     "EventPage",
     "Evidence",
     "EvidenceNotReady",
+    "Failure",
     "InvalidRequest",
     "InvalidState",
     "NotAuthenticated",
@@ -47,9 +57,15 @@ __all__ = [
     "Throttled",
     "Transfer",
     "TransferConflict",
+    "TrustedKey",
+    "Verdict",
     "file_digest",
     "follow",
+    "load_key_file",
     "pack_bytes",
     "pack_directory",
     "run_archive",
+    "save_evidence",
+    "verify_evidence",
+    "verify_folder",
 ]

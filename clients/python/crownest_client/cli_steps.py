@@ -1,5 +1,5 @@
-"""Step-by-step commands: `runs ...`, `artifacts ...`, `evidence get`, `templates`.
-They print the API's JSON on stdout (for scripts) and notes on stderr."""
+"""Step-by-step commands: `runs ...`, `artifacts ...`, `evidence get`, `templates` (registered
+in cli.py). They print the API's JSON on stdout (for scripts) and notes on stderr."""
 
 from __future__ import annotations
 
@@ -8,47 +8,13 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 
-from .cli import (
-    EXIT_SERVICE,
-    app,
-    client_from_config,
-    err,
-    exit_code_for,
-    parse_env,
-    print_event,
-    report_error,
-)
-from .errors import CrownestError
+from .cli_common import api_call, emit, err, exit_code_for, parse_env, print_event
 from .oneshot import safe_join, upload
 from .packing import file_digest
 
-runs_app = typer.Typer(no_args_is_help=True, help="Create, upload, start, watch, cancel runs.")
-artifacts_app = typer.Typer(no_args_is_help=True, help="List and download artifacts.")
-evidence_app = typer.Typer(no_args_is_help=True, help="Evidence Bundles.")
-app.add_typer(runs_app, name="runs")
-app.add_typer(artifacts_app, name="artifacts")
-app.add_typer(evidence_app, name="evidence")
 
-
-def emit(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
-def api_call(fn):
-    """Run fn(client); map errors to the documented exit codes."""
-    client = client_from_config()
-    try:
-        return fn(client)
-    except (CrownestError, httpx.HTTPError, OSError) as exc:
-        raise typer.Exit(report_error(exc)) from None
-    finally:
-        client.close()
-
-
-@runs_app.command("create")
 def runs_create(
     archive: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The .tar.gz")],
     command: Annotated[str, typer.Option("--command", "-c")],
@@ -75,7 +41,6 @@ def runs_create(
     emit(run.raw)
 
 
-@runs_app.command("upload")
 def runs_upload(
     run_id: str,
     archive: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
@@ -92,22 +57,18 @@ def runs_upload(
     emit(run.raw)
 
 
-@runs_app.command("start")
 def runs_start(run_id: str):
     emit(api_call(lambda c: c.start(run_id)).raw)
 
 
-@runs_app.command("get")
 def runs_get(run_id: str):
     emit(api_call(lambda c: c.get_run(run_id)).raw)
 
 
-@runs_app.command("cancel")
 def runs_cancel(run_id: str):
     emit(api_call(lambda c: c.cancel(run_id)).raw)
 
 
-@runs_app.command("list")
 def runs_list(
     status: str | None = typer.Option(None, help="Comma-separated statuses"),
     template: str | None = None,
@@ -117,7 +78,6 @@ def runs_list(
     emit({"count": result.count, "page": result.page, "results": [r.raw for r in result.results]})
 
 
-@runs_app.command("events")
 def runs_events(
     run_id: str,
     after_seq: int = typer.Option(0, "--after-seq"),
@@ -157,12 +117,10 @@ def runs_events(
     raise typer.Exit(code["value"])
 
 
-@artifacts_app.command("list")
 def artifacts_list(run_id: str):
     emit([a.__dict__ for a in api_call(lambda c: c.list_artifacts(run_id))])
 
 
-@artifacts_app.command("download")
 def artifacts_download(
     run_id: str,
     out: Annotated[Path, typer.Option(help="Directory; files keep their artifact paths")],
@@ -182,7 +140,6 @@ def artifacts_download(
         err.print(name)
 
 
-@evidence_app.command("get")
 def evidence_get(
     run_id: str,
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
@@ -195,10 +152,6 @@ def evidence_get(
         emit(bundle)
 
 
-@app.command("templates")
 def templates():
     """List the sandbox templates."""
     emit([t.raw for t in api_call(lambda c: c.list_templates())])
-
-
-__all__ = ["EXIT_SERVICE"]

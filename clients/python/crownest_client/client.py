@@ -253,11 +253,40 @@ class Client:
     def get_evidence(self, run_id: str, *, wait: float = 30.0) -> Evidence:
         """The Evidence Bundle; it is written shortly after the terminal event, so a 409
         evidence_not_ready is retried for up to `wait` seconds."""
+        return Evidence.from_json(
+            self._get_ready(f"/workspace-runs/{run_id}/evidence", wait).json()
+        )
+
+    def get_attestation(self, run_id: str, *, wait: float = 30.0) -> dict:
+        """The signed attestation: a DSSE envelope `{payloadType, payload, signatures}` around
+        an in-toto Statement (docs/evidence.md)."""
+        return json.loads(self.get_attestation_bytes(run_id, wait=wait))
+
+    def get_attestation_bytes(self, run_id: str, *, wait: float = 30.0) -> bytes:
+        """The envelope exactly as served: its sha256 is the bundle's `attestation.sha256`."""
+        return self._get_ready(f"/workspace-runs/{run_id}/evidence/attestation", wait).content
+
+    def get_sigstore_bundle(self, run_id: str, *, wait: float = 30.0) -> dict:
+        """The same envelope as a Sigstore bundle v0.3 (`dsseEnvelope`, key hint, no tlog)."""
+        path = f"/workspace-runs/{run_id}/evidence/sigstore-bundle"
+        return self._get_ready(path, wait).json()
+
+    def get_events_ndjson(self, run_id: str, *, wait: float = 30.0) -> bytes:
+        """The whole event log, one event JSON per line: the exact bytes whose sha256 is the
+        bundle's `events.sha256` and the Statement's `events.ndjson` subject."""
+        return self._get_ready(f"/workspace-runs/{run_id}/events.ndjson", wait).content
+
+    def get_evidence_keys(self) -> list[dict]:
+        """The signing keys' public halves, retired ones included: `[{keyid, algorithm,
+        publicKeyPem, createdAt, retiredAt}]`."""
+        return self._call("GET", "/evidence-keys").json()
+
+    def _get_ready(self, path: str, wait: float) -> httpx.Response:
+        """GET, retrying a 409 evidence_not_ready for up to `wait` seconds."""
         deadline = time.monotonic() + wait
         while True:
             try:
-                resp = self._call("GET", f"/workspace-runs/{run_id}/evidence")
-                return Evidence.from_json(resp.json())
+                return self._call("GET", path)
             except EvidenceNotReady:
                 if time.monotonic() >= deadline:
                     raise

@@ -10,11 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .client import Client, Progress
-from .errors import ArchiveTooLarge
+from .errors import ArchiveTooLarge, NotFound
 from .models import Artifact, Event, Evidence, Run
 from .packing import DEFAULT_EXCLUDE, file_digest, pack_directory
 
 DIRECT_LIMIT = 32 * 1024 * 1024  # the server's default; a 413 with useStagedTransfer also switches
+# What `crownest evidence verify DIR` reads (docs/evidence.md), next to the artifacts.
+BUNDLE_FILE, ATTESTATION_FILE = "evidence.json", "attestation.dsse.json"
+EVENTS_FILE, KEYS_FILE = "events.ndjson", "evidence-keys.json"
+EVIDENCE_FILES = (BUNDLE_FILE, ATTESTATION_FILE, EVENTS_FILE, KEYS_FILE)
 
 
 @dataclass
@@ -111,7 +115,8 @@ def run_archive(
 ) -> RunResult:
     """Run `command` on a directory (packed deterministically) or an existing .tar.gz.
     With `out_dir`, artifacts land at `out_dir/<artifact path>` and the bundle at
-    `out_dir/evidence.json`. `on_run` sees the run as soon as it exists (to print its id or
+    `out_dir/evidence.json`, with the attestation, event log and keys beside it (save_evidence).
+    `on_run` sees the run as soon as it exists (to print its id or
     cancel it); `on_event` sees every event in order."""
     source = Path(path_or_dir)
     tmp = None
@@ -178,5 +183,44 @@ def follow(
         for artifact in result.artifacts:
             dest = safe_join(root, artifact.path)
             result.artifact_files[artifact.id] = client.download_artifact(artifact.id, dest)
-        (root / "evidence.json").write_text(json.dumps(result.evidence.raw, indent=2) + "\n")
+        save_evidence(client, run_id, root, evidence=result.evidence)
     return result
+
+
+def save_evidence(
+    client: Client,
+    run_id: str,
+    out_dir: str | Path,
+    *,
+    evidence: Evidence | None = None,
+    artifacts: bool = False,
+) -> dict[str, Path]:
+    """Write what an offline check needs (`crownest evidence verify DIR`, verify.verify_folder)
+    into out_dir: evidence.json, attestation.dsse.json (the envelope's bytes exactly as served),
+    events.ndjson (the exact bytes that were hashed) and evidence-keys.json; with `artifacts`,
+    also every artifact at out_dir/<its path>. A file the service does not have (404: a run
+    finished before the service signed its evidence) is left out, and the check then names it.
+    Returns {file name or artifact path: where it went}."""
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    evidence = evidence or client.get_evidence(run_id)
+    saved: dict[str, Path] = {}
+    if artifacts:
+        for artifact in evidence.artifacts:
+            dest = safe_join(root, artifact["path"])
+            saved[artifact["path"]] = client.download_artifact(artifact["id"], dest)
+    (root / BUNDLE_FILE).write_text(json.dumps(evidence.raw, indent=2) + "\n")
+    saved[BUNDLE_FILE] = root / BUNDLE_FILE
+    fetch = {
+        ATTESTATION_FILE: lambda: client.get_attestation_bytes(run_id),
+        EVENTS_FILE: lambda: client.get_events_ndjson(run_id),
+        KEYS_FILE: lambda: (json.dumps(client.get_evidence_keys(), indent=2) + "\n").encode(),
+    }
+    for name, get in fetch.items():
+        try:
+            data = get()
+        except NotFound:
+            continue
+        (root / name).write_bytes(data)
+        saved[name] = root / name
+    return saved

@@ -8,6 +8,8 @@ import type {
   Artifact, CreateRunRequest, EventPage, Evidence, Run, RunEvent, RunList, Template,
   TerminalData, Transfer,
 } from "./types.js";
+import { verifyEvidence } from "./verify.js";
+import type { Bytes, DsseEnvelope, EvidenceKey, SigstoreBundle, VerifyEvidenceResult } from "./verify.js";
 
 export type Progress = (done: number, total: number) => void;
 const DIRECT_LIMIT = 32 * 1024 * 1024; // the server's default; a 413 with useStagedTransfer also switches
@@ -45,6 +47,17 @@ export interface RunResult {
   artifacts: Artifact[];
   evidence: Evidence;
   uploadMethod: "direct" | "staged";
+}
+
+export interface VerifyRunOptions {
+  /** Trusted keys: a pinned PEM or a saved evidence-keys list. Without them the keys are
+   * fetched from the same server (GET /api/v1/evidence-keys), which checks integrity but is
+   * no independent trust: pin the key for that. */
+  keys?: EvidenceKey[] | string;
+  /** Artifact files to check (path -> bytes); `downloadArtifacts` fetches them all instead. */
+  artifacts?: Record<string, Bytes | Blob> | Map<string, Bytes | Blob>;
+  downloadArtifacts?: boolean;
+  waitMs?: number;
 }
 
 export class Client {
@@ -212,6 +225,46 @@ export class Client {
         await sleep(200);
       }
     }
+  }
+
+  /** The signed attestation: a DSSE envelope over the in-toto Statement (docs/evidence.md). */
+  getAttestation(runId: string): Promise<DsseEnvelope> {
+    return this.json("GET", `/workspace-runs/${runId}/evidence/attestation`);
+  }
+
+  /** The envelope's bytes exactly as served (their sha256 is `evidence.attestation.sha256`). */
+  async getAttestationBytes(runId: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.raw("GET", `/workspace-runs/${runId}/evidence/attestation`)).arrayBuffer());
+  }
+
+  /** The event log as the exact bytes that were hashed (`evidence.events.sha256`). */
+  async getEventsNdjson(runId: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.raw("GET", `/workspace-runs/${runId}/events.ndjson`)).arrayBuffer());
+  }
+
+  /** The same envelope as a Sigstore bundle v0.3 (`verificationMaterial.publicKey.hint` = keyid). */
+  getSigstoreBundle(runId: string): Promise<SigstoreBundle> {
+    return this.json("GET", `/workspace-runs/${runId}/evidence/sigstore-bundle`);
+  }
+
+  /** The service's evidence signing keys, retired ones included. */
+  getEvidenceKeys(): Promise<EvidenceKey[]> { return this.json("GET", "/evidence-keys"); }
+
+  /** Fetch a run's bundle, envelope and event log and run `verifyEvidence` on them. */
+  async verifyRun(runId: string, opts: VerifyRunOptions = {}): Promise<VerifyEvidenceResult> {
+    const bundle = await this.getEvidence(runId, opts.waitMs);
+    const [envelope, events, keys] = await Promise.all([
+      this.getAttestationBytes(runId), this.getEventsNdjson(runId), opts.keys ?? this.getEvidenceKeys(),
+    ]);
+    let artifacts = opts.artifacts;
+    if (opts.downloadArtifacts) {
+      const files = new Map<string, Uint8Array>();
+      for (const a of bundle.artifacts) files.set(a.path, await this.downloadArtifact(a.id));
+      artifacts = files;
+    }
+    const result = await verifyEvidence({ bundle, envelope, events, keys, artifacts });
+    if (!opts.keys) result.notes.push("the keys came from the same server (pin a key for independent trust)");
+    return result;
   }
 
   /** Upload direct when small, staged when large or when the server asks (413 useStagedTransfer). */

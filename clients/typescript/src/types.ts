@@ -137,11 +137,14 @@ export interface Evidence {
   terminalEvent: RunEvent;
   sandbox: Record<string, any>;
   limits: Record<string, any>;
+  /** The signed attestation of this bundle (docs/evidence.md): `sha256` is the digest of the
+   * envelope bytes as served at `url`. */
+  attestation: { url: string; sigstoreBundleUrl: string; keyid: string; sha256: string };
 }
 
 export const EVIDENCE_FIELDS = [
   "schema", "runId", "status", "exitCode", "failureReason", "command", "template", "timestamps",
-  "source", "artifacts", "artifactIds", "events", "terminalEvent", "sandbox", "limits",
+  "source", "artifacts", "artifactIds", "events", "terminalEvent", "sandbox", "limits", "attestation",
 ] as const satisfies readonly (keyof Evidence)[];
 
 export interface Template {

@@ -1,0 +1,112 @@
+"""What every `crownest` command shares: exit codes, the stderr console, the configured client,
+error reporting and event printing. Command modules import this; nothing here imports them.
+
+Exit codes (docs/cli.md): the command's own exit code when it ran; 124 timeout; 130 canceled or
+interrupted; 137 OOM-killed; 65 archive rejected; 70 other run failure (sandbox error, lost
+worker, output limit); 69 service or API error; 77 not authenticated; 2 usage; 1 for
+`evidence verify` when the evidence does not verify."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import httpx
+import typer
+from rich.console import Console
+
+from . import config
+from .client import Client
+from .errors import ApiError, ArchiveRejected, CrownestError, NotAuthenticated
+from .models import Event
+
+EXIT_USAGE, EXIT_REJECTED, EXIT_SERVICE, EXIT_RUN_ERROR, EXIT_AUTH = 2, 65, 69, 70, 77
+EXIT_TIMEOUT, EXIT_CANCELED, EXIT_OOM = 124, 130, 137
+EXIT_NOT_VERIFIED = 1
+
+err = Console(stderr=True, highlight=False)
+
+
+def client_from_config() -> Client:
+    cfg = config.load()
+    if not cfg.get("url") or not cfg.get("token"):
+        err.print("not logged in: run `crownest login` or set CROWNEST_URL and CROWNEST_TOKEN")
+        raise typer.Exit(EXIT_USAGE)
+    return Client(cfg["url"], cfg["token"])
+
+
+def exit_code_for(terminal: dict) -> int:
+    status, reason = terminal.get("status"), terminal.get("failureReason")
+    if status == "succeeded":
+        return 0
+    if status == "canceled":
+        return EXIT_CANCELED
+    if reason == "exit_code" and terminal.get("exitCode") is not None:
+        return int(terminal["exitCode"])
+    return {"timeout": EXIT_TIMEOUT, "oom_killed": EXIT_OOM, "archive_invalid": EXIT_REJECTED}.get(
+        reason, EXIT_RUN_ERROR
+    )
+
+
+def exit_code_for_error(exc: BaseException) -> int:
+    if isinstance(exc, ArchiveRejected):
+        return EXIT_REJECTED
+    if isinstance(exc, NotAuthenticated):
+        return EXIT_AUTH
+    return EXIT_SERVICE
+
+
+def report_error(exc: BaseException) -> int:
+    if isinstance(exc, ApiError):
+        err.print(f"error: {exc.status} {exc.code}: {exc.message}")
+        if exc.details:
+            err.print(f"       details: {json.dumps(exc.details)}")
+    else:
+        err.print(f"error: {exc}")
+    return exit_code_for_error(exc)
+
+
+def print_event(event: Event, *, quiet_status=False, to_stderr=False) -> None:
+    """stdout/stderr texts go to our stdout/stderr unchanged; everything else is a note on
+    stderr, so that `crownest ... > out.txt` captures exactly the command's output."""
+    if event.type in ("stdout", "stderr"):
+        stream = sys.stderr if (to_stderr or event.type == "stderr") else sys.stdout
+        stream.write(event.data.get("text", ""))
+        stream.flush()
+    elif quiet_status:
+        return
+    elif event.type == "status":
+        err.print(f"[dim]--- {event.data.get('status')}[/dim]")
+    elif event.type in ("artifact_collected", "artifact_error", "error"):
+        err.print(f"[dim]--- {event.type}: {json.dumps(event.data)}[/dim]")
+    elif event.type == "terminal":
+        d = event.data
+        err.print(
+            f"[bold]--- {d.get('status')}[/bold] exit code {d.get('exitCode')}"
+            f" ({d.get('failureReason') or 'ok'}, {d.get('durationSeconds')} s)"
+        )
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected K=V, got {pair!r}", param_hint="--env")
+        env[key] = value
+    return env
+
+
+def emit(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def api_call(fn):
+    """Run fn(client); map errors to the documented exit codes."""
+    client = client_from_config()
+    try:
+        return fn(client)
+    except (CrownestError, httpx.HTTPError, OSError) as exc:
+        raise typer.Exit(report_error(exc)) from None
+    finally:
+        client.close()
