@@ -40,7 +40,10 @@ def test_debug_is_off_unless_asked_for(tmp_path):
 
 
 def test_hosts_and_origins_come_from_the_environment(tmp_path):
-    code = "from django.conf import settings; print(settings.ALLOWED_HOSTS, settings.CSRF_TRUSTED_ORIGINS)"
+    code = (
+        "from django.conf import settings; "
+        "print(settings.ALLOWED_HOSTS, settings.CSRF_TRUSTED_ORIGINS)"
+    )
     result = manage(
         "shell",
         "-c",
