@@ -229,6 +229,14 @@ CROWNEST_TEMPLATES = {
 CROWNEST_SANDBOX_BACKEND = env_str("CROWNEST_SANDBOX_BACKEND", "docker")
 # Labels every sandbox; the reaper only touches its own instance's containers on a shared engine.
 CROWNEST_INSTANCE = env_str("CROWNEST_INSTANCE", "default")
+# Evidence signing (docs/evidence.md): the worker's private key (ECDSA P-256, PEM, mode 0600;
+# `manage.py evidence_keys create` makes one) and the builder id written into every attestation.
+CROWNEST_EVIDENCE_KEY_FILE = Path(
+    env_str("CROWNEST_EVIDENCE_KEY_FILE", VAR_DIR / "evidence-key.pem")
+)
+CROWNEST_BUILDER_ID = env_str(
+    "CROWNEST_BUILDER_ID", f"https://crownest.dev/builders/{CROWNEST_INSTANCE}"
+)
 CROWNEST_SANDBOX_NETWORK = env_bool("CROWNEST_SANDBOX_NETWORK", False)
 CROWNEST_SANDBOX_USER = env_str("CROWNEST_SANDBOX_USER", "1000:1000")
 CROWNEST_SANDBOX_MEMORY = env_str("CROWNEST_SANDBOX_MEMORY", "1g")

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import EvidenceBundle, Review
+from .models import Attestation, EvidenceBundle, EvidenceKey, Review
 
 
 @admin.register(EvidenceBundle)
@@ -31,6 +31,7 @@ class ReviewAdmin(admin.ModelAdmin):
         "verdict",
         "comment",
         "evidence_sha256",
+        "attestation_sha256",
         "created_at",
     ]
 
@@ -38,4 +39,37 @@ class ReviewAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EvidenceKey)
+class EvidenceKeyAdmin(admin.ModelAdmin):
+    """Keys are made and rotated with `manage.py evidence_keys`; here they are only shown."""
+
+    list_display = ["keyid", "algorithm", "created_at", "retired_at"]
+    readonly_fields = ["keyid", "algorithm", "public_key_pem", "created_at", "retired_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a deleted public key would make its attestations unverifiable
+
+
+@admin.register(Attestation)
+class AttestationAdmin(admin.ModelAdmin):
+    list_display = ["bundle", "keyid", "sha256", "created_at"]
+    search_fields = ["bundle__run__id", "sha256", "keyid"]
+    readonly_fields = ["bundle", "envelope", "sha256", "keyid", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -6,8 +6,9 @@ from runs.errors import Forbidden
 from runs.ids import iso
 from runs.models import Membership, Run
 
+from .attestation import envelope_digest
 from .models import Review
-from .services import evidence_for
+from .services import attestation_for, evidence_for
 
 
 def lead_team_ids(user):
@@ -39,7 +40,9 @@ def review_queue(user):
 
 
 def run_reviews(run: Run):
-    return Review.objects.filter(run=run).select_related("reviewer")
+    return Review.objects.filter(run=run).select_related(
+        "reviewer", "evidence", "evidence__attestation"
+    )
 
 
 def review_require(*, run: Run, reviewer) -> None:
@@ -55,6 +58,7 @@ def review_create(*, run: Run, reviewer, verdict: str, comment: str = "") -> Rev
     """verdict and comment arrive validated (ReviewIn); the permission is checked again here."""
     review_require(run=run, reviewer=reviewer)
     bundle = evidence_for(run=run)
+    signed = attestation_for(run=run)
     return Review.objects.create(
         run=run,
         evidence=bundle,
@@ -62,7 +66,18 @@ def review_create(*, run: Run, reviewer, verdict: str, comment: str = "") -> Rev
         verdict=verdict,
         comment=comment,
         evidence_sha256=bundle.sha256,
+        # Of the stored bytes themselves: what the lead judged is what anyone can verify.
+        attestation_sha256=envelope_digest(signed.envelope),
     )
+
+
+def review_void(review: Review) -> bool:
+    """A review stands only for the attestation it judged: if the stored one now differs (or
+    is gone), the review is void."""
+    signed = getattr(review.evidence, "attestation", None)
+    if signed is None or not review.attestation_sha256:
+        return True
+    return envelope_digest(signed.envelope) != review.attestation_sha256
 
 
 def review_json(review: Review) -> dict:
@@ -73,5 +88,7 @@ def review_json(review: Review) -> dict:
         "verdict": review.verdict,
         "comment": review.comment,
         "evidenceSha256": review.evidence_sha256,
+        "attestationSha256": review.attestation_sha256 or None,
+        "void": review_void(review),
         "createdAt": iso(review.created_at),
     }

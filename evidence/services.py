@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+import logging
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -12,45 +14,63 @@ from runs.ids import iso
 from runs.models import Run, RunEvent
 from runs.stream.events import event_json
 
-from .models import EvidenceBundle
+from . import attestation
+from .attestation import canonical
+from .keys import KeyUnavailable, signing_key
+from .models import Attestation, EvidenceBundle
 
+log = logging.getLogger(__name__)
 SCHEMA = "crownest.evidence/v1"
 
 
-def canonical(data) -> bytes:
-    """Sorted keys, no spaces, UTF-8: the bytes the bundle digest is taken over."""
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+def events_ndjson(run_id: str):
+    """The event log as served at .../events.ndjson: each event's JSON (as every API serves it)
+    and a newline, in seq order. Its sha256 is the bundle's events.sha256."""
+    events = RunEvent.objects.filter(run_id=run_id).order_by("seq").iterator(chunk_size=2000)
+    for event in events:
+        yield (event_json(event) + "\n").encode()
 
 
-def events_digest(run_id: str) -> dict:
-    """sha256 over each event's JSON (as the API serves it) followed by a newline, in seq order."""
+def events_digest(run_id: str) -> tuple[dict, dict | None]:
     digest, count, last, terminal = hashlib.sha256(), 0, 0, None
-    for event in RunEvent.objects.filter(run_id=run_id).order_by("seq").iterator(chunk_size=2000):
-        digest.update(event_json(event).encode())
-        digest.update(b"\n")
-        count, last = count + 1, event.seq
-        if event.type == "terminal":
-            terminal = json.loads(event_json(event))
+    for line in events_ndjson(run_id):
+        digest.update(line)
+        event = json.loads(line)
+        count, last = count + 1, event["seq"]
+        if event["type"] == "terminal":
+            terminal = event
     return {"count": count, "lastSeq": last, "sha256": digest.hexdigest()}, terminal
+
+
+def not_ready_message(what: str, run: Run) -> str:
+    if run.is_terminal:
+        return f"The {what} of this {run.status} run is being written; ask again in a moment."
+    return f"The {what} is written when the run ends; this run is {run.status}."
 
 
 def evidence_for(*, run: Run) -> EvidenceBundle:
     """The run's bundle; EvidenceNotReady until the run has ended and it is written."""
     bundle = EvidenceBundle.objects.filter(run=run).first()
     if bundle is None:
-        raise EvidenceNotReady(
-            f"The Evidence Bundle is written when the run ends; this run is {run.status}. "
-            "Ask again after its terminal event.",
-            {"status": run.status},
-        )
+        raise EvidenceNotReady(not_ready_message("Evidence Bundle", run), {"status": run.status})
     return bundle
 
 
+def attestation_for(*, run: Run) -> Attestation:
+    """The run's signed attestation; EvidenceNotReady until it is written."""
+    found = Attestation.objects.filter(bundle__run=run).first()
+    if found is None:
+        raise EvidenceNotReady(not_ready_message("signed attestation", run), {"status": run.status})
+    return found
+
+
 def on_run_ended(sender, *, run_id: str, **_) -> None:
-    evidence_build(run_id=run_id)
+    # Raising here (no key) leaves the run's ending unfinished: the reaper comes back to it.
+    attestation_ensure(evidence_build(run_id=run_id))
 
 
 def evidence_build(*, run_id: str) -> EvidenceBundle:
+    """The bundle, written once, with its signed attestation when this host has a key."""
     existing = EvidenceBundle.objects.filter(run_id=run_id).first()
     if existing:
         return existing
@@ -59,12 +79,59 @@ def evidence_build(*, run_id: str) -> EvidenceBundle:
         raise ValueError(f"run {run_id} has not ended")
     data = bundle_data(run)
     try:
+        key = signing_key()
+    except KeyUnavailable as exc:  # the bundle is not held back; attestation_ensure signs later
+        log.error("run %s: bundle written unsigned for now: %s", run_id, exc)
+        key = None
+    envelope = None
+    if key is not None:
+        envelope = attestation.envelope_sign(canonical(attestation.statement(run, data)), key)
+        data["attestation"] = attestation_ref(run.id, key.keyid, envelope)
+    try:
         with transaction.atomic():
-            return EvidenceBundle.objects.create(
+            bundle = EvidenceBundle.objects.create(
                 run=run, data=data, sha256=hashlib.sha256(canonical(data)).hexdigest()
             )
+            if envelope is not None:
+                attestation_store(bundle, envelope, key.keyid)
+            return bundle
     except IntegrityError:  # another process wrote it first; the first one stands
         return EvidenceBundle.objects.get(run_id=run_id)
+
+
+def attestation_ref(run_id: str, keyid: str, envelope: bytes) -> dict:
+    base = f"{settings.PUBLIC_URL.rstrip('/')}/api/v1/workspace-runs/{run_id}/evidence"
+    return {
+        "url": f"{base}/attestation",
+        "sigstoreBundleUrl": f"{base}/sigstore-bundle",
+        "keyid": keyid,
+        "sha256": attestation.envelope_digest(envelope),
+    }
+
+
+def attestation_store(bundle: EvidenceBundle, envelope: bytes, keyid: str) -> Attestation:
+    return Attestation.objects.create(
+        bundle=bundle,
+        envelope=envelope.decode(),
+        sha256=attestation.envelope_digest(envelope),
+        keyid=keyid,
+    )
+
+
+def attestation_ensure(bundle: EvidenceBundle) -> Attestation:
+    """Sign a bundle that has no attestation yet (written before signing existed, or while this
+    host had no key). Idempotent; raises KeyUnavailable without a key."""
+    found = Attestation.objects.filter(bundle=bundle).first()
+    if found:
+        return found
+    key = signing_key()
+    run = Run.objects.get(pk=bundle.run_id)
+    envelope = attestation.envelope_sign(canonical(attestation.statement(run, bundle.data)), key)
+    try:
+        with transaction.atomic():
+            return attestation_store(bundle, envelope, key.keyid)
+    except IntegrityError:
+        return Attestation.objects.get(bundle=bundle)
 
 
 def bundle_data(run: Run) -> dict:

@@ -36,9 +36,14 @@ class Outcome:
     error: dict | None = None  # an `error` event ({code, message}) recorded before terminal
 
 
-def run_end(run_id: str, outcome: Outcome, *, sandbox=None, expect=None) -> dict | None:
+def run_end(
+    run_id: str, outcome: Outcome, *, sandbox=None, expect=None, finish=True
+) -> dict | None:
     """End the run once. Returns the timings of the steps after the terminal event, or None when
-    the run had already ended (or was not in an expected status): then nothing is done."""
+    the run had already ended (or was not in an expected status): then nothing is done.
+
+    With finish=False only step 1 happens here and the caller hands steps 2 and 3 to a worker
+    (`runs.tasks.finish_ending`): the web process holds no signing key and no Docker socket."""
     moved = lifecycle.transition(
         run_id,
         outcome.status,
@@ -49,7 +54,7 @@ def run_end(run_id: str, outcome: Outcome, *, sandbox=None, expect=None) -> dict
     )
     if not moved:
         return None
-    return after_end(run_id, sandbox=sandbox)
+    return after_end(run_id, sandbox=sandbox) if finish else {}
 
 
 def after_end(run_id: str, *, sandbox=None) -> dict:

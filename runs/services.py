@@ -12,7 +12,7 @@ from .ending import Outcome, run_end
 from .errors import ArchiveRequired, ArchiveTooLarge, InvalidRequest, Throttled
 from .models import Membership, Run, Team
 from .stream import events
-from .tasks import execute_run
+from .tasks import execute_run, finish_ending
 
 S = Run.Status
 
@@ -103,7 +103,15 @@ def run_cancel(*, run: Run) -> Run:
     the request within a second, kills the container and ends the run."""
     if run.is_terminal:
         raise lifecycle.invalid(run.status, S.CANCELED)
-    ended = run_end(run.id, Outcome(S.CANCELED), expect=[S.AWAITING_ARCHIVE, S.READY, S.QUEUED])
+    with transaction.atomic():
+        ended = run_end(
+            run.id,
+            Outcome(S.CANCELED),
+            expect=[S.AWAITING_ARCHIVE, S.READY, S.QUEUED],
+            finish=False,
+        )
+        if ended is not None:
+            finish_ending.delay_on_commit(run.id)
     if ended is None:
         Run.objects.filter(pk=run.id, status=S.RUNNING, cancel_requested_at__isnull=True).update(
             cancel_requested_at=timezone.now()

@@ -8,6 +8,7 @@ from celery.signals import worker_ready
 from celery.worker.control import control_command
 from django.conf import settings
 
+from .ending import after_end
 from .intake.transfers import transfer_sweep
 from .worker import reaper
 from .worker.execution import run_execute
@@ -28,6 +29,12 @@ def reap() -> dict:
     for run_id in report["requeue"]:
         execute_run.delay(run_id)
     return report
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def finish_ending(run_id: str) -> None:
+    """Evidence (signed here, where the key is) for a run the API ended before it started."""
+    after_end(run_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)

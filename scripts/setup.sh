@@ -55,5 +55,7 @@ fi
 
 images/python-node/build.sh
 .venv/bin/python manage.py migrate --noinput >/dev/null
+# The worker's evidence signing key (var/evidence-key.pem, mode 0600), made once; back it up.
+.venv/bin/python manage.py evidence_keys create --if-missing
 .venv/bin/python manage.py collectstatic --noinput >/dev/null
 echo "==> set-up done"

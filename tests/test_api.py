@@ -448,7 +448,11 @@ def test_healthz_is_503_when_no_worker_reaches_docker(client, monkeypatch):
         ([{"w1@host": {"error": "engine down"}}], "error: no worker reaches its Docker engine"),
     ]
     for replies, verdict in cases:
-        monkeypatch.setattr(current_app.control, "broadcast", lambda *a, **k: replies)
+
+        def broadcast(*args, answers=replies, **kwargs):
+            return answers
+
+        monkeypatch.setattr(current_app.control, "broadcast", broadcast)
         resp = client.get("/healthz")
         assert resp.status_code == 503
         body = resp.json()

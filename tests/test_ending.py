@@ -106,15 +106,17 @@ def test_concurrent_endings_end_the_run_once(runs):
     assert errors == (1 if run.failure_reason == "lost_worker" else 0)
 
 
-@pytest.mark.django_db
-def test_cancel_before_start_writes_evidence_at_once(runs, api):
+@pytest.mark.docker
+def test_cancel_before_start_is_finished_and_signed_by_a_worker(runs, api, worker):
     data = make_targz({"a.txt": "a"})
     run = runs.create(data)
     resp = api.post(f"/api/v1/workspace-runs/{run['id']}/cancel")
     assert resp.status_code == 202 and resp.json()["status"] == "canceled"
-    evidence = api.get(f"/api/v1/workspace-runs/{run['id']}/evidence")
-    assert evidence.status_code == 200
-    assert evidence.json()["status"] == "canceled"
+    # The web process holds no signing key: a worker writes the bundle and signs it.
+    bundle = runs.wait_evidence(run["id"], timeout=20)
+    assert bundle["status"] == "canceled" and bundle["attestation"]["keyid"]
+    signed = api.get(f"/api/v1/workspace-runs/{run['id']}/evidence/attestation")
+    assert signed.status_code == 200
     assert Run.objects.get(pk=run["id"]).ending_done_at is not None
 
 

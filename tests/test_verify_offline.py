@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -261,6 +263,12 @@ def test_good_folder_verifies_through_the_cli(good, monkeypatch):
     monkeypatch.setenv("CROWNEST_CONFIG", str(good / "no-config.json"))
     monkeypatch.delenv("CROWNEST_URL", raising=False)
     monkeypatch.delenv("CROWNEST_TOKEN", raising=False)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("an offline check touched the network")
+
+    monkeypatch.setattr(cli_common, "client_from_config", no_network)
+    monkeypatch.setattr(httpx.Client, "send", no_network)
     res = cli(good)
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines()[-1] == "VERIFIED: every check holds"
@@ -269,6 +277,18 @@ def test_good_folder_verifies_through_the_cli(good, monkeypatch):
     assert res.exit_code == 0
     out = json.loads(res.stdout)
     assert out["ok"] is True and out["checks"] == list(CHECKS) and out["failure"] is None
+
+
+def test_the_installed_command(good):
+    cli_path = Path(sys.executable).parent / "crownest"  # the console script, crownest_client.cli
+    res = subprocess.run([cli_path, "evidence", "verify", good], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.endswith("VERIFIED: every check holds\n"), res
+    edit_json(good / "evidence.json", lambda b: b.update(exitCode=1))
+    res = subprocess.run([cli_path, "evidence", "verify", good], capture_output=True, text=True)
+    assert res.returncode == 1
+    assert res.stdout.endswith(
+        "NOT VERIFIED: outcome: bundle exitCode 1 differs from the signed outcome 0\n"
+    )
 
 
 def test_pinned_pem_key(good, service_key, tmp_path):
@@ -407,8 +427,9 @@ def test_a_keys_list_that_lies_about_a_keyid_is_refused(good, service_key):
 # through the API (mocked): `evidence verify RUN_ID` and `--out`
 
 
-def serve(folder: Path, *, attestation=True):
-    """A MockTransport that answers the evidence endpoints from a folder."""
+def serve(folder: Path, *, attestation=True, gone=()):
+    """A MockTransport that answers the evidence endpoints from a folder; without `attestation`
+    that route is unknown (Django's HTML 404), and the artifacts in `gone` were deleted."""
     bundle = json.loads((folder / "evidence.json").read_text())
     run = bundle["runId"]
     events = (folder / "events.ndjson").read_bytes()
@@ -426,10 +447,13 @@ def serve(folder: Path, *, attestation=True):
             folder / "attestation.dsse.json"
         ).read_bytes()
     for a in bundle["artifacts"]:
-        routes[f"/api/v1/artifacts/{a['id']}/download"] = (folder / a["path"]).read_bytes()
+        if a["path"] not in gone:
+            routes[f"/api/v1/artifacts/{a['id']}/download"] = (folder / a["path"]).read_bytes()
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = routes.get(request.url.path)
+        if body is None and request.url.path.endswith("/attestation"):
+            return httpx.Response(404, html="<h1>Not Found</h1>")
         if body is None:
             return httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}})
         if isinstance(body, bytes):
@@ -453,6 +477,27 @@ def test_verify_by_run_id_without_an_attestation(good, monkeypatch):
     failure = json.loads(res.stdout)["failure"]
     assert failure["check"] == "inputs"
     assert failure["message"].startswith("attestation.dsse.json: missing from ")
+
+
+def test_verify_by_run_id_with_a_deleted_artifact(good, monkeypatch):
+    monkeypatch.setattr(cli_common, "client_from_config", lambda: serve(good, gone={"dist/a.js"}))
+    res = cli("wr_A")
+    assert res.exit_code == 0, res.output
+    assert "note: artifact dist/a.js not downloaded, not checked" in res.stdout
+
+
+def test_verify_by_run_id_of_an_unknown_run(good, monkeypatch):
+    monkeypatch.setattr(cli_common, "client_from_config", lambda: serve(good))
+    res = cli("wr_nope")
+    assert res.exit_code == 69 and "404 not_found" in res.stderr
+
+
+def test_a_reused_out_folder_keeps_no_stale_attestation(good, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(good, out)
+    with serve(good, attestation=False) as client:
+        saved = save_evidence(client, "wr_A", out)
+    assert "attestation.dsse.json" not in saved and not (out / "attestation.dsse.json").exists()
 
 
 def test_follow_with_out_saves_a_folder_that_verifies_offline(good, tmp_path):

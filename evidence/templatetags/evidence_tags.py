@@ -4,7 +4,7 @@ pages (runs/http/pages.py) never import evidence."""
 from django import template
 
 from .. import reviews
-from ..models import EvidenceBundle
+from ..models import Attestation, EvidenceBundle
 
 register = template.Library()
 
@@ -13,10 +13,12 @@ register = template.Library()
 def run_evidence(context, run):
     user = context["request"].user
     bundle = EvidenceBundle.objects.filter(run=run).first() if run.is_terminal else None
+    signed = Attestation.objects.filter(bundle=bundle).first() if bundle else None
     return {
         "run": run,
         "bundle": bundle,
-        "reviews": reviews.run_reviews(run),
+        "signed": signed,
+        "reviews": [(r, reviews.review_void(r)) for r in reviews.run_reviews(run)],
         "can_review": bundle is not None and reviews.can_review(user, run),
         "csrf_token": context.get("csrf_token"),
     }

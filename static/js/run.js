@@ -52,6 +52,7 @@
         const fresh = panels.querySelector(".review-form textarea");
         if (fresh && draft) fresh.value = draft;
         if (fresh && focused) fresh.focus();
+        window.CrowNestEvidence.verifyIn(panels);
       } finally {
         refreshing = null;
       }
@@ -131,5 +132,6 @@
     }
   });
 
+  window.CrowNestEvidence.verifyIn(panels);
   connect();
 })();

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .client import Client, Progress
-from .errors import ArchiveTooLarge, NotFound
+from .errors import ApiError, ArchiveTooLarge
 from .models import Artifact, Event, Evidence, Run
 from .packing import DEFAULT_EXCLUDE, file_digest, pack_directory
 
@@ -199,7 +199,8 @@ def save_evidence(
     into out_dir: evidence.json, attestation.dsse.json (the envelope's bytes exactly as served),
     events.ndjson (the exact bytes that were hashed) and evidence-keys.json; with `artifacts`,
     also every artifact at out_dir/<its path>. A file the service does not have (404: a run
-    finished before the service signed its evidence) is left out, and the check then names it.
+    finished before the service signed its evidence, an artifact since deleted) is left out;
+    the check then names it (a missing artifact is "not downloaded, not checked").
     Returns {file name or artifact path: where it went}."""
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -208,7 +209,12 @@ def save_evidence(
     if artifacts:
         for artifact in evidence.artifacts:
             dest = safe_join(root, artifact["path"])
-            saved[artifact["path"]] = client.download_artifact(artifact["id"], dest)
+            try:
+                saved[artifact["path"]] = client.download_artifact(artifact["id"], dest)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                dest.unlink(missing_ok=True)  # never leave an earlier run's file in its place
     (root / BUNDLE_FILE).write_text(json.dumps(evidence.raw, indent=2) + "\n")
     saved[BUNDLE_FILE] = root / BUNDLE_FILE
     fetch = {
@@ -219,7 +225,10 @@ def save_evidence(
     for name, get in fetch.items():
         try:
             data = get()
-        except NotFound:
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            (root / name).unlink(missing_ok=True)
             continue
         (root / name).write_bytes(data)
         saved[name] = root / name

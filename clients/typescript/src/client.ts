@@ -216,45 +216,41 @@ export class Client {
   /** The Evidence Bundle; written shortly after the terminal event, so evidence_not_ready is
    * retried for up to `waitMs`. */
   async getEvidence(runId: string, waitMs = 30_000): Promise<Evidence> {
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      try {
-        return await this.json<Evidence>("GET", `/workspace-runs/${runId}/evidence`);
-      } catch (err) {
-        if (!(err instanceof EvidenceNotReady) || Date.now() >= deadline) throw err;
-        await sleep(200);
-      }
-    }
+    return (await this.getReady(`/workspace-runs/${runId}/evidence`, waitMs)).json();
   }
 
-  /** The signed attestation: a DSSE envelope over the in-toto Statement (docs/evidence.md). */
-  getAttestation(runId: string): Promise<DsseEnvelope> {
-    return this.json("GET", `/workspace-runs/${runId}/evidence/attestation`);
+  /** The signed attestation: a DSSE envelope `{payloadType, payload, signatures}` around the
+   * in-toto Statement (docs/evidence.md). */
+  async getAttestation(runId: string, waitMs = 30_000): Promise<DsseEnvelope> {
+    return JSON.parse(new TextDecoder().decode(await this.getAttestationBytes(runId, waitMs)));
   }
 
-  /** The envelope's bytes exactly as served (their sha256 is `evidence.attestation.sha256`). */
-  async getAttestationBytes(runId: string): Promise<Uint8Array> {
-    return new Uint8Array(await (await this.raw("GET", `/workspace-runs/${runId}/evidence/attestation`)).arrayBuffer());
+  /** The envelope exactly as served: its sha256 is `evidence.attestation.sha256`. */
+  async getAttestationBytes(runId: string, waitMs = 30_000): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.getReady(`/workspace-runs/${runId}/evidence/attestation`, waitMs)).arrayBuffer());
   }
 
-  /** The event log as the exact bytes that were hashed (`evidence.events.sha256`). */
-  async getEventsNdjson(runId: string): Promise<Uint8Array> {
-    return new Uint8Array(await (await this.raw("GET", `/workspace-runs/${runId}/events.ndjson`)).arrayBuffer());
+  /** The same envelope as a Sigstore bundle v0.3 (`dsseEnvelope`, `publicKey.hint` = keyid,
+   * no tlog entries); `scripts/sigstore-verify.mjs` checks it with @sigstore/verify. */
+  async getSigstoreBundle(runId: string, waitMs = 30_000): Promise<SigstoreBundle> {
+    return (await this.getReady(`/workspace-runs/${runId}/evidence/sigstore-bundle`, waitMs)).json();
   }
 
-  /** The same envelope as a Sigstore bundle v0.3 (`verificationMaterial.publicKey.hint` = keyid). */
-  getSigstoreBundle(runId: string): Promise<SigstoreBundle> {
-    return this.json("GET", `/workspace-runs/${runId}/evidence/sigstore-bundle`);
+  /** The whole event log, one event JSON per line: the exact bytes whose sha256 is
+   * `evidence.events.sha256` and the Statement's `events.ndjson` subject. */
+  async getEventsNdjson(runId: string, waitMs = 30_000): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.getReady(`/workspace-runs/${runId}/events.ndjson`, waitMs)).arrayBuffer());
   }
 
-  /** The service's evidence signing keys, retired ones included. */
+  /** The signing keys' public halves, retired ones included. */
   getEvidenceKeys(): Promise<EvidenceKey[]> { return this.json("GET", "/evidence-keys"); }
 
-  /** Fetch a run's bundle, envelope and event log and run `verifyEvidence` on them. */
+  /** Fetch a run's bundle, envelope (as served) and event log, and run `verifyEvidence`. */
   async verifyRun(runId: string, opts: VerifyRunOptions = {}): Promise<VerifyEvidenceResult> {
     const bundle = await this.getEvidence(runId, opts.waitMs);
     const [envelope, events, keys] = await Promise.all([
-      this.getAttestationBytes(runId), this.getEventsNdjson(runId), opts.keys ?? this.getEvidenceKeys(),
+      this.getAttestationBytes(runId, opts.waitMs), this.getEventsNdjson(runId, opts.waitMs),
+      opts.keys ?? this.getEvidenceKeys(),
     ]);
     let artifacts = opts.artifacts;
     if (opts.downloadArtifacts) {
@@ -263,8 +259,21 @@ export class Client {
       artifacts = files;
     }
     const result = await verifyEvidence({ bundle, envelope, events, keys, artifacts });
-    if (!opts.keys) result.notes.push("the keys came from the same server (pin a key for independent trust)");
+    if (!opts.keys) result.notes.push("the keys came from the same server; pin a key for independent trust");
     return result;
+  }
+
+  /** GET, retrying 409 evidence_not_ready for up to `waitMs`. */
+  private async getReady(path: string, waitMs = 30_000): Promise<Response> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        return await this.raw("GET", path);
+      } catch (err) {
+        if (!(err instanceof EvidenceNotReady) || Date.now() >= deadline) throw err;
+        await sleep(200);
+      }
+    }
   }
 
   /** Upload direct when small, staged when large or when the server asks (413 useStagedTransfer). */

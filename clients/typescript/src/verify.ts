@@ -150,7 +150,7 @@ export async function verifyEvidence(input: VerifyEvidenceInput): Promise<Verify
   const steps: [EvidenceCheck, () => Promise<string>][] = [
     ["signature", async () => {
       if (!isObject(envelope)) fail("attestation.dsse.json (the DSSE envelope) is missing or not a JSON object");
-      if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) fail(`attestation payloadType is ${show(envelope.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}`);
+      if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) fail(`payloadType ${show(envelope.payloadType)} is not ${IN_TOTO_PAYLOAD_TYPE}`);
       payload = b64(envelope.payload, "attestation payload");
       if (!Array.isArray(envelope.signatures) || envelope.signatures.length === 0) fail("attestation has no signatures");
       const pae = preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload) as Uint8Array<ArrayBuffer>;
@@ -170,7 +170,7 @@ export async function verifyEvidence(input: VerifyEvidenceInput): Promise<Verify
         if (named && named !== key.keyid) notes.push(`the bundle names key ${named}, the signature is by ${key.keyid}`);
         if (key.retiredAt) {
           result.retiredKey = true;
-          notes.push(`signed by retired key ${key.keyid} (retired ${key.retiredAt})`);
+          notes.push(`signed by retired key ${key.keyid} (retired ${key.retiredAt}); it still verifies`);
           return `signed by retired key ${key.keyid}`;
         }
         return `signed by key ${key.keyid}`;
@@ -186,7 +186,7 @@ export async function verifyEvidence(input: VerifyEvidenceInput): Promise<Verify
       if (!isObject(statement)) fail("the signed statement is missing or not a JSON object");
       result.statement = statement;
       for (const [name, want] of [["_type", STATEMENT_TYPE], ["predicateType", SLSA_PROVENANCE_V1]]) {
-        if (statement[name] !== want) fail(`statement ${name} is ${show(statement[name])}, not ${want}`);
+        if (statement[name] !== want) fail(`${name} ${show(statement[name])} is not ${want}`);
       }
       return "in-toto Statement v1, SLSA provenance v1";
     }],
@@ -228,7 +228,7 @@ export async function verifyEvidence(input: VerifyEvidenceInput): Promise<Verify
       });
       // the event log is the last subject of its name (an artifact might share the name)
       const last = digests.map(([name]) => name).lastIndexOf(EVENTS);
-      if (last < 0) fail(`statement has no ${EVENTS} subject`);
+      if (last < 0) fail(`${EVENTS} has no signed subject`);
       eventsSubject = digests.splice(last, 1)[0][1] as string;
       artifactSubjects = new Map();
       for (const [name, sha] of digests) {
@@ -239,29 +239,34 @@ export async function verifyEvidence(input: VerifyEvidenceInput): Promise<Verify
       artifacts = bundle.artifacts;
       for (const a of artifacts) {
         const path = isObject(a) ? a.path : undefined;
-        if (typeof path !== "string" || !artifactSubjects.has(path)) fail(`artifact ${show(path)}: not among the signed subjects`);
+        if (typeof path !== "string" || !artifactSubjects.has(path)) fail(`artifact ${show(path)} has no signed subject`);
         if (a.sha256 !== artifactSubjects.get(path!)) fail(`artifact ${path}: bundle sha256 differs from the signed subject`);
       }
       const paths = new Set(artifacts.map((a) => a.path));
       const extra = [...artifactSubjects.keys()].filter((name) => !paths.has(name)).sort();
-      if (extra.length) fail(`signed subject ${extra[0]} is not an artifact of the bundle`);
+      if (extra.length) fail(`subject ${extra[0]} is signed but is not an artifact of the bundle`);
       if (bundle.events.sha256 !== eventsSubject) fail(`bundle events.sha256 differs from the signed ${EVENTS} subject`);
       return `${artifacts.length} artifact(s) and ${EVENTS}`;
     }],
     ["events", async () => {
       const bytes = toBytes(input.events);
-      const events = parseEventLog(bytes); // order, gaps, the terminal event
-      if ((await sha256Hex(bytes)) !== eventsSubject) fail(`${EVENTS}: sha256 differs from the signed subject`);
+      const parsed = parseEventLog(bytes); // order, gaps, the terminal event
+      if ((await sha256Hex(bytes)) !== eventsSubject) {
+        const why = typeof parsed === "string" ? `; ${parsed.replace(`${EVENTS}: `, "")}` : "";
+        fail(`${EVENTS}: sha256 differs from the signed subject${why}`);
+      }
+      if (typeof parsed === "string") return fail(parsed); // signed as it is, yet not a well-formed log
+      const events = parsed;
       const { count, lastSeq } = bundle.events;
       const n = events.length;
       if (!sameJson(n, count)) fail(`${EVENTS} has ${n} events but the bundle's events.count is ${show(count)}`);
       if (!sameJson(n, lastSeq)) fail(`${EVENTS} ends at seq ${n} but the bundle's events.lastSeq is ${show(lastSeq)}`);
       const terminal = events[n - 1];
-      if (!sameJson(terminal, bundle.terminalEvent)) fail(`${EVENTS}: the terminal event differs from the bundle's terminalEvent`);
+      if (!sameJson(terminal, bundle.terminalEvent)) fail(`the terminal event (seq ${terminal.seq}) differs from bundle.terminalEvent`);
       const data = isObject(terminal.data) ? terminal.data : {};
       for (const name of ["status", "exitCode", "failureReason"]) {
         if (!sameJson(data[name], bundle[name])) {
-          fail(`${EVENTS}: terminal ${name} ${show(data[name])} differs from the bundle's ${show(bundle[name])}`);
+          fail(`terminal event ${name} ${show(data[name])} differs from the bundle's ${show(bundle[name])}`);
         }
       }
       return `${n} events, seq 1..${n}, terminal last`;
@@ -329,7 +334,7 @@ async function trustedKeys(keys: EvidenceKey[] | string): Promise<Map<string, Tr
   const entries: Partial<EvidenceKey>[] = typeof keys === "string"
     ? (keys.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? []).map((publicKeyPem) => ({ publicKeyPem }))
     : Array.isArray(keys) ? keys : fail("keys: expected a PEM public key or the evidence-keys list");
-  if (entries.length === 0) fail("keys: no PEM public key given");
+  if (typeof keys === "string" && entries.length === 0) fail("keys: no PEM public key given");
   const out = new Map<string, TrustedKey>();
   for (const [i, entry] of entries.entries()) {
     if (!isObject(entry) || typeof entry.publicKeyPem !== "string") fail(`key ${i} has no publicKeyPem`);
@@ -405,41 +410,44 @@ export async function evidenceKeyId(pem: string): Promise<string> {
 // --- the event log ---------------------------------------------------------------------
 
 /** events.ndjson's own shape: one event object per line, seq 1..N in order, no gap, exactly
- * one terminal event and that one last. Says which line breaks it. */
-function parseEventLog(bytes: Uint8Array): RunEvent[] {
-  let text = "";
+ * one terminal event and that one last. The events, or what is wrong (which line, which seq). */
+function parseEventLog(bytes: Uint8Array): RunEvent[] | string {
+  let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    fail(`${EVENTS}: not UTF-8`);
+    return `${EVENTS}: not UTF-8`;
   }
-  if (text === "") fail(`${EVENTS}: empty`);
-  if (!text.endsWith("\n")) fail(`${EVENTS}: the last line does not end with a newline`);
-  const events: RunEvent[] = text.slice(0, -1).split("\n").map((line, i) => {
+  if (text === "") return `${EVENTS}: empty`;
+  if (!text.endsWith("\n")) return `${EVENTS}: the last line has no newline`;
+  const events: RunEvent[] = [];
+  for (const [i, line] of text.slice(0, -1).split("\n").entries()) {
     let event: any;
     try {
       event = JSON.parse(line);
     } catch {
-      event = null;
+      return `${EVENTS}: line ${i + 1} is not JSON`;
     }
-    if (!isObject(event) || !Number.isInteger(event.seq)) fail(`${EVENTS}: line ${i + 1} is not an event with a seq`);
-    return event;
-  });
+    if (!isObject(event) || !Number.isInteger(event.seq)) return `${EVENTS}: line ${i + 1} has no seq`;
+    events.push(event as RunEvent);
+  }
   const seqs = new Set(events.map((e) => e.seq));
-  let prev = 0;
-  for (const { seq } of events) {
+  let prev = 0, terminal: number | null = null;
+  for (const { seq, type } of events) {
+    if (prev === 0 && seq !== 1) return `${EVENTS}: starts at seq ${seq}, not 1` + (seqs.has(1) ? " (out of order)" : "");
     if (seq !== prev + 1) {
-      if (prev === 0) fail(`${EVENTS}: starts at seq ${seq}, not 1`);
-      if (seq <= prev) fail(`${EVENTS}: seq ${seq} follows seq ${prev} (out of order)`);
-      if (seqs.has(prev + 1)) fail(`${EVENTS}: seq ${seq} comes before seq ${prev + 1} (out of order)`);
-      fail(`${EVENTS}: seq ${seq} follows seq ${prev} (gap)`);
+      let why = seq === prev ? "repeated" : seq < prev ? "out of order" : "gap";
+      if (why === "gap" && seqs.has(prev + 1)) why = "out of order";
+      return `${EVENTS}: seq ${seq} follows seq ${prev} (${why})`;
+    }
+    if (type === "terminal") {
+      if (terminal !== null) return `${EVENTS}: a second terminal event (seq ${seq}) after seq ${terminal}`;
+      terminal = seq;
     }
     prev = seq;
   }
-  const terminals = events.filter((e) => e.type === "terminal").map((e) => e.seq);
-  if (terminals.length === 0) fail(`${EVENTS}: no terminal event`);
-  if (terminals.length > 1) fail(`${EVENTS}: ${terminals.length} terminal events (seq ${terminals.join(", ")})`);
-  if (terminals[0] !== prev) fail(`${EVENTS}: the terminal event (seq ${terminals[0]}) is not the last`);
+  if (terminal === null) return `${EVENTS}: no terminal event`;
+  if (terminal !== prev) return `${EVENTS}: the terminal event (seq ${terminal}) is not last (seq ${prev})`;
   return events;
 }
 

@@ -85,22 +85,23 @@ test("an artifact's sha256 edited in the bundle is refused", async () => {
   refused(await check(run, { bundle }), "subjects", "artifact dist/readme.txt: bundle sha256 differs from the signed subject");
   const fewer = clone(run.bundle);
   fewer.artifacts.pop();
-  refused(await check(run, { bundle: fewer }), "subjects", "signed subject dist/readme.txt is not an artifact of the bundle");
+  refused(await check(run, { bundle: fewer }), "subjects", "subject dist/readme.txt is signed but is not an artifact of the bundle");
 });
 
 test("an event removed from events.ndjson is refused", async () => {
   const run = makeRun({ key: KEY });
   const events = ndjson(run.events.filter((e) => e.seq !== 2));
-  refused(await check(run, { events }), "events", "events.ndjson: seq 3 follows seq 1 (gap)");
+  refused(await check(run, { events }), "events", "events.ndjson: sha256 differs from the signed subject; seq 3 follows seq 1 (gap)");
 });
 
 test("events reordered in events.ndjson are refused", async () => {
   const run = makeRun({ key: KEY });
   const ev = [...run.events];
   [ev[1], ev[2]] = [ev[2], ev[1]];
-  refused(await check(run, { events: ndjson(ev) }), "events", "events.ndjson: seq 3 comes before seq 2 (out of order)");
+  refused(await check(run, { events: ndjson(ev) }), "events",
+    "events.ndjson: sha256 differs from the signed subject; seq 3 follows seq 1 (out of order)");
   refused(await check(run, { events: ndjson([...run.events.slice(0, -1).reverse(), run.events.at(-1)]) }), "events",
-    /^events\.ndjson: starts at seq \d, not 1$/);
+    "events.ndjson: sha256 differs from the signed subject; starts at seq 6, not 1 (out of order)");
 });
 
 test("an event edited in events.ndjson is refused", async () => {
@@ -109,7 +110,7 @@ test("an event edited in events.ndjson is refused", async () => {
   refused(await check(run, { events }), "events", "events.ndjson: sha256 differs from the signed subject");
   const crlf = run.eventsText.replace(/\n/g, "\r\n"); // the bytes matter, not the JSON
   refused(await check(run, { events: crlf }), "events", "events.ndjson: sha256 differs from the signed subject");
-  refused(await check(run, { events: run.eventsText.slice(0, -1) }), "events", "events.ndjson: the last line does not end with a newline");
+  refused(await check(run, { events: run.eventsText.slice(0, -1) }), "events", "events.ndjson: sha256 differs from the signed subject; the last line has no newline");
 });
 
 test("a signed but malformed event log is refused with what is wrong", async () => {
@@ -117,12 +118,13 @@ test("a signed but malformed event log is refused with what is wrong", async () 
   const base = makeRun({ key: KEY }).events;
   const cases = [
     [base.filter((e) => e.seq !== 3), "events.ndjson: seq 4 follows seq 2 (gap)"],
-    [[base[0], base[2], base[1], ...base.slice(3)], "events.ndjson: seq 3 comes before seq 2 (out of order)"],
+    [[base[0], base[2], base[1], ...base.slice(3)], "events.ndjson: seq 3 follows seq 1 (out of order)"],
+    [[base[0], base[1], base[1], ...base.slice(2)], "events.ndjson: seq 2 follows seq 2 (repeated)"],
     [base.slice(0, -1), "events.ndjson: no terminal event"],
     [[...base.slice(0, -1).map((e) => e.seq === 2 ? { ...e, type: "terminal", data: base.at(-1).data } : e), base.at(-1)],
-      "events.ndjson: 2 terminal events (seq 2, 7)"],
+      "events.ndjson: a second terminal event (seq 7) after seq 2"],
     [base.map((e) => e.seq === 7 ? { ...e, type: "stdout" } : e.seq === 6 ? { ...e, type: "terminal", data: base.at(-1).data } : e),
-      "events.ndjson: the terminal event (seq 6) is not the last"],
+      "events.ndjson: the terminal event (seq 6) is not last (seq 7)"],
     [base.map((e) => ({ ...e, seq: e.seq + 1 })), "events.ndjson: starts at seq 2, not 1"],
   ];
   for (const [events, message] of cases) {
@@ -132,7 +134,7 @@ test("a signed but malformed event log is refused with what is wrong", async () 
   const run = makeRun({ key: KEY });
   const bundle = clone(run.bundle);
   bundle.terminalEvent.data.durationSeconds = 99;
-  refused(await check(run, { bundle }), "events", "events.ndjson: the terminal event differs from the bundle's terminalEvent");
+  refused(await check(run, { bundle }), "events", "the terminal event (seq 7) differs from bundle.terminalEvent");
   const counted = clone(run.bundle);
   counted.events.count = 8;
   refused(await check(run, { bundle: counted }), "events", "events.ndjson has 7 events but the bundle's events.count is 8");
@@ -182,7 +184,7 @@ test("a retired key still verifies (noted); an unknown key is still refused", as
   assert.equal(result.ok, true, JSON.stringify(result.failure));
   assert.equal(result.retiredKey, true);
   assert.match(result.checks[0].message, new RegExp(`^signed by retired key ${KEY.keyid}$`));
-  assert.deepEqual(result.notes, [`signed by retired key ${KEY.keyid} (retired 2025-06-01T00:00:00Z)`]);
+  assert.deepEqual(result.notes, [`signed by retired key ${KEY.keyid} (retired 2025-06-01T00:00:00Z); it still verifies`]);
   const unknown = makeRun({ key: makeKey() });
   refused(await check(unknown, { keys: [OTHER.entry, retired] }), "signature", /^signed by an unknown key [0-9a-f]{64}$/);
 });
@@ -198,6 +200,7 @@ test("the keyid is the sha256 of the key, not what a key list claims", async () 
   const rsa = (await import("node:crypto")).generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" });
   assert.deepEqual((await check(run, { keys: rsa })).failure, { check: "inputs", message: "key 0: not an ECDSA P-256 public key" });
   assert.deepEqual((await check(run, { keys: "" })).failure, { check: "inputs", message: "keys: no PEM public key given" });
+  assert.deepEqual((await check(run, { keys: [] })).failure, { check: "signature", message: `signed by an unknown key ${KEY.keyid}` });
   assert.deepEqual((await check(run, { bundle: { ...run.bundle, schema: "x" } })).failure,
     { check: "inputs", message: "evidence.json: schema is x, not crownest.evidence/v1" });
 });
@@ -209,7 +212,7 @@ test("a tampered payload or payloadType is refused", async () => {
   const payload = Buffer.from(canonical(statement)).toString("base64");
   refused(await check(run, { envelope: { ...run.envelope, payload } }), "signature", `signature does not verify with key ${KEY.keyid}`);
   const typed = envelopeFor(run.statement, KEY, { payloadType: "application/json" });
-  refused(await check(run, { envelope: typed }), "signature", "attestation payloadType is application/json, not application/vnd.in-toto+json");
+  refused(await check(run, { envelope: typed }), "signature", "payloadType application/json is not application/vnd.in-toto+json");
   refused(await check(run, { envelope: { ...run.envelope, signatures: [] } }), "signature", "attestation has no signatures");
   refused(await check(run, { envelope: { ...run.envelope, payload: "%%%" } }), "signature", "attestation payload is not valid base64");
 });
@@ -218,10 +221,10 @@ test("statement type and predicate type are checked", async () => {
   const run = makeRun({ key: KEY });
   const statement = { ...clone(run.statement), predicateType: "https://slsa.dev/provenance/v0.2" };
   refused(await check(run, { envelope: envelopeFor(statement, KEY) }), "statement",
-    "statement predicateType is https://slsa.dev/provenance/v0.2, not https://slsa.dev/provenance/v1");
+    "predicateType https://slsa.dev/provenance/v0.2 is not https://slsa.dev/provenance/v1");
   const typed = { ...clone(run.statement), _type: "https://in-toto.io/Statement/v0.1" };
   refused(await check(run, { envelope: envelopeFor(typed, KEY) }), "statement",
-    "statement _type is https://in-toto.io/Statement/v0.1, not https://in-toto.io/Statement/v1");
+    "_type https://in-toto.io/Statement/v0.1 is not https://in-toto.io/Statement/v1");
   const noOutcome = clone(run.statement);
   noOutcome.predicate.runDetails.byproducts = [];
   refused(await check(run, { envelope: envelopeFor(noOutcome, KEY) }), "run", "statement has no outcome byproduct");
@@ -243,4 +246,52 @@ test("DER signatures convert to the raw r||s that WebCrypto verifies", () => {
   assert.equal(derToRawSignature(Buffer.from("3006020181020101", "hex")), null); // negative r
   assert.equal(derToRawSignature(Buffer.from("30070202000102010100", "hex")), null); // not minimal
   assert.deepEqual(Buffer.from(preAuthEncoding("t", Buffer.from("ab"))), pae("t", Buffer.from("ab")));
+});
+
+test("Client: the four evidence documents and verifyRun, against a stub HTTP server", async () => {
+  const { createServer } = await import("node:http");
+  const { Client } = await import("../dist/index.js");
+  const run = makeRun({ key: KEY });
+  const sigstore = { mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", dsseEnvelope: run.envelope };
+  const seen = [];
+  let notReady = 2; // the first requests answer 409 evidence_not_ready
+  const routes = {
+    "/api/v1/workspace-runs/wr_A/evidence": () => JSON.stringify(run.bundle),
+    "/api/v1/workspace-runs/wr_A/evidence/attestation": () => run.envelopeBytes,
+    "/api/v1/workspace-runs/wr_A/evidence/sigstore-bundle": () => JSON.stringify(sigstore),
+    "/api/v1/workspace-runs/wr_A/events.ndjson": () => Buffer.from(run.eventsText),
+    "/api/v1/evidence-keys": () => JSON.stringify([KEY.entry]),
+    "/api/v1/artifacts/ar_wr_A_0/download": () => run.files["dist/app.js"],
+    "/api/v1/artifacts/ar_wr_A_1/download": () => run.files["dist/readme.txt"],
+  };
+  const server = createServer((req, res) => {
+    seen.push([req.url, req.headers.authorization]);
+    if (notReady > 0 && req.url.endsWith("/evidence")) {
+      notReady -= 1;
+      res.writeHead(409, { "Content-Type": "application/json" });
+      return res.end(JSON.stringify({ error: { code: "evidence_not_ready", message: "not yet", details: {} } }));
+    }
+    const route = routes[req.url];
+    res.writeHead(route ? 200 : 404);
+    res.end(route ? route() : "");
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const client = new Client({ baseUrl: `http://127.0.0.1:${server.address().port}/`, token: "cn_t" });
+    const result = await client.verifyRun("wr_A", { downloadArtifacts: true });
+    assert.equal(result.ok, true, JSON.stringify(result.failure));
+    assert.equal(result.checks.at(-1).message, "2 checked");
+    assert.deepEqual(result.notes, ["the keys came from the same server; pin a key for independent trust"]);
+    const pinned = await client.verifyRun("wr_A", { keys: OTHER.pem });
+    assert.equal(pinned.failure.message, `signed by an unknown key ${KEY.keyid}`);
+    assert.deepEqual(await client.getAttestation("wr_A"), run.envelope);
+    assert.deepEqual(Buffer.from(await client.getAttestationBytes("wr_A")), run.envelopeBytes);
+    assert.equal(new TextDecoder().decode(await client.getEventsNdjson("wr_A")), run.eventsText);
+    assert.deepEqual(await client.getSigstoreBundle("wr_A"), sigstore);
+    assert.deepEqual(await client.getEvidenceKeys(), [KEY.entry]);
+    assert.ok(seen.every(([, auth]) => auth === "Bearer cn_t"));
+    assert.equal(seen.filter(([url]) => url.endsWith("/evidence")).length, 4); // 2 × 409, then 2 × 200
+  } finally {
+    server.close();
+  }
 });
