@@ -1,30 +1,14 @@
 """The one settings module: every knob is an environment variable with a safe default."""
 
-import hashlib
 import os
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+
+from .env import env_bool, env_int, env_list, env_str, recipe_tag, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
-
-
-def env_str(name, default):
-    return os.environ.get(name, default)
-
-
-def env_int(name, default):
-    return int(os.environ.get(name, default))
-
-
-def env_bool(name, default):
-    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
-
-
-def env_list(name, default):
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 # Safe by default: debug only when asked for; no fixed fallback secret.
@@ -32,21 +16,7 @@ DEBUG = env_bool("CROWNEST_DEBUG", False)
 SECRET_KEY_FILE = Path(env_str("CROWNEST_SECRET_KEY_FILE", VAR_DIR / "secret_key"))
 
 
-def _secret_key():
-    """CROWNEST_SECRET_KEY, else the file that `make setup` generates once (mode 0600) for a
-    local install. A production host sets one of the two; with neither, nothing starts."""
-    key = os.environ.get("CROWNEST_SECRET_KEY", "")
-    if not key and SECRET_KEY_FILE.is_file():
-        key = SECRET_KEY_FILE.read_text().strip()
-    if not key:
-        raise ImproperlyConfigured(
-            "Set CROWNEST_SECRET_KEY (or CROWNEST_SECRET_KEY_FILE); `make setup` generates "
-            f"{SECRET_KEY_FILE} for a local install."
-        )
-    return key
-
-
-SECRET_KEY = _secret_key()
+SECRET_KEY = secret_key(SECRET_KEY_FILE)
 ALLOWED_HOSTS = env_list("CROWNEST_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CROWNEST_CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000")
 # Behind TLS (directly or through a proxy that sets X-Forwarded-Proto): secure cookies, HSTS,
@@ -207,20 +177,11 @@ MIB = 1024 * 1024
 CROWNEST_IMAGES_DIR = BASE_DIR / "images"
 
 
-def _recipe_tag(name):
-    # Must match build.sh: sha256 of build.sh followed by packages.txt, first 12 hex digits.
-    here = CROWNEST_IMAGES_DIR / name
-    try:
-        data = (here / "build.sh").read_bytes() + (here / "packages.txt").read_bytes()
-    except OSError:
-        return "latest"
-    return hashlib.sha256(data).hexdigest()[:12]
-
-
 CROWNEST_TEMPLATES = {
     "python-node": {
         "image": env_str(
-            "CROWNEST_PYTHON_NODE_IMAGE", f"crownest/python-node:{_recipe_tag('python-node')}"
+            "CROWNEST_PYTHON_NODE_IMAGE",
+            f"crownest/python-node:{recipe_tag(CROWNEST_IMAGES_DIR / 'python-node')}",
         ),
         "description": "Debian 12 with Python 3, Node.js with npm, git and build tools.",
     }
@@ -243,6 +204,13 @@ CROWNEST_SANDBOX_MEMORY = env_str("CROWNEST_SANDBOX_MEMORY", "1g")
 CROWNEST_SANDBOX_CPUS = float(env_str("CROWNEST_SANDBOX_CPUS", "1.0"))
 CROWNEST_SANDBOX_PIDS = env_int("CROWNEST_SANDBOX_PIDS", 256)
 CROWNEST_SANDBOX_TMP_SIZE = env_str("CROWNEST_SANDBOX_TMP_SIZE", "256m")
+# Each run's /workspace is a filesystem of this size (a sparse ext4 image on a loop device under
+# CROWNEST_SANDBOX_DISK_DIR on the worker's Docker host): writes past it fail with ENOSPC and the
+# run ends disk_limit. "" (empty) leaves the workspace unbounded on the engine's disk.
+CROWNEST_SANDBOX_DISK = env_str("CROWNEST_SANDBOX_DISK", "2g")
+CROWNEST_SANDBOX_DISK_DIR = Path(env_str("CROWNEST_SANDBOX_DISK_DIR", VAR_DIR / "run-disks"))
+# The OCI runtime of every sandbox container ("runsc" for gVisor); "" is the engine's default.
+CROWNEST_SANDBOX_RUNTIME = env_str("CROWNEST_SANDBOX_RUNTIME", "")
 CROWNEST_STOP_GRACE_SECONDS = env_int("CROWNEST_STOP_GRACE_SECONDS", 5)
 
 CROWNEST_DIRECT_UPLOAD_LIMIT = env_int("CROWNEST_DIRECT_UPLOAD_LIMIT", 32 * MIB)

@@ -96,6 +96,7 @@ class Run(models.Model):
         OOM_KILLED = "oom_killed"
         OUTPUT_LIMIT = "output_limit"
         LOST_WORKER = "lost_worker"
+        DISK_LIMIT = "disk_limit"
 
     id = models.CharField(primary_key=True, max_length=40, default=run_id, editable=False)
     owner = models.ForeignKey(

@@ -3,7 +3,8 @@ real Celery worker and one daphne, against the test database, real Redis and the
 engine, started once per session and shared). Helpers that are not fixtures live in helpers.py.
 
 Markers (pyproject.toml): `docker`, `browser`, `s3`. A test that uses one of the live-stack
-fixtures below is marked `docker` here even where its module does not say so."""
+fixtures below is marked `docker` here, and one that uses tests/e2e's `browser` is marked
+`browser`, even where its module does not say so."""
 
 import os
 import sys
@@ -28,8 +29,11 @@ NEEDS_DOCKER = {"worker", "stack", "live_worker", "live_stack", "docker_client"}
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if NEEDS_DOCKER & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & NEEDS_DOCKER:
             item.add_marker(pytest.mark.docker)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture

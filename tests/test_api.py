@@ -6,6 +6,7 @@ import tarfile
 
 import pytest
 
+from runs import tasks
 from runs.models import Membership, Run, Team
 
 from .helpers import archive_meta, client_for, error_of, make_targz
@@ -286,7 +287,9 @@ def test_start_before_archive_is_409_archive_required(runs):
     assert error_of(resp)["code"] == "archive_required"
 
 
-def test_cancel_before_start_goes_straight_to_canceled_with_evidence(runs, api):
+def test_cancel_before_start_goes_straight_to_canceled_with_evidence(runs, api, monkeypatch):
+    finishing = []  # the rest of the ending is a worker's task (it holds the signing key)
+    monkeypatch.setattr(tasks.finish_ending, "delay_on_commit", finishing.append)
     run = runs.create(GOOD)
     runs.upload(run["id"], GOOD)
     resp = api.post(f"/api/v1/workspace-runs/{run['id']}/cancel")
@@ -296,8 +299,13 @@ def test_cancel_before_start_goes_straight_to_canceled_with_evidence(runs, api):
     assert events[-1]["type"] == "terminal"
     assert events[-1]["data"]["status"] == "canceled"
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert finishing == [run["id"]]
+    early = api.get(f"/api/v1/workspace-runs/{run['id']}/evidence")
+    assert early.status_code == 409 and error_of(early)["code"] == "evidence_not_ready"
+    tasks.finish_ending(run["id"])  # as the worker runs it
     bundle = api.get(f"/api/v1/workspace-runs/{run['id']}/evidence").json()
     assert bundle["status"] == "canceled"
+    assert bundle["terminalEvent"] == events[-1]
     again = api.post(f"/api/v1/workspace-runs/{run['id']}/cancel")
     assert again.status_code == 409
     assert error_of(again)["code"] == "invalid_state"

@@ -124,5 +124,13 @@ class CommandLoop:
             }
             return Outcome(S.FAILED, exit_info.exit_code, F.OOM_KILLED, error)
         if exit_info.exit_code != 0:
+            if self.sandbox.disk_full(self.run.id):
+                error = {
+                    "code": "disk_limit",
+                    "message": f"The workspace reached its {self.spec.limits.disk} disk limit "
+                    "(writes failed with 'No space left on device'); write less, or clean up "
+                    "as the command goes.",
+                }
+                return Outcome(S.FAILED, exit_info.exit_code, F.DISK_LIMIT, error)
             return Outcome(S.FAILED, exit_info.exit_code, F.EXIT_CODE)
         return Outcome(S.SUCCEEDED, 0)

@@ -17,7 +17,8 @@ from ..models import Run
 from ..stream.progress import ArchiveProgress
 from .artifacts import artifacts_collect
 from .command import CommandLoop
-from .sandbox import RunSpec, SandboxError, get_sandbox, limits_from_settings
+from .sandbox import DiskFull, RunSpec, SandboxError, get_sandbox, limits_from_settings
+from .sandbox.disk import size_bytes
 from .templates import limits_record, template_register
 
 log = logging.getLogger(__name__)
@@ -106,11 +107,20 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
 def extract(sandbox, spec: RunSpec, run: Run) -> Outcome | None:
     """Stream the verified archive into /workspace; an Outcome only when that fails."""
     total = run.archive_size_bytes
+    disk = spec.limits.disk
+    if disk and (run.archive_expanded_bytes or 0) > size_bytes(disk):
+        message = (
+            f"The archive expands to {run.archive_expanded_bytes} bytes, more than the "
+            f"workspace's {disk} disk limit; leave build outputs and dependencies out of it."
+        )
+        return Outcome(S.FAILED, None, F.DISK_LIMIT, _error("disk_limit", message))
     progress = ArchiveProgress(run.id, "extract", total)
     try:
         with storage().open(run.archive_file, "rb") as fh:
             # The last report (all bytes fed, the final file count) always goes out.
             sandbox.extract(spec, fh, lambda done, files: progress(done, files, done >= total))
+    except DiskFull as exc:
+        return Outcome(S.FAILED, None, F.DISK_LIMIT, _error("disk_limit", str(exc)))
     except SandboxError as exc:
         return Outcome(S.FAILED, None, F.ARCHIVE_INVALID, _error("archive_invalid", str(exc)))
     return None

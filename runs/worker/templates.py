@@ -24,6 +24,8 @@ def limits_record(run: Run, limits) -> dict:
         "cpus": limits.cpus,
         "pids": limits.pids,
         "tmpSize": limits.tmp_size,
+        "disk": limits.disk or None,
+        "runtime": limits.runtime or "runc",
         "network": limits.network,
         "outputLimitBytes": settings.CROWNEST_OUTPUT_LIMIT,
         "artifactMaxBytes": settings.CROWNEST_ARTIFACT_MAX_BYTES,

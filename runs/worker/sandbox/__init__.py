@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import Limits, RunSpec, SandboxError, sandbox_name
+from .base import DiskFull, Limits, RunSpec, SandboxError, sandbox_name
 
 __all__ = [
+    "DiskFull",
     "Limits",
     "RunSpec",
     "SandboxError",
@@ -33,4 +34,6 @@ def limits_from_settings() -> Limits:
         tmp_size=settings.CROWNEST_SANDBOX_TMP_SIZE,
         network=settings.CROWNEST_SANDBOX_NETWORK,
         user=settings.CROWNEST_SANDBOX_USER,
+        disk=settings.CROWNEST_SANDBOX_DISK,
+        runtime=settings.CROWNEST_SANDBOX_RUNTIME,
     )

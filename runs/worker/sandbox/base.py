@@ -14,6 +14,10 @@ class SandboxError(Exception):
     """The sandbox could not do what was asked (engine down, image missing, container gone)."""
 
 
+class DiskFull(SandboxError):
+    """The run's workspace filled up (its disk limit) while the sandbox was writing to it."""
+
+
 @dataclass(frozen=True)
 class Limits:
     memory: str
@@ -22,6 +26,8 @@ class Limits:
     tmp_size: str
     network: bool
     user: str
+    disk: str = ""  # the workspace's size ("2g"); "" leaves it unbounded
+    runtime: str = ""  # the OCI runtime ("runsc"); "" is the engine's default
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,9 @@ class Sandbox(Protocol):
         """Remove every container and volume of the run. Idempotent."""
 
     def kill(self, run_id: str) -> None: ...
+
+    def disk_full(self, run_id: str) -> bool:
+        """Whether the run's workspace is full (its disk limit reached)."""
 
     def run_ids(self) -> set[str]:
         """Run ids that still have containers or volumes on this engine."""

@@ -5,12 +5,9 @@ archive from stdin), the command itself (its main process, so an OOM kill shows 
 and, when artifacts are asked for, a collector with the volume mounted read-only.
 """
 
-import hashlib
 import json
 import logging
-import os
 import socket
-import tarfile
 import tempfile
 import threading
 from pathlib import Path
@@ -23,17 +20,20 @@ from docker.utils.socket import frames_iter
 
 from .base import (
     Collected,
-    CollectedFile,
+    DiskFull,
     ExitInfo,
     ImageInfo,
     RunSpec,
     SandboxError,
     sandbox_name,
 )
+from .disk import LoopDisks, size_bytes, usable
+from .unpack import unpack
 
 log = logging.getLogger(__name__)
 
 LABEL = "org.crownest.run"
+DISK = "org.crownest.disk"
 ROLE = "org.crownest.role"
 INSTANCE = "org.crownest.instance"
 STREAMS = {1: "stdout", 2: "stderr"}
@@ -88,6 +88,7 @@ class DockerExecution:
 class DockerSandbox:
     def __init__(self):
         self.instance = settings.CROWNEST_INSTANCE
+        self.disks = LoopDisks(Path(settings.CROWNEST_SANDBOX_DISK_DIR) / self.instance)
         try:
             self.client = docker.from_env(timeout=120)
         except DockerException as exc:
@@ -135,6 +136,7 @@ class DockerSandbox:
             "memswap_limit": lim.memory,
             "nano_cpus": int(lim.cpus * 1e9),
             "init": True,
+            "runtime": lim.runtime or None,
             # Output is read from the attach stream; a second copy in Docker's log is waste.
             "log_config": LogConfig(type=LogConfig.types.NONE),
             "environment": {"HOME": "/home/sandbox", **spec.env},
@@ -148,29 +150,39 @@ class DockerSandbox:
         return raw
 
     def prepare(self, spec: RunSpec) -> str:
+        name = volume_name(spec.run_id)
+        labels = {LABEL: spec.run_id, INSTANCE: self.instance}
+        options = {}
+        if spec.limits.disk:
+            problem = usable()
+            if problem:
+                raise SandboxError(f"cannot bound the workspace disk: {problem}")
+            uid_gid = spec.limits.user if ":" in spec.limits.user else f"{spec.limits.user}:0"
+            device = self.disks.create(name, size_bytes(spec.limits.disk), uid_gid)
+            options = {"driver": "local", "driver_opts": {"type": "ext4", "device": device}}
+            labels[DISK] = device
         try:
-            self.client.volumes.create(
-                name=volume_name(spec.run_id), labels={LABEL: spec.run_id, INSTANCE: self.instance}
-            )
+            self.client.volumes.create(name=name, labels=labels, **options)
         except DockerException as exc:
+            self.disks.destroy(name)
             raise SandboxError(f"could not create the workspace: {exc}") from exc
         return sandbox_name(spec.run_id)
 
+    def disk_full(self, run_id: str) -> bool:
+        """Whether the run's workspace filesystem is (nearly) full: read from its superblock
+        while no container has it mounted."""
+        try:
+            volume = self.client.volumes.get(volume_name(run_id))
+        except DockerException:
+            return False
+        device = (volume.attrs.get("Labels") or {}).get(DISK)
+        return bool(device) and self.disks.is_full(device)
+
     def extract(self, spec: RunSpec, archive, on_progress) -> int:
         cfg = self._config(spec, "extract")
-        cfg.update(
-            command=[
-                "tar",
-                "-xzvf",
-                "-",
-                "-C",
-                "/workspace",
-                "--no-same-owner",
-                "--no-same-permissions",
-                "--delay-directory-restore",
-            ],
-            stdin_open=True,
-        )
+        tar = ["tar", "-xzvf", "-", "-C", "/workspace", "--no-same-owner"]
+        tar += ["--no-same-permissions", "--delay-directory-restore"]
+        cfg.update(command=tar, stdin_open=True)
         try:
             # stdin_open without detach makes docker-py set StdinOnce: when we half-close the
             # socket the container's stdin closes and tar sees the end of the archive.
@@ -205,6 +217,11 @@ class DockerSandbox:
         container.remove(force=True)
         if result["StatusCode"] != 0:
             message = counts["err"].decode("utf-8", "replace").strip()[-500:]
+            if "No space left on device" in message:
+                raise DiskFull(
+                    f"The archive does not fit in the workspace ({spec.limits.disk} disk limit): "
+                    "extraction ran out of space."
+                )
             raise SandboxError(f"extraction failed (exit {result['StatusCode']}): {message}")
         on_progress(done, counts["files"])
         return counts["files"]
@@ -246,7 +263,7 @@ class DockerSandbox:
             raise SandboxError(
                 f"collector failed (exit {status}): {report[-500:].decode('utf-8', 'replace')}"
             ) from exc
-        return _unpack(tar_out.name, parsed, dest_dir)
+        return unpack(tar_out.name, parsed, dest_dir)
 
     def kill(self, run_id: str) -> None:
         try:
@@ -264,6 +281,7 @@ class DockerSandbox:
             pass
         except DockerException as exc:
             raise SandboxError(f"could not remove the sandbox: {exc}") from exc
+        self.disks.destroy(volume_name(run_id))
 
     def run_ids(self) -> set[str]:
         mine = {"label": [LABEL, f"{INSTANCE}={self.instance}"]}
@@ -271,26 +289,6 @@ class DockerSandbox:
         volumes = self.client.volumes.list(filters=mine)
         ids = {c.labels.get(LABEL) for c in containers}
         ids |= {(v.attrs.get("Labels") or {}).get(LABEL) for v in volumes}
+        prefix, suffix = sandbox_name(""), "-workspace"
+        ids |= {n[len(prefix) : -len(suffix)] for n in self.disks.names() if n.endswith(suffix)}
         return {i for i in ids if i}
-
-
-def _unpack(tar_path, report, dest_dir) -> Collected:
-    """Split the collector's tar into one temp file per artifact (the tar came from the sandbox:
-    only regular-file members are read, names are only used as labels, never as host paths)."""
-    out = Collected(errors=list(report.get("errors", [])))
-    try:
-        with tarfile.open(tar_path, mode="r|") as tar:
-            for member in tar:
-                if not member.isreg():
-                    continue
-                src = tar.extractfile(member)
-                digest, size = hashlib.sha256(), 0
-                with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as fh:
-                    while chunk := src.read(1024 * 1024):
-                        fh.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                out.files.append(CollectedFile(member.name, fh.name, size, digest.hexdigest()))
-    finally:
-        os.unlink(tar_path)
-    return out

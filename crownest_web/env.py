@@ -1,0 +1,47 @@
+"""Reading settings from the environment (used by settings.py alone)."""
+
+import hashlib
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env_str(name, default):
+    return os.environ.get(name, default)
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def env_bool(name, default):
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(name, default):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def secret_key(path: Path) -> str:
+    """CROWNEST_SECRET_KEY, else the file that `make setup` generates once (mode 0600) for a
+    local install. A production host sets one of the two; with neither, nothing starts."""
+    key = os.environ.get("CROWNEST_SECRET_KEY", "")
+    if not key and path.is_file():
+        key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(
+            "Set CROWNEST_SECRET_KEY (or CROWNEST_SECRET_KEY_FILE); `make setup` generates "
+            f"{path} for a local install."
+        )
+    return key
+
+
+def recipe_tag(here: Path) -> str:
+    """A template image's tag. Must match build.sh: sha256 of build.sh followed by
+    packages.txt, first 12 hex digits."""
+    try:
+        data = (here / "build.sh").read_bytes() + (here / "packages.txt").read_bytes()
+    except OSError:
+        return "latest"
+    return hashlib.sha256(data).hexdigest()[:12]
