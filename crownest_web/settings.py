@@ -147,7 +147,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Refuses a JSON body over CROWNEST_MAX_JSON_BODY before reading it whole.
+    "DEFAULT_PARSER_CLASSES": ["runs.http.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "runs.http.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
@@ -236,10 +237,16 @@ CROWNEST_ARTIFACT_MAX_FILES = env_int("CROWNEST_ARTIFACT_MAX_FILES", 1000)
 CROWNEST_MAX_ARTIFACT_PATHS = 50
 CROWNEST_MAX_ENV = 100
 CROWNEST_MAX_COMMAND_BYTES = 64 * 1024
+# Every env name and value together (Linux refuses an exec past ~2 MiB of argv + env).
+CROWNEST_MAX_ENV_BYTES = 64 * 1024
+CROWNEST_MAX_JSON_BODY = env_int("CROWNEST_MAX_JSON_BODY", MIB)
 
 # A running run whose worker has not touched it for this long is failed as lost_worker.
 CROWNEST_LOST_WORKER_SECONDS = env_int("CROWNEST_LOST_WORKER_SECONDS", 90)
 CROWNEST_REQUEUE_SECONDS = env_int("CROWNEST_REQUEUE_SECONDS", 300)
+# The worker retries a database write cut by a lost connection (a restart, a failover) for
+# this long, reconnecting with backoff, before it gives the run up to the reaper.
+CROWNEST_DB_RETRY_SECONDS = float(env_str("CROWNEST_DB_RETRY_SECONDS", "30"))
 
 # Staged transfers. A chunk is one request body, which daphne holds in memory whole (see
 # docs/transfers.md), so the chunk size bounds the web process's memory per upload. S3 needs

@@ -149,6 +149,10 @@ class Run(models.Model):
     sandbox_removed_at = models.DateTimeField(null=True, blank=True)
     phases = models.JSONField(default=dict, blank=True)
     limits = models.JSONField(default=dict, blank=True)
+    # The run this one repeats (POST .../rerun); it shares that run's stored archive.
+    rerun_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
 
     class Meta:
         ordering = ["-created_at"]

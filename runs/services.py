@@ -1,4 +1,4 @@
-"""Everything that changes a run from the API side: create, start, cancel.
+"""Everything that changes a run from the API side: create, start, cancel, rerun.
 
 Input arrives validated (runs/http/serializers.py); what is checked here are rules that depend on
 stored state (team membership, the caller's active runs, the run's status)."""
@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import lifecycle
+from .blobs import storage
 from .ending import Outcome, run_end
 from .errors import ArchiveRequired, ArchiveTooLarge, InvalidRequest, Throttled
 from .models import Membership, Run, Team
@@ -120,3 +121,41 @@ def run_cancel(*, run: Run) -> Run:
     if run.is_terminal and run.status != S.CANCELED:
         raise lifecycle.invalid(run.status, S.CANCELED)
     return run
+
+
+def run_rerun(*, run: Run, user, client: str = "") -> Run:
+    """A new run of `user` with the original's template, command, archive, artifact paths,
+    timeout, env and team; `rerun_of` names the original. While the original's verified archive
+    is still stored the new run shares that stored file (no copy, no upload) and is ready at
+    once; otherwise it awaits an upload of the same bytes (the same size and sha256)."""
+    stored = bool(run.archive_file and run.archive_verified_at)
+    stored = stored and storage().exists(run.archive_file)
+    with transaction.atomic():
+        new = run_create(
+            owner=user,
+            template=run.template,
+            command=run.command,
+            archive={
+                "size_bytes": run.archive_size_bytes,
+                "sha256": run.archive_sha256,
+                "filename": run.archive_filename,
+            },
+            artifact_paths=list(run.artifact_paths),
+            timeout_seconds=run.timeout_seconds,
+            env=dict(run.env),
+            team=run.team.slug if run.team_id else None,
+            client=client,
+        )
+        Run.objects.filter(pk=new.id).update(rerun_of=run)
+        if stored:
+            lifecycle.transition(
+                new.id,
+                S.READY,
+                archive_file=run.archive_file,
+                archive_upload_method="reused",
+                archive_verified_at=timezone.now(),
+                archive_file_count=run.archive_file_count,
+                archive_expanded_bytes=run.archive_expanded_bytes,
+            )
+    new.refresh_from_db()
+    return new

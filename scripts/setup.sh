@@ -7,6 +7,8 @@ mkdir -p var/log var/run
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+# gVisor, the stronger sandbox runtime (CROWNEST_SANDBOX_RUNTIME=runsc); the tests use it too.
+command -v runsc >/dev/null || need+=(runsc)
 # Browser tests (tests/e2e) drive Debian's Chromium through Playwright.
 command -v chromium >/dev/null || need+=(chromium)
 # redis-server also runs the test suite's own Redis (tests restart it), so it is always needed.
@@ -23,6 +25,20 @@ if ! redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1;
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --logfile "$PWD/var/log/redis.log" --pidfile "$PWD/var/run/redis.pid"
   touch var/run/redis.started-by-us
+fi
+
+# Register gVisor with Docker. runsc must get --network=none itself: Debian's build refuses to
+# run "with network enabled in root network namespace" otherwise (sandboxes have no network).
+runtimes='{"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}}}'
+if [ ! -f /etc/docker/daemon.json ]; then
+  mkdir -p /etc/docker && echo "$runtimes" >/etc/docker/daemon.json
+elif ! grep -q '"runsc"' /etc/docker/daemon.json; then
+  echo "note: /etc/docker/daemon.json exists without a runsc runtime; add $runtimes to use gVisor"
+fi
+if docker info >/dev/null 2>&1 && ! docker info 2>/dev/null | grep -q "Runtimes:.*runsc" \
+  && grep -q '"runsc"' /etc/docker/daemon.json; then
+  echo "==> reloading dockerd (runtimes)"
+  kill -HUP "$(pidof dockerd)" && sleep 1
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -18,10 +18,21 @@ class StrictText(serializers.CharField):
         return super().to_internal_value(data)
 
 
+def utf8_size(value: str) -> int:
+    """Bytes as UTF-8. A lone surrogate (JSON allows "\\ud800") has no UTF-8 form: neither
+    PostgreSQL nor the sandbox's environment can hold it, so it is refused here."""
+    try:
+        return len(value.encode())
+    except UnicodeEncodeError:
+        raise serializers.ValidationError(
+            "must be valid Unicode text (it contains a lone surrogate)"
+        ) from None
+
+
 def no_nul(value: str, limit: int) -> str:
     if "\x00" in value:
         raise serializers.ValidationError("must not contain NUL bytes")
-    if len(value.encode()) > limit:
+    if utf8_size(value) > limit:
         raise serializers.ValidationError(f"is longer than {limit} bytes")
     return value
 
@@ -50,7 +61,7 @@ class RunCreateIn(serializers.Serializer):
     env = serializers.DictField(
         child=StrictText(allow_blank=True, trim_whitespace=False), required=False
     )
-    team = serializers.SlugField(required=False, allow_null=True)
+    team = serializers.SlugField(required=False, allow_null=True, max_length=50)
 
     def validate_template(self, value):
         if value not in settings.CROWNEST_TEMPLATES:
@@ -69,38 +80,52 @@ class RunCreateIn(serializers.Serializer):
             raise serializers.ValidationError("must be a string or a non-empty list of strings")
         if not value[0]:
             raise serializers.ValidationError("the program name must not be empty")
-        for arg in value:
-            no_nul(arg, limit)
+        # Each argument costs its bytes and a terminating NUL in the exec, as a string would.
+        if sum(utf8_size(no_nul(arg, limit)) + 1 for arg in value) > limit:
+            raise serializers.ValidationError(f"is longer than {limit} bytes in all")
         return value
 
     def validate_artifactPaths(self, value):
         if len(value) > settings.CROWNEST_MAX_ARTIFACT_PATHS:
             raise serializers.ValidationError(
-                f"at most {settings.CROWNEST_MAX_ARTIFACT_PATHS} paths"
+                f"at most {settings.CROWNEST_MAX_ARTIFACT_PATHS} paths or globs, not {len(value)}"
             )
         for path in value:
             no_nul(path, 1024)
             parts = path.replace("\\", "/").split("/")
             if not path.strip() or path.startswith("/") or ".." in parts:
                 raise serializers.ValidationError(
-                    f"{path!r} must be a relative path inside /workspace"
+                    f"{path[:200]!r} must be a relative path inside /workspace (no leading /, "
+                    "no '..')"
                 )
         return value
 
     def validate_timeoutSeconds(self, value):
         if not 1 <= value <= settings.CROWNEST_MAX_TIMEOUT:
             raise serializers.ValidationError(
-                f"must be between 1 and {settings.CROWNEST_MAX_TIMEOUT}"
+                f"must be between 1 and {settings.CROWNEST_MAX_TIMEOUT} seconds"
             )
         return value
 
     def validate_env(self, value):
         if len(value) > settings.CROWNEST_MAX_ENV:
-            raise serializers.ValidationError(f"at most {settings.CROWNEST_MAX_ENV} variables")
+            raise serializers.ValidationError(
+                f"at most {settings.CROWNEST_MAX_ENV} variables, not {len(value)}"
+            )
+        total, limit = 0, settings.CROWNEST_MAX_ENV_BYTES
         for key, text in value.items():
             if not ENV_KEY.match(key):
-                raise serializers.ValidationError(f"{key!r} is not a valid variable name")
-            no_nul(text, 32 * 1024)
+                raise serializers.ValidationError(
+                    f"{key[:64]!r} is not a valid variable name (letters, digits and _, "
+                    "not starting with a digit, at most 128 characters)"
+                )
+            try:
+                no_nul(text, 32 * 1024)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError(f"{key}: {exc.detail[0]}") from None
+            total += len(key) + utf8_size(text) + 2  # "KEY=value" and its NUL
+        if total > limit:
+            raise serializers.ValidationError(f"is longer than {limit} bytes in all")
         return value
 
 

@@ -52,7 +52,7 @@ class ArchiveDoc(serializers.Serializer):
     sizeBytes = serializers.IntegerField()
     sha256 = serializers.CharField()
     filename = _nullable(serializers.CharField)
-    uploadMethod = _nullable(serializers.ChoiceField, choices=["direct", "staged"])
+    uploadMethod = _nullable(serializers.ChoiceField, choices=["direct", "staged", "reused"])
     verifiedAt = _nullable(serializers.DateTimeField)
 
 
@@ -103,6 +103,10 @@ class RunOut(serializers.Serializer):
     cancelRequested = serializers.BooleanField()
     sandbox = SandboxDoc()
     phases = serializers.DictField(child=serializers.FloatField())
+    rerunOf = _nullable(
+        serializers.CharField,
+        help_text="the id of the run this one re-runs (POST .../rerun), or null",
+    )
     links = LinksDoc()
 
     def to_representation(self, run: Run):
@@ -144,6 +148,7 @@ class RunOut(serializers.Serializer):
                 "removedAt": iso(run.sandbox_removed_at),
             },
             "phases": run.phases,
+            "rerunOf": run.rerun_of_id,
             "links": run_links(run, request),
         }
 

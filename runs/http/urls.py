@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, sse, transfer_api
+from . import api, rerun_api, sse, transfer_api
 
 urlpatterns = [
     path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
@@ -8,6 +8,7 @@ urlpatterns = [
     path("workspace-runs/<str:run_id>/archive", api.RunArchive.as_view(), name="run-archive"),
     path("workspace-runs/<str:run_id>/start", api.RunStart.as_view(), name="run-start"),
     path("workspace-runs/<str:run_id>/cancel", api.RunCancel.as_view(), name="run-cancel"),
+    path("workspace-runs/<str:run_id>/rerun", rerun_api.RunRerun.as_view(), name="run-rerun"),
     path("workspace-runs/<str:run_id>/events", api.RunEvents.as_view(), name="run-events"),
     path("workspace-runs/<str:run_id>/events/stream", sse.event_stream, name="run-stream"),
     path("workspace-runs/<str:run_id>/artifacts", api.RunArtifacts.as_view(), name="run-artifacts"),

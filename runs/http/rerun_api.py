@@ -1,0 +1,30 @@
+"""POST /api/v1/workspace-runs/{id}/rerun: the same run again, as a new run of the caller."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.views import APIView
+
+from .. import services
+from .api import run_response, visible_run
+from .serializers import RunOut
+
+
+class RunRerun(APIView):
+    @extend_schema(
+        operation_id="rerunRun",
+        request=None,
+        responses={201: RunOut},
+        description=(
+            "A new run with the original's template, command, archive, artifactPaths, "
+            "timeoutSeconds, env and team; `rerunOf` names the original. It is `ready` at once "
+            "while the original's archive is still stored (shared, not copied; "
+            '`archive.uploadMethod: "reused"`), otherwise `awaiting_archive`.'
+        ),
+    )
+    def post(self, request, run_id):
+        run = services.run_rerun(
+            run=visible_run(request, run_id),
+            user=request.user,
+            client=request.META.get("HTTP_USER_AGENT", ""),
+        )
+        return run_response(request, run, status.HTTP_201_CREATED)
