@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "crownest_web.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -163,6 +164,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema is the contract clients are generated from: runs/http/schema.py completes it.
+    "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "runs.http.schema.postprocess",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatus": "runs.models.Run.Status",
+        "FailureReason": "runs.models.Run.Failure",
+        "TransferStatus": "runs.models.Transfer.Status",
+        "TerminalStatus": ["succeeded", "failed", "canceled"],
+        "HealthStatus": ["ok", "unavailable"],
+    },
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }
 
 LOGGING = {
@@ -212,6 +227,8 @@ CROWNEST_SANDBOX_DISK = env_str("CROWNEST_SANDBOX_DISK", "2g")
 CROWNEST_SANDBOX_DISK_DIR = Path(env_str("CROWNEST_SANDBOX_DISK_DIR", VAR_DIR / "run-disks"))
 # The OCI runtime of every sandbox container ("runsc" for gVisor); "" is the engine's default.
 CROWNEST_SANDBOX_RUNTIME = env_str("CROWNEST_SANDBOX_RUNTIME", "")
+# Started containers kept ready per template and worker host (0: every run starts cold).
+CROWNEST_SANDBOX_POOL_SIZE = env_int("CROWNEST_SANDBOX_POOL_SIZE", 2)
 CROWNEST_STOP_GRACE_SECONDS = env_int("CROWNEST_STOP_GRACE_SECONDS", 5)
 
 CROWNEST_DIRECT_UPLOAD_LIMIT = env_int("CROWNEST_DIRECT_UPLOAD_LIMIT", 32 * MIB)

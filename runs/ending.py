@@ -18,6 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from . import lifecycle
+from .dbretry import db_retry
 from .models import Run
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,10 @@ def run_end(
 
     With finish=False only step 1 happens here and the caller hands steps 2 and 3 to a worker
     (`runs.tasks.finish_ending`): the web process holds no signing key and no Docker socket."""
-    moved = lifecycle.transition(
+    # Each database step is one transaction of its own, repeated if the connection drops
+    # (db_retry); inside a caller's transaction (the API's cancel) it is not repeated.
+    moved = db_retry(
+        lifecycle.transition,
         run_id,
         outcome.status,
         expect=expect,
@@ -67,7 +71,7 @@ def after_end(run_id: str, *, sandbox=None) -> dict:
             log.error("run_ended receiver %r failed for %s: %r", receiver, run_id, result)
             complete = False
     timings["evidence"] = round(time.monotonic() - started, 4)
-    run = Run.objects.get(pk=run_id)
+    run = db_retry(Run.objects.get, pk=run_id)
     if sandbox is not None and not sandbox_kept(run):
         started = time.monotonic()
         try:
@@ -75,13 +79,15 @@ def after_end(run_id: str, *, sandbox=None) -> dict:
         except Exception:
             log.exception("could not remove the sandbox of %s; the reaper will", run_id)
         else:
-            Run.objects.filter(pk=run_id, sandbox_removed_at__isnull=True).update(
-                sandbox_removed_at=timezone.now()
+            db_retry(
+                Run.objects.filter(pk=run_id, sandbox_removed_at__isnull=True).update,
+                sandbox_removed_at=timezone.now(),
             )
         timings["remove"] = round(time.monotonic() - started, 4)
     if complete:
-        Run.objects.filter(pk=run_id, ending_done_at__isnull=True).update(
-            ending_done_at=timezone.now()
+        db_retry(
+            Run.objects.filter(pk=run_id, ending_done_at__isnull=True).update,
+            ending_done_at=timezone.now(),
         )
     return timings
 

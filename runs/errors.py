@@ -22,10 +22,11 @@ class InvalidRequest(DomainError):
 
 
 class NotFound(DomainError):
-    def __init__(self, what: str = "run"):
+    def __init__(self, what: str = "run", message: str = "", details: dict | None = None):
         super().__init__(
-            f"No {what} with this id is visible to you; check the id, or sign in as its owner.",
-            {"resource": what},
+            message
+            or f"No {what} with this id is visible to you; check the id, or sign in as its owner.",
+            {"resource": what, **(details or {})},
         )
 
 

@@ -4,7 +4,7 @@ the services make redelivery harmless."""
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 from celery.worker.control import control_command
 from django.conf import settings
 
@@ -12,7 +12,8 @@ from .ending import after_end
 from .intake.transfers import transfer_sweep
 from .worker import reaper
 from .worker.execution import run_execute
-from .worker.sandbox import SandboxError, get_sandbox
+from .worker.sandbox import SandboxError, get_sandbox, limits_from_settings
+from .worker.sandbox.pool import PoolKeeper
 from .worker.templates import template_register
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,34 @@ def register_templates(**_):
             template_register(name, get_sandbox().describe_image(conf["image"]))
         except SandboxError as exc:
             log.error("template %s unavailable: %s", name, exc)
+
+
+_keeper: list[PoolKeeper] = []
+
+
+@worker_ready.connect
+def start_pool(**_):
+    """The warm pool is kept by the worker's main process, for the whole host's slots."""
+    if settings.CROWNEST_SANDBOX_POOL_SIZE <= 0:
+        return
+    try:
+        keeper = PoolKeeper(
+            get_sandbox(),
+            settings.CROWNEST_TEMPLATES,
+            limits_from_settings(),
+            settings.CROWNEST_SANDBOX_POOL_SIZE,
+        )
+    except SandboxError as exc:
+        log.error("no sandbox pool: %s", exc)
+        return
+    keeper.start()
+    _keeper.append(keeper)
+
+
+@worker_shutdown.connect
+def drain_pool(**_):
+    while _keeper:
+        _keeper.pop().stop()
 
 
 @control_command()

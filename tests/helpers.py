@@ -475,7 +475,13 @@ def wait_for_idle_worker(timeout=60):
 
 
 def run_containers(docker_client, run_id: str):
-    return docker_client.containers.list(all=True, filters={"label": f"org.crownest.run={run_id}"})
+    """The run's containers: made for it (labelled), or taken from the pool (renamed to it)."""
+    by_label = {"label": f"org.crownest.run={run_id}"}
+    found = docker_client.containers.list(all=True, filters=by_label)
+    found += docker_client.containers.list(
+        all=True, filters={"name": f"^/?crownest-run-{run_id}$"}
+    )
+    return list({c.id: c for c in found}.values())
 
 
 # --- the sandbox's hardening, probed from inside (shared by the runc and runsc tests) ---------

@@ -2,6 +2,7 @@
 (securesystemslib's DSSE, @sigstore/verify), immutability, rotation, backfill, bound reviews."""
 
 import base64
+import copy
 import hashlib
 import json
 import subprocess
@@ -109,12 +110,15 @@ def test_a_real_run_is_signed_and_independent_verifiers_accept_it(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     assert hashlib.sha256(der).hexdigest() == keyid
-    verified = Envelope.from_dict(envelope).verify([sslib_key(key["publicKeyPem"], keyid)], 1)
+    # (Envelope.from_dict consumes the signatures of the dict it is given: hand it copies.)
+    verified = Envelope.from_dict(copy.deepcopy(envelope)).verify(
+        [sslib_key(key["publicKeyPem"], keyid)], 1
+    )
     assert list(verified) == [keyid]
     # ...and not once its payload is changed.
-    forged = dict(envelope, payload=base64.b64encode(b'{"_type":"x"}').decode())
+    forged = dict(copy.deepcopy(envelope), payload=base64.b64encode(b'{"_type":"x"}').decode())
     with pytest.raises(VerificationError):
-        Envelope.from_dict(forged).verify([sslib_key(key["publicKeyPem"], keyid)], 1)
+        Envelope.from_dict(copy.deepcopy(forged)).verify([sslib_key(key["publicKeyPem"], keyid)], 1)
 
     # @sigstore/verify on the Sigstore bundle form, with the public key as trust material.
     sigstore = api.get(f"/api/v1/workspace-runs/{run['id']}/evidence/sigstore-bundle").json()

@@ -2,9 +2,9 @@
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +14,10 @@ from ..blobs import storage
 from ..errors import InvalidRequest, NotFound, UnsupportedArchive
 from ..intake.upload import archive_upload
 from ..stream.events import event_json
-from .inputs import EventsQueryIn, RunCreateIn
+from .docs import EventPageOut, RunPageOut, TemplateOut
+from .inputs import EventsQueryIn, RunCreateIn, RunListQueryIn
+from .pagination import page_of
+from .schema import ARCHIVE_REQUEST, DOWNLOAD_HEADERS, errors
 from .serializers import ArtifactOut, RunOut, template_list
 
 RAW_ARCHIVE_TYPES = {
@@ -28,7 +31,8 @@ RAW_ARCHIVE_TYPES = {
 
 def visible(find, request, obj_id: str, what: str):
     """The object if this user may see it; otherwise 404, whether it exists or not."""
-    obj = find(request.user, obj_id)
+    # Ids are short and printable; anything else names nothing (and NUL never reaches SQL).
+    obj = find(request.user, obj_id) if len(obj_id) <= 64 and "\x00" not in obj_id else None
     if obj is None:
         raise NotFound(what)
     return obj
@@ -42,37 +46,18 @@ def run_response(request, run, code=status.HTTP_200_OK):
     return Response(RunOut(run, context={"request": request}).data, status=code)
 
 
-class RunPages(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "pageSize"
-    max_page_size = 100
-
-    def get_paginated_response(self, data):
-        return Response(
-            {
-                "count": self.page.paginator.count,
-                "page": self.page.number,
-                "pageSize": self.get_page_size(self.request),
-                "next": self.get_next_link(),
-                "previous": self.get_previous_link(),
-                "results": data,
-            }
-        )
-
-
 class RunCollection(APIView):
     @extend_schema(
-        operation_id="listRuns",
-        parameters=[OpenApiParameter(n, str) for n in ("status", "template", "team", "owner")]
-        + [OpenApiParameter("page", int), OpenApiParameter("pageSize", int)],
-        responses=RunOut(many=True),
+        operation_id="listRuns", parameters=[RunListQueryIn], responses={200: RunPageOut}
     )
     def get(self, request):
-        q = request.query_params
+        query = RunListQueryIn(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
         qs = (
             selectors.run_list(
                 request.user,
-                status=q.get("status"),
+                status=",".join(q.get("status") or []),
                 template=q.get("template"),
                 team=q.get("team"),
                 owner=q.get("owner"),
@@ -80,13 +65,15 @@ class RunCollection(APIView):
             .select_related("evidence")
             .prefetch_related("artifacts")
         )
-        pages = RunPages()
-        page = pages.paginate_queryset(qs, request, view=self)
-        return pages.get_paginated_response(
-            RunOut(page, many=True, context={"request": request}).data
-        )
+        page = page_of(request, qs, q["page"], q["pageSize"])
+        page["results"] = RunOut(page["results"], many=True, context={"request": request}).data
+        return Response(page)
 
-    @extend_schema(operation_id="createRun", request=RunCreateIn, responses={201: RunOut})
+    @extend_schema(
+        operation_id="createRun",
+        request=RunCreateIn,
+        responses={201: RunOut, **errors("archive_too_large")},
+    )
     def post(self, request):
         body = RunCreateIn(data=request.data)
         body.is_valid(raise_exception=True)
@@ -99,7 +86,7 @@ class RunCollection(APIView):
 
 
 class RunDetail(APIView):
-    @extend_schema(operation_id="getRun", responses=RunOut)
+    @extend_schema(operation_id="getRun", responses={200: RunOut})
     def get(self, request, run_id):
         return run_response(request, visible_run(request, run_id))
 
@@ -114,7 +101,22 @@ class RunArchive(APIView):
     parser_classes = [MultiPartParser, JSONParser]
 
     @extend_schema(
-        operation_id="uploadArchive", request={"application/gzip": bytes}, responses=RunOut
+        operation_id="uploadArchive",
+        request=ARCHIVE_REQUEST,
+        responses={
+            200: RunOut,
+            **errors(
+                "invalid_state",
+                "archive_too_large",
+                "unsupported_archive",
+                "archive_digest_mismatch",
+                "archive_size_mismatch",
+                "archive_unsafe",
+            ),
+        },
+        description="The archive's bytes (a .tar.gz), or a multipart form with the file in "
+        "field `archive`. Checked against the declared sizeBytes and sha256, then member by "
+        "member, before the run is `ready`; any refusal leaves it `awaiting_archive`.",
     )
     def put(self, request, run_id):
         run = visible_run(request, run_id)
@@ -126,7 +128,7 @@ class RunArchive(APIView):
                 raise InvalidRequest.field(
                     "archive",
                     "a file in field 'archive' is required",
-                    "Send the archive as the multipart field 'archive'.",
+                    "The form has no file in field 'archive': send the .tar.gz as that field.",
                 )
             chunks = upload.chunks(settings.CROWNEST_UPLOAD_CHUNK)
             length = upload.size
@@ -141,20 +143,24 @@ class RunArchive(APIView):
         run = archive_upload(run=run, chunks=chunks, content_length=length)
         return run_response(request, run)
 
-    @extend_schema(exclude=True)  # Some forms and proxies only send POST; PUT is documented.
-    def post(self, request, run_id):
-        return self.put(request, run_id)
-
 
 class RunStart(APIView):
-    @extend_schema(operation_id="startRun", request=None, responses={202: RunOut})
+    @extend_schema(
+        operation_id="startRun",
+        request=None,
+        responses={202: RunOut, **errors("invalid_state", "archive_required", "throttled")},
+    )
     def post(self, request, run_id):
         run = services.run_start(run=visible_run(request, run_id))
         return run_response(request, run, status.HTTP_202_ACCEPTED)
 
 
 class RunCancel(APIView):
-    @extend_schema(operation_id="cancelRun", request=None, responses={202: RunOut})
+    @extend_schema(
+        operation_id="cancelRun",
+        request=None,
+        responses={202: RunOut, **errors("invalid_state")},
+    )
     def post(self, request, run_id):
         run = services.run_cancel(run=visible_run(request, run_id))
         return run_response(request, run, status.HTTP_202_ACCEPTED)
@@ -163,12 +169,12 @@ class RunCancel(APIView):
 class RunEvents(APIView):
     @extend_schema(
         operation_id="listEvents",
-        parameters=[OpenApiParameter("afterSeq", int), OpenApiParameter("limit", int)],
-        responses={200: dict},
+        parameters=[EventsQueryIn],
+        responses={200: EventPageOut},
     )
     def get(self, request, run_id):
         run = visible_run(request, run_id)
-        query = EventsQueryIn(data=request.query_params)
+        query = EventsQueryIn(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         after, limit = query.validated_data["afterSeq"], query.validated_data["limit"]
         events = selectors.events_after(run.id, after, limit)
@@ -185,7 +191,7 @@ class RunEvents(APIView):
 
 
 class RunArtifacts(APIView):
-    @extend_schema(operation_id="listArtifacts", responses=ArtifactOut(many=True))
+    @extend_schema(operation_id="listArtifacts", responses={200: ArtifactOut(many=True)})
     def get(self, request, run_id):
         run = visible_run(request, run_id)
         data = ArtifactOut(run.artifacts.all(), many=True, context={"request": request}).data
@@ -197,19 +203,37 @@ def visible_artifact(request, artifact_id):
 
 
 class ArtifactDetail(APIView):
-    @extend_schema(operation_id="getArtifact", responses=ArtifactOut)
+    @extend_schema(operation_id="getArtifact", responses={200: ArtifactOut})
     def get(self, request, artifact_id):
         artifact = visible_artifact(request, artifact_id)
         return Response(ArtifactOut(artifact, context={"request": request}).data)
 
 
 class ArtifactDownload(APIView):
-    @extend_schema(operation_id="downloadArtifact", responses={200: bytes})
+    @extend_schema(
+        operation_id="downloadArtifact",
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description='the artifact\'s ETag (`"<sha256>"`) from an earlier download',
+            ),
+            *DOWNLOAD_HEADERS,
+        ],
+        responses={
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="the file, as its own content type (the artifact's contentType)",
+            ),
+            304: OpenApiResponse(description="If-None-Match named this artifact's ETag"),
+        },
+    )
     def get(self, request, artifact_id):
         artifact = visible_artifact(request, artifact_id)
         etag = f'"{artifact.sha256}"'
         if request.META.get("HTTP_IF_NONE_MATCH") == etag:
-            return HttpResponse(status=304)
+            return HttpResponse(status=304, headers={"ETag": etag})
         name = artifact.path.rsplit("/", 1)[-1] or artifact.id
         resp = FileResponse(
             storage().open(artifact.file, "rb"),
@@ -224,6 +248,6 @@ class ArtifactDownload(APIView):
 
 
 class Templates(APIView):
-    @extend_schema(operation_id="listTemplates", responses={200: dict})
+    @extend_schema(operation_id="listTemplates", responses={200: TemplateOut(many=True)})
     def get(self, request):
         return Response(template_list())

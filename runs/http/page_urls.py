@@ -4,6 +4,7 @@ from . import pages as views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("runs/new", views.new_run, name="run-new"),
     path("runs/<str:run_id>", views.run_page, name="run-page"),
     path("runs/<str:run_id>/panels", views.run_panels, name="run-panels"),

@@ -6,12 +6,16 @@ from django.core.paginator import Paginator
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.http import Http404, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 
+from crownest_web.csp import csp_allow_wasm
+
 from .. import selectors
+from ..ids import iso
 from ..models import Membership, Run, RunEvent
-from . import charts
+from . import charts, run_view
 
 PAGE_SIZE = 20
 
@@ -44,7 +48,11 @@ def _with_durations(runs):
 @login_required
 def home(request):
     page = Paginator(_filtered_runs(request), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"page": page, "runs": _with_durations(list(page.object_list))}
+    context = {
+        "page": page,
+        "runs": _with_durations(list(page.object_list)),
+        "server_now": iso(timezone.now()),
+    }
     if request.GET.get("fragment") == "table":
         # The list polls this fragment while runs progress.
         return render(request, "runs/_table.html", context)
@@ -64,6 +72,7 @@ def home(request):
 
 
 @login_required
+@csp_allow_wasm  # hash-wasm hashes the archive in the browser with WebAssembly
 def new_run(request):
     return render(
         request,
@@ -83,13 +92,17 @@ def _visible(request, run_id):
 
 
 def _panels(request, run):
-    phases = run.phases or {}
-    total = sum(v for v in phases.values() if isinstance(v, int | float)) or 1
+    artifacts = list(run.artifacts.all())
     return {
         "run": run,
-        "artifacts": run.artifacts.all(),
-        "phases": [(k, v, round(v / total * 100, 1)) for k, v in phases.items()],
+        "artifacts": artifacts,
+        "phases": run_view.phase_timeline(run),
         "duration": _with_durations([run])[0].duration,
+        "limits": run_view.limits_text(run),
+        "failure": run_view.failure_text(run),
+        "tests": run_view.test_results(run, artifacts),
+        "server_now": iso(timezone.now()),
+        **run_view.rerun_links(request.user, run),
     }
 
 
@@ -101,9 +114,15 @@ def run_page(request, run_id):
 
 @login_required
 def run_panels(request, run_id):
-    """The parts of the run page that change when the run does; the page re-fetches them."""
+    """The parts of the run page that change when the run does (the header above the log and
+    the panels below it); the page re-fetches them."""
     run = _visible(request, run_id)
-    return render(request, "runs/_panels.html", _panels(request, run))
+    return render(request, "runs/_refresh.html", _panels(request, run))
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin, the API docs)."""
+    return redirect(static("favicon.ico"), permanent=True)
 
 
 @login_required

@@ -61,8 +61,17 @@ class BoundedJSONParser(BaseParser):
         except (LookupError, UnicodeError) as exc:
             raise ParseError(f"JSON parse error - the body is not valid {encoding}") from exc
         try:
-            return json.loads(text, parse_constant=json.strict_constant)
+            data = json.loads(text, parse_constant=json.strict_constant)
+            # "\\ud800" is valid JSON but no text: PostgreSQL, the sandbox's environment and
+            # UTF-8 output cannot hold a lone surrogate, so no field may carry one.
+            json.dumps(data, ensure_ascii=False).encode()
         except RecursionError as exc:
             raise ParseError("JSON parse error - the body nests too deeply") from exc
+        except UnicodeEncodeError as exc:
+            raise ParseError(
+                "JSON parse error - a string holds a lone surrogate (such as \\ud800), "
+                "which is not Unicode text"
+            ) from exc
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        return data

@@ -1,11 +1,12 @@
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from ..ids import iso
 from ..models import Artifact, Run, Template
+from .inputs import command_field
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -48,6 +49,7 @@ def _nullable(field_class, **kw):
     return field_class(allow_null=True, **kw)
 
 
+@extend_schema_serializer(component_name="RunArchive")
 class ArchiveDoc(serializers.Serializer):
     sizeBytes = serializers.IntegerField()
     sha256 = serializers.CharField()
@@ -56,12 +58,14 @@ class ArchiveDoc(serializers.Serializer):
     verifiedAt = _nullable(serializers.DateTimeField)
 
 
+@extend_schema_serializer(component_name="RunSandbox")
 class SandboxDoc(serializers.Serializer):
     id = _nullable(serializers.CharField)
     kept = serializers.BooleanField()
     removedAt = _nullable(serializers.DateTimeField)
 
 
+@extend_schema_serializer(component_name="RunLinks")
 class LinksDoc(serializers.Serializer):
     self = serializers.URLField()
     archive = serializers.URLField()
@@ -76,6 +80,7 @@ class LinksDoc(serializers.Serializer):
     page = serializers.URLField()
 
 
+@extend_schema_serializer(component_name="Run")
 class RunOut(serializers.Serializer):
     """The run object (docs/api.md). The fields below describe it in the OpenAPI schema; the
     object itself is built by to_representation, which a test keeps in step with them."""
@@ -83,7 +88,7 @@ class RunOut(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.ChoiceField(choices=Run.Status.choices)
     template = serializers.CharField()
-    command = serializers.JSONField(help_text="a string (run by /bin/sh -c) or an argv list")
+    command = command_field()
     archive = ArchiveDoc()
     artifactPaths = serializers.ListField(child=serializers.CharField())
     timeoutSeconds = serializers.IntegerField()
@@ -153,6 +158,7 @@ class RunOut(serializers.Serializer):
         }
 
 
+@extend_schema_serializer(component_name="Artifact")
 class ArtifactOut(serializers.ModelSerializer):
     runId = serializers.CharField(source="run_id")
     sizeBytes = serializers.IntegerField(source="size_bytes")

@@ -7,13 +7,14 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseNotAllowed, StreamingHttpResponse
 
 from .. import selectors
 from ..errors import InvalidRequest, NotFound
 from ..stream.feed import follow
 from ..tokens import bearer_key, token_user
 from .errors import error_response, not_authenticated_response
+from .inputs import cursor_of
 
 
 async def request_user(request):
@@ -26,29 +27,37 @@ async def request_user(request):
     return user if user.is_authenticated else None
 
 
-def cursor(request) -> int | None:
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("afterSeq") or "0"
-    try:
-        value = int(raw)
-    except ValueError:
-        return None
-    return value if value >= 0 else None
+def cursor(request) -> tuple[int | None, str]:
+    """(the seq to replay after, or None if a cursor is not one; the name of that cursor).
+    Both are checked; Last-Event-ID wins. An empty one is an EventSource that saw nothing."""
+    after = cursor_of(request.GET.get("afterSeq", "0"))
+    if after is None:
+        return None, "afterSeq"
+    last = request.headers.get("Last-Event-ID")
+    if last:
+        return cursor_of(last, digits=9), "Last-Event-ID"
+    return after, "afterSeq"
 
 
 async def event_stream(request, run_id):
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
     user = await request_user(request)
     if user is None:
         return not_authenticated_response()
-    run = await sync_to_async(selectors.run_for)(user, run_id)
+    run = None
+    if len(run_id) <= 64 and "\x00" not in run_id:
+        run = await sync_to_async(selectors.run_for)(user, run_id)
     if run is None:
         return error_response(NotFound("run"))
-    after = cursor(request)
+    after, name = cursor(request)
     if after is None:
         return error_response(
             InvalidRequest.field(
-                "afterSeq",
-                "a non-negative integer",
-                "afterSeq and Last-Event-ID must be a non-negative integer (an event seq).",
+                name,
+                "must be an event seq: a whole number from 0",
+                f"{name} must be an event seq (a whole number from 0); resume with the id "
+                "of the last event you received.",
             )
         )
     resp = StreamingHttpResponse(frames(run.id, after), content_type="text/event-stream")

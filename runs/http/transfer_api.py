@@ -4,17 +4,22 @@ The chunk URL (uploadUrl) is the transfer's own URL: PUT appends a chunk, GET re
 DELETE aborts."""
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors
+from ..errors import NotFound
 from ..ids import iso
 from ..intake import transfers
+from ..models import Transfer
 from .api import body_chunks, run_response, visible, visible_run
-from .inputs import ChunkHeadersIn
-from .serializers import absolute
+from .docs import TransferOut
+from .inputs import CONTENT_RANGE, ChunkHeadersIn
+from .schema import errors
+from .serializers import RunOut, absolute
 
 
 def transfer_json(request, transfer) -> dict:
@@ -32,11 +37,35 @@ def transfer_json(request, transfer) -> dict:
 
 
 def visible_transfer(request, transfer_id):
-    return visible(selectors.transfer_for, request, transfer_id, "transfer")
+    """A transfer of a visible run; an aborted one is gone (DELETE removed it): 404."""
+    transfer = visible(selectors.transfer_for, request, transfer_id, "transfer")
+    if transfer.status == Transfer.Status.ABORTED:
+        raise NotFound(
+            "transfer",
+            "This transfer was aborted and its data deleted; start a new one with "
+            "POST .../workspace-runs/{id}/transfers.",
+            {"status": transfer.status},
+        )
+    return transfer
+
+
+CHUNK = OpenApiParameter(
+    "Content-Range",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    pattern="^" + CONTENT_RANGE.pattern + "$",
+    description="`bytes START-END/TOTAL` (END inclusive): START is receivedBytes, TOTAL the "
+    "declared sizeBytes, every chunk but the last exactly chunkSizeBytes",
+)
 
 
 class TransferCollection(APIView):
-    @extend_schema(operation_id="createTransfer", request=None, responses={201: dict})
+    @extend_schema(
+        operation_id="createTransfer",
+        request=None,
+        responses={201: TransferOut, **errors("invalid_state", "storage_unavailable")},
+    )
     def post(self, request, run_id):
         transfer = transfers.transfer_create(run=visible_run(request, run_id))
         return Response(transfer_json(request, transfer), status=status.HTTP_201_CREATED)
@@ -45,36 +74,64 @@ class TransferCollection(APIView):
 class TransferDetail(APIView):
     parser_classes = []  # the chunk is read raw, in bounded pieces, never parsed
 
-    @extend_schema(operation_id="getTransfer", responses=dict)
+    @extend_schema(operation_id="getTransfer", responses={200: TransferOut})
     def get(self, request, transfer_id):
         return Response(transfer_json(request, visible_transfer(request, transfer_id)))
 
     @extend_schema(
-        operation_id="putTransferChunk", request={"application/octet-stream": bytes}, responses=dict
+        operation_id="putTransferChunk",
+        parameters=[CHUNK],
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={
+            200: TransferOut,
+            **errors("invalid_state", "transfer_offset_mismatch", "storage_unavailable"),
+        },
     )
     def put(self, request, transfer_id):
         transfer = visible_transfer(request, transfer_id)
-        headers = ChunkHeadersIn.from_request(request)
-        headers.is_valid(raise_exception=True)
-        start, end, total = headers.validated_data["contentRange"]
+        headers = ChunkHeadersIn.checked(request)
+        start, end, total = headers["contentRange"]
         transfer = transfers.transfer_put_chunk(
             transfer=transfer,
             start=start,
             end=end,
             total=total,
             chunks=body_chunks(request._request),
-            content_length=headers.validated_data.get("contentLength"),
+            content_length=headers.get("contentLength"),
         )
         return Response(transfer_json(request, transfer))
 
-    @extend_schema(operation_id="abortTransfer", request=None, responses={204: None})
+    @extend_schema(
+        operation_id="abortTransfer",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="aborted, its data deleted (again: still 204)"),
+            **errors("invalid_state"),
+        },
+    )
     def delete(self, request, transfer_id):
-        transfers.transfer_abort(transfer=visible_transfer(request, transfer_id))
+        transfer = visible(selectors.transfer_for, request, transfer_id, "transfer")
+        transfers.transfer_abort(transfer=transfer)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class TransferComplete(APIView):
-    @extend_schema(operation_id="completeTransfer", request=None, responses=dict)
+    @extend_schema(
+        operation_id="completeTransfer",
+        request=None,
+        responses={
+            200: RunOut,
+            **errors(
+                "invalid_state",
+                "transfer_incomplete",
+                "unsupported_archive",
+                "archive_digest_mismatch",
+                "archive_size_mismatch",
+                "archive_unsafe",
+                "storage_unavailable",
+            ),
+        },
+    )
     def post(self, request, transfer_id):
         run = transfers.transfer_complete(transfer=visible_transfer(request, transfer_id))
         return run_response(request, run)

@@ -1,8 +1,15 @@
+import json
+import re
+
 from django import template
 
+from runs import ids
 from runs.models import Membership
 
 register = template.Library()
+
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+DOCKER_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?\s*$", re.I)
 
 
 @register.simple_tag
@@ -30,12 +37,52 @@ def seconds(value):
 
 @register.filter
 def filesize(value):
-    value = int(value or 0)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    """Bytes in binary units, without a useless ".0": 512 B, 48.2 KiB, 64 MiB, 1 GiB."""
+    if value is None or value == "":
+        return "–"
+    value = float(value)
+    for unit in UNITS:
+        if value < 1024 or unit == UNITS[-1]:
+            if unit == "B":
+                return f"{value:.0f} B"
+            text = f"{value:.1f}".removesuffix(".0")
+            return f"{text} {unit}"
         value /= 1024
-    return value
+    return ""
+
+
+def size_bytes(value) -> int | None:
+    """A byte count from a number or a Docker size string ("1g", "64m", "512k")."""
+    if isinstance(value, int | float):
+        return int(value)
+    match = DOCKER_SIZE.match(str(value or ""))
+    if not match:
+        return None
+    power = "bkmgt".index(match.group(2).lower()) if match.group(2) else 0
+    return int(float(match.group(1)) * 1024**power)
+
+
+@register.filter
+def humansize(value):
+    """A Docker size string or a byte count as people read it ("1g" -> "1 GiB")."""
+    size = size_bytes(value)
+    return filesize(size) if size is not None else value
+
+
+@register.filter
+def timespan(value):
+    """A limit in seconds: 45 s, 10 min, 1 h 30 min."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return value
+    if value < 120 and value % 60:
+        return f"{value} s"
+    minutes = value // 60
+    if minutes < 60:
+        return f"{minutes} min" + (f" {value % 60} s" if value % 60 else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
 
 
 @register.filter
@@ -43,3 +90,25 @@ def command_text(command):
     if isinstance(command, list):
         return " ".join(command)
     return command
+
+
+@register.filter
+def pretty_json(value):
+    """Stored JSON (a dict, a list, or its text) as indented JSON text, keys in their order."""
+    if isinstance(value, bytes | str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@register.filter
+def get(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def iso(value):
+    """RFC 3339 UTC with milliseconds (what the page's scripts parse)."""
+    return ids.iso(value) or ""

@@ -7,6 +7,7 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
+from ..dbretry import db_retry
 from ..ending import Outcome
 from ..models import Run
 from ..stream import events
@@ -17,12 +18,16 @@ F = Run.Failure
 CANCEL = "cancel"
 
 
+# Every database call of the loop goes through db_retry: a database restart while the command
+# runs then costs a pause in the event log, not the run.
+
+
 def touch(run_id: str) -> None:
-    Run.objects.filter(pk=run_id).update(worker_seen_at=timezone.now())
+    db_retry(Run.objects.filter(pk=run_id).update, worker_seen_at=timezone.now())
 
 
 def cancel_requested(run_id: str) -> bool:
-    return Run.objects.filter(pk=run_id, cancel_requested_at__isnull=False).exists()
+    return db_retry(Run.objects.filter(pk=run_id, cancel_requested_at__isnull=False).exists)
 
 
 class CommandLoop:
@@ -39,7 +44,7 @@ class CommandLoop:
         self.stopped_for = ""
 
     def run_to_end(self) -> Outcome:
-        Run.objects.filter(pk=self.run.id).update(command_started_at=timezone.now())
+        db_retry(Run.objects.filter(pk=self.run.id).update, command_started_at=timezone.now())
         execution = self.sandbox.execute(self.spec)
         threading.Thread(
             target=self._read, args=(execution,), name=f"output-{self.run.id}", daemon=True
@@ -47,8 +52,10 @@ class CommandLoop:
         self._loop(execution)
         self.pump.flush(final=True)
         exit_info = execution.wait()
-        Run.objects.filter(pk=self.run.id).update(
-            command_finished_at=timezone.now(), exit_code=exit_info.exit_code
+        db_retry(
+            Run.objects.filter(pk=self.run.id).update,
+            command_finished_at=timezone.now(),
+            exit_code=exit_info.exit_code,
         )
         return self._outcome(exit_info)
 
@@ -77,7 +84,8 @@ class CommandLoop:
                 if now > started:
                     touch(self.run.id)
                     elapsed = round(now - started, 1)
-                    events.append(self.run.id, [("heartbeat", {"elapsedSeconds": elapsed})])
+                    beat = [("heartbeat", {"elapsedSeconds": elapsed})]
+                    db_retry(events.append, self.run.id, beat)
                 next_beat = now + settings.CROWNEST_HEARTBEAT_SECONDS
             if now >= deadline and not self.stopped_for:
                 self._timeout(execution)
@@ -105,7 +113,7 @@ class CommandLoop:
             f"The command ran past its {self.run.timeout_seconds} s limit and was stopped; "
             "raise timeoutSeconds if it needs longer."
         )
-        events.append(self.run.id, [("error", {"code": "timeout", "message": message})])
+        db_retry(events.append, self.run.id, [("error", {"code": "timeout", "message": message})])
         # Stop in the background so output keeps flowing during the grace period.
         threading.Thread(
             target=execution.stop, args=(settings.CROWNEST_STOP_GRACE_SECONDS,), daemon=True

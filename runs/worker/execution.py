@@ -117,10 +117,11 @@ def extract(sandbox, spec: RunSpec, run: Run) -> Outcome | None:
     progress = ArchiveProgress(run.id, "extract", total)
     try:
         with storage().open(run.archive_file, "rb") as fh:
-            # The last report (all bytes fed, the final file count) always goes out.
-            sandbox.extract(spec, fh, lambda done, files: progress(done, files, done >= total))
+            sandbox.extract(spec, fh, progress)
     except DiskFull as exc:
         return Outcome(S.FAILED, None, F.DISK_LIMIT, _error("disk_limit", str(exc)))
     except SandboxError as exc:
         return Outcome(S.FAILED, None, F.ARCHIVE_INVALID, _error("archive_invalid", str(exc)))
+    # The last report always goes out: every byte fed, and the files the archive holds.
+    progress(total, run.archive_file_count, force=True)
     return None

@@ -5,6 +5,7 @@ import time
 
 from django.conf import settings
 
+from ..dbretry import db_retry
 from ..stream import events
 
 
@@ -91,4 +92,4 @@ class OutputPump:
                 items.append((stream, {"text": piece}))
         self.pending, self.pending_chars = [], 0
         self.last_flush = time.monotonic()
-        events.append(self.run_id, items)
+        db_retry(events.append, self.run_id, items)

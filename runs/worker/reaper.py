@@ -10,6 +10,7 @@ from django.utils import timezone
 from ..ending import Outcome, after_end, run_end
 from ..models import Run
 from .sandbox import get_sandbox
+from .sandbox.pool import orphans
 
 S = Run.Status
 F = Run.Failure
@@ -31,6 +32,7 @@ def reap() -> dict:
         "finished": unfinished_endings(sandbox),
         "requeue": stale_queued(),
         "removed": strays_remove(sandbox),
+        "pool": pool_orphans_remove(sandbox),
     }
     return report
 
@@ -73,6 +75,14 @@ def stale_queued() -> list[str]:
             "id", flat=True
         )
     )
+
+
+def pool_orphans_remove(sandbox) -> list[str]:
+    """Pooled containers left by a worker that died without draining its pool."""
+    gone = orphans(sandbox)
+    for container in gone:
+        sandbox.remove_named(container.name)
+    return [c.name for c in gone]
 
 
 def strays_remove(sandbox) -> list[str]:

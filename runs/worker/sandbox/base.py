@@ -1,8 +1,40 @@
 """The sandbox interface. Only runs/sandbox/docker.py talks to Docker; everything else uses this."""
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
+
+# What a normal user's shell has: a home it owns, its name, a UTF-8 locale, a temp folder.
+SANDBOX_ENV = {
+    "HOME": "/home/sandbox",
+    "USER": "sandbox",
+    "LOGNAME": "sandbox",
+    "LANG": "C.UTF-8",
+    "TMPDIR": "/tmp",
+}
+_next_cpu = itertools.count()
+
+
+def tmpfs_mounts(limits) -> dict:
+    """/tmp (sticky, for everyone) and $HOME (the sandbox user's own, mode 0700), each bounded
+    by tmp_size. Docker mounts tmpfs noexec and root-owned by default; builds and test runners
+    execute files in /tmp, and tools write caches and logs under $HOME."""
+    uid, _, gid = limits.user.partition(":")
+    base = f"rw,exec,nosuid,nodev,size={limits.tmp_size}"
+    home = f"{base},mode=0700,uid={uid},gid={gid or uid}"
+    return {"/tmp": f"{base},mode=1777", "/home/sandbox": home}
+
+
+def cpuset(cpus: float, host_cpus: int) -> str | None:
+    """With a whole number of CPUs, the CPUs the container may run on, so that `nproc` and
+    os.cpu_count()-style tools see the limit (they read the affinity mask, not the CPU quota).
+    Successive sandboxes start on successive CPUs so that runs spread over the host."""
+    whole = int(cpus)
+    if whole != cpus or whole < 1 or whole >= host_cpus:
+        return None
+    first = next(_next_cpu) % host_cpus
+    return ",".join(str((first + i) % host_cpus) for i in range(whole))
 
 
 def sandbox_name(run_id: str) -> str:

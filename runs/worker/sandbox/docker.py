@@ -1,51 +1,35 @@
-"""The Docker sandbox: the only module that imports docker.
-
-Three short-lived containers share one volume per run: an extractor (tar reading the verified
-archive from stdin), the command itself (its main process, so an OOM kill shows in its state)
-and, when artifacts are asked for, a collector with the volume mounted read-only.
-"""
+"""The Docker sandbox, the only module that imports docker. One container per run: its main
+process, the bootstrap (bootstrap_script.py), takes the job and the verified archive on stdin,
+extracts it as the sandbox user, then execs the command. Containers can be made ahead (pool.py)
+and are claimed by renaming; artifacts are collected on the host (host_collect.py)."""
 
 import json
 import logging
+import os
 import socket
-import tempfile
-import threading
 from pathlib import Path
 
 import docker
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig
-from docker.utils.socket import frames_iter
 
-from .base import (
-    Collected,
-    DiskFull,
-    ExitInfo,
-    ImageInfo,
-    RunSpec,
-    SandboxError,
-    sandbox_name,
-)
+from . import base
+from .base import Collected, DiskFull, ExitInfo, ImageInfo, RunSpec, SandboxError, sandbox_name
 from .disk import LoopDisks, size_bytes, usable
-from .unpack import unpack
+from .frames import Extraction
+from .host_collect import collect_from_device, collect_in_container
+from .pool import pool_take
 
 log = logging.getLogger(__name__)
 
 LABEL = "org.crownest.run"
 DISK = "org.crownest.disk"
-ROLE = "org.crownest.role"
+VOLUME = "org.crownest.volume"
 INSTANCE = "org.crownest.instance"
-STREAMS = {1: "stdout", 2: "stderr"}
-COLLECT_SCRIPT = (Path(__file__).with_name("collect_script.py")).read_text()
-
-
-def container_name(run_id: str, role: str = "") -> str:
-    return sandbox_name(run_id) + (f"-{role}" if role else "")
-
-
-def volume_name(run_id: str) -> str:
-    return f"{sandbox_name(run_id)}-workspace"
+HERE = Path(__file__).parent
+BOOTSTRAP = (HERE / "bootstrap_script.py").read_text()
+COLLECT_SCRIPT = (HERE / "collect_script.py").read_text()
 
 
 def _raw_socket(sock):
@@ -53,21 +37,21 @@ def _raw_socket(sock):
     return getattr(sock, "_sock", sock)
 
 
+def _gone_ok(action, **kwargs) -> None:
+    """Removal is idempotent: something already gone is fine."""
+    try:
+        action(**kwargs)
+    except NotFound:
+        pass
+
+
 class DockerExecution:
-    def __init__(self, sandbox, container, sock):
-        self._sandbox = sandbox
+    def __init__(self, container, extraction: Extraction):
         self._container = container
-        self._sock = sock
+        self._extraction = extraction
 
     def output(self):
-        try:
-            for stream, data in frames_iter(self._sock, tty=False):
-                if stream in STREAMS and data:
-                    yield STREAMS[stream], data
-        except OSError:
-            return  # the container was killed under us: the stream simply ends
-        finally:
-            self._sock.close()
+        yield from self._extraction.output()
 
     def wait(self) -> ExitInfo:
         try:
@@ -89,6 +73,7 @@ class DockerSandbox:
     def __init__(self):
         self.instance = settings.CROWNEST_INSTANCE
         self.disks = LoopDisks(Path(settings.CROWNEST_SANDBOX_DISK_DIR) / self.instance)
+        self._running: dict[str, tuple] = {}  # run id -> (container, extraction)
         try:
             self.client = docker.from_env(timeout=120)
         except DockerException as exc:
@@ -115,180 +100,199 @@ class DockerSandbox:
             node=labels.get("org.crownest.node", ""),
         )
 
-    def _config(self, spec: RunSpec, role: str, *, workspace_mode: str = "rw") -> dict:
-        lim = spec.limits
-        # Docker mounts tmpfs noexec by default; builds and test runners execute files in /tmp.
-        tmpfs_opts = f"rw,exec,nosuid,nodev,size={lim.tmp_size},mode=1777"
+    def _config(self, image: str, lim, volume: str, labels: dict, **extra) -> dict:
         return {
-            "image": spec.image,
-            "name": container_name(spec.run_id, "" if role == "command" else role),
-            "labels": {LABEL: spec.run_id, ROLE: role, INSTANCE: self.instance},
+            "image": image,
+            "labels": {INSTANCE: self.instance, VOLUME: volume, **labels},
             "user": lim.user,
             "working_dir": "/workspace",
             "network_mode": "bridge" if lim.network else "none",
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
             "read_only": True,
-            "tmpfs": {"/tmp": tmpfs_opts, "/home/sandbox": tmpfs_opts},
-            "volumes": {volume_name(spec.run_id): {"bind": "/workspace", "mode": workspace_mode}},
+            "tmpfs": base.tmpfs_mounts(lim),
+            "volumes": {volume: {"bind": "/workspace", "mode": "rw"}},
             "pids_limit": lim.pids,
             "mem_limit": lim.memory,
             "memswap_limit": lim.memory,
             "nano_cpus": int(lim.cpus * 1e9),
+            "cpuset_cpus": base.cpuset(lim.cpus, os.cpu_count() or 1),
             "init": True,
             "runtime": lim.runtime or None,
             # Output is read from the attach stream; a second copy in Docker's log is waste.
             "log_config": LogConfig(type=LogConfig.types.NONE),
-            "environment": {"HOME": "/home/sandbox", **spec.env},
+            "environment": base.SANDBOX_ENV,
+            **extra,
         }
 
-    def _attached(self, container, *, stdin: bool = False):
-        params = {"stdout": 1, "stderr": 1, "stream": 1, "stdin": 1 if stdin else 0}
-        sock = self.client.api.attach_socket(container.id, params=params)
-        raw = _raw_socket(sock)
-        raw.settimeout(None)  # a silent command must not look like a dead socket
-        return raw
-
-    def prepare(self, spec: RunSpec) -> str:
-        name = volume_name(spec.run_id)
-        labels = {LABEL: spec.run_id, INSTANCE: self.instance}
+    def _workspace(self, name: str, limits, labels: dict) -> None:
         options = {}
-        if spec.limits.disk:
+        if limits.disk:
             problem = usable()
             if problem:
                 raise SandboxError(f"cannot bound the workspace disk: {problem}")
-            uid_gid = spec.limits.user if ":" in spec.limits.user else f"{spec.limits.user}:0"
-            device = self.disks.create(name, size_bytes(spec.limits.disk), uid_gid)
+            owner = limits.user if ":" in limits.user else f"{limits.user}:0"
+            device = self.disks.create(name, size_bytes(limits.disk), owner)
             options = {"driver": "local", "driver_opts": {"type": "ext4", "device": device}}
-            labels[DISK] = device
+            labels = {**labels, DISK: device}
         try:
-            self.client.volumes.create(name=name, labels=labels, **options)
+            self.client.volumes.create(
+                name=name, labels={INSTANCE: self.instance, **labels}, **options
+            )
         except DockerException as exc:
             self.disks.destroy(name)
             raise SandboxError(f"could not create the workspace: {exc}") from exc
-        return sandbox_name(spec.run_id)
+
+    def create_started(self, image: str, limits, name: str, labels: dict):
+        """A started container waiting for its job, with a fresh workspace of its own."""
+        volume = f"{name}-workspace"
+        self._workspace(volume, limits, labels)
+        cfg = self._config(image, limits, volume, labels, name=name, stdin_open=True)
+        cfg["command"] = ["python3", "-c", BOOTSTRAP]
+        try:
+            # stdin_open without detach makes docker-py set StdinOnce: when the run's attach
+            # half-closes its socket, the bootstrap sees the end of the archive.
+            container = self.client.containers.create(**cfg)
+            container.start()
+        except DockerException as exc:
+            self.remove_named(name)
+            raise SandboxError(f"could not start the sandbox: {exc}") from exc
+        return container
+
+    def claim(self, container, run_id: str) -> bool:
+        """Take a pooled container for a run: renaming is atomic, so one claimer wins."""
+        try:
+            container.rename(sandbox_name(run_id))
+        except DockerException:
+            return False
+        return True
+
+    def prepare(self, spec: RunSpec) -> str:
+        from_pool = pool_take(self, spec) if settings.CROWNEST_SANDBOX_POOL_SIZE else None
+        name = sandbox_name(spec.run_id)
+        container = from_pool or self.create_started(
+            spec.image, spec.limits, name, {LABEL: spec.run_id}
+        )
+        self._running[spec.run_id] = (container, None)
+        return name
+
+    def extract(self, spec: RunSpec, archive, on_progress) -> int | None:
+        container = self._container(spec.run_id)
+        params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        try:
+            sock = _raw_socket(self.client.api.attach_socket(container.id, params=params))
+        except DockerException as exc:
+            raise SandboxError(f"could not attach to the sandbox: {exc}") from exc
+        sock.settimeout(None)  # a silent command must not look like a dead socket
+        job = {"argv": spec.argv, "env": spec.env}
+        done = 0
+        try:
+            sock.sendall(json.dumps(job).encode() + b"\n")
+            while chunk := archive.read(256 * 1024):
+                sock.sendall(chunk)
+                done += len(chunk)
+                on_progress(done, None)
+            sock.shutdown(socket.SHUT_WR)  # the bootstrap sees the end of the archive
+        except OSError as exc:
+            log.warning("the sandbox closed its input early: %s", exc)
+        extraction = Extraction(sock)
+        self._running[spec.run_id] = (container, extraction)
+        if not extraction.wait_for_mark():
+            self._extraction_failed(spec, container, extraction)
+        on_progress(done, None)
+        return None
+
+    def _extraction_failed(self, spec, container, extraction) -> None:
+        code = container.wait()["StatusCode"]
+        message = extraction.complaint()
+        if "No space left on device" in message:
+            raise DiskFull(
+                f"The archive does not fit in the workspace ({spec.limits.disk} disk limit): "
+                "extraction ran out of space."
+            )
+        raise SandboxError(f"extraction failed (exit {code}): {message}")
+
+    def execute(self, spec: RunSpec) -> DockerExecution:
+        container, extraction = self._running[spec.run_id]
+        return DockerExecution(container, extraction)
+
+    def _container(self, run_id: str):
+        known = self._running.get(run_id)
+        if known:
+            return known[0]
+        try:
+            return self.client.containers.get(sandbox_name(run_id))
+        except DockerException as exc:
+            raise SandboxError(f"the sandbox of {run_id} is gone: {exc}") from exc
+
+    def _volume(self, run_id: str):
+        container = self._container(run_id)
+        return self.client.volumes.get(container.labels[VOLUME])
 
     def disk_full(self, run_id: str) -> bool:
         """Whether the run's workspace filesystem is (nearly) full: read from its superblock
         while no container has it mounted."""
         try:
-            volume = self.client.volumes.get(volume_name(run_id))
-        except DockerException:
+            device = (self._volume(run_id).attrs.get("Labels") or {}).get(DISK)
+        except (DockerException, SandboxError, KeyError):
             return False
-        device = (volume.attrs.get("Labels") or {}).get(DISK)
         return bool(device) and self.disks.is_full(device)
-
-    def extract(self, spec: RunSpec, archive, on_progress) -> int:
-        cfg = self._config(spec, "extract")
-        tar = ["tar", "-xzvf", "-", "-C", "/workspace", "--no-same-owner"]
-        tar += ["--no-same-permissions", "--delay-directory-restore"]
-        cfg.update(command=tar, stdin_open=True)
-        try:
-            # stdin_open without detach makes docker-py set StdinOnce: when we half-close the
-            # socket the container's stdin closes and tar sees the end of the archive.
-            container = self.client.containers.create(**cfg)
-            sock = self._attached(container, stdin=True)
-            container.start()
-        except DockerException as exc:
-            raise SandboxError(f"could not start the extractor: {exc}") from exc
-        counts = {"files": 0, "err": b""}
-
-        def read():
-            for stream, data in frames_iter(sock, tty=False):
-                if stream == 1:
-                    counts["files"] += data.count(b"\n")
-                elif len(counts["err"]) < 4096:
-                    counts["err"] += data
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        done = 0
-        try:
-            while chunk := archive.read(256 * 1024):
-                sock.sendall(chunk)
-                done += len(chunk)
-                on_progress(done, counts["files"])
-            sock.shutdown(socket.SHUT_WR)  # tar sees the end of its input
-        except OSError as exc:
-            log.warning("extractor closed its input early: %s", exc)
-        reader.join()
-        sock.close()
-        result = container.wait()
-        container.remove(force=True)
-        if result["StatusCode"] != 0:
-            message = counts["err"].decode("utf-8", "replace").strip()[-500:]
-            if "No space left on device" in message:
-                raise DiskFull(
-                    f"The archive does not fit in the workspace ({spec.limits.disk} disk limit): "
-                    "extraction ran out of space."
-                )
-            raise SandboxError(f"extraction failed (exit {result['StatusCode']}): {message}")
-        on_progress(done, counts["files"])
-        return counts["files"]
-
-    def execute(self, spec: RunSpec) -> DockerExecution:
-        cfg = self._config(spec, "command")
-        cfg["command"] = spec.argv
-        try:
-            container = self.client.containers.create(**cfg)
-            sock = self._attached(container)
-            container.start()
-        except DockerException as exc:
-            raise SandboxError(f"could not start the sandbox: {exc}") from exc
-        return DockerExecution(self, container, sock)
 
     def collect(self, spec: RunSpec, patterns, limits, dest_dir) -> Collected:
         request = {"patterns": patterns, **limits}
-        cfg = self._config(spec, "collect", workspace_mode="ro")
+        volume = self._volume(spec.run_id)
+        device = (volume.attrs.get("Labels") or {}).get(DISK)
+        if device:
+            return collect_from_device(device, request, dest_dir, spec.limits.user)
+        cfg = self._config(spec.image, spec.limits, volume.name, {LABEL: spec.run_id})
+        cfg["volumes"][volume.name]["mode"] = "ro"
         cfg["command"] = ["python3", "-c", COLLECT_SCRIPT, json.dumps(request)]
+        return collect_in_container(self, cfg, dest_dir)
+
+    def start_attached(self, cfg: dict):
+        """Create and start a container with its output attached before start."""
         try:
             container = self.client.containers.create(**cfg)
-            sock = self._attached(container)
+            params = {"stdout": 1, "stderr": 1, "stream": 1}
+            sock = _raw_socket(self.client.api.attach_socket(container.id, params=params))
             container.start()
         except DockerException as exc:
-            raise SandboxError(f"could not start the collector: {exc}") from exc
-        report = b""
-        with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as tar_out:
-            for stream, data in frames_iter(sock, tty=False):
-                if stream == 1:
-                    tar_out.write(data)
-                elif len(report) < 4 * 1024 * 1024:
-                    report += data
-        sock.close()
-        status = container.wait()["StatusCode"]
-        container.remove(force=True)
-        try:
-            parsed = json.loads(report)
-        except ValueError as exc:
-            raise SandboxError(
-                f"collector failed (exit {status}): {report[-500:].decode('utf-8', 'replace')}"
-            ) from exc
-        return unpack(tar_out.name, parsed, dest_dir)
+            raise SandboxError(f"could not start a sandbox container: {exc}") from exc
+        return container, sock
 
     def kill(self, run_id: str) -> None:
         try:
-            self.client.containers.get(container_name(run_id)).kill()
+            self.client.containers.get(sandbox_name(run_id)).kill()
         except (NotFound, APIError):
             pass
 
     def remove(self, run_id: str) -> None:
+        self._running.pop(run_id, None)
+        self.remove_named(sandbox_name(run_id), run_id)
+
+    def remove_named(self, name: str, run_id: str = "") -> None:
+        volumes = {f"{name}-workspace"}
         try:
-            for c in self.client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
-                c.remove(force=True)
-            for v in self.client.volumes.list(filters={"label": f"{LABEL}={run_id}"}):
-                v.remove(force=True)
-        except NotFound:
-            pass
+            found = self.client.containers.list(all=True, filters={"name": f"^/?{name}$"})
+            if run_id:
+                found += self.client.containers.list(
+                    all=True, filters={"label": f"{LABEL}={run_id}"}
+                )
+            for container in {c.id: c for c in found}.values():
+                volumes.add(container.labels.get(VOLUME, ""))
+                _gone_ok(container.remove, force=True)
+            for volume in filter(None, volumes):
+                _gone_ok(lambda v=volume: self.client.volumes.get(v).remove(force=True))
         except DockerException as exc:
             raise SandboxError(f"could not remove the sandbox: {exc}") from exc
-        self.disks.destroy(volume_name(run_id))
+        for volume in filter(None, volumes):
+            self.disks.destroy(volume)
 
     def run_ids(self) -> set[str]:
-        mine = {"label": [LABEL, f"{INSTANCE}={self.instance}"]}
-        containers = self.client.containers.list(all=True, filters=mine)
-        volumes = self.client.volumes.list(filters=mine)
-        ids = {c.labels.get(LABEL) for c in containers}
-        ids |= {(v.attrs.get("Labels") or {}).get(LABEL) for v in volumes}
-        prefix, suffix = sandbox_name(""), "-workspace"
-        ids |= {n[len(prefix) : -len(suffix)] for n in self.disks.names() if n.endswith(suffix)}
-        return {i for i in ids if i}
+        """Runs that still have a container, volume or disk of this instance on this engine."""
+        prefix = sandbox_name("")
+        mine = {"label": f"{INSTANCE}={self.instance}"}
+        names = {c.name for c in self.client.containers.list(all=True, filters=mine)}
+        names |= {v.name.removesuffix("-workspace") for v in self.client.volumes.list(filters=mine)}
+        names |= {n.removesuffix("-workspace") for n in self.disks.names()}
+        return {n[len(prefix) :] for n in names if n.startswith(prefix)}

@@ -1,0 +1,56 @@
+"""Runs INSIDE the sandbox as its main process (python3 -c), as the sandbox user.
+
+It waits on stdin for one job: a JSON header line {"argv": [...], "env": {...}} followed by the
+verified .tar.gz, which it pipes into GNU tar (extracting into /workspace), then prints MARK on
+stdout and execs the command in its place (so the command is the container's main process: an
+OOM kill, a signal or the exit code are the command's own). A container is used for one job.
+
+If extraction fails it prints tar's complaint on stderr and exits 125 without MARK.
+Standard library only: it must run on the template image's Python.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+MARK = b"\x00crownest:extracted\x00\n"
+TAR = [
+    "tar", "-xzf", "-", "-C", "/workspace", "--no-same-owner", "--no-same-permissions",
+    "--delay-directory-restore",
+]  # fmt: skip
+CHUNK = 1 << 16
+
+
+def main():
+    stdin = sys.stdin.buffer
+    header = json.loads(stdin.readline())
+    tar = subprocess.Popen(TAR, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while chunk := stdin.read1(CHUNK):
+            tar.stdin.write(chunk)
+        tar.stdin.close()
+    except BrokenPipeError:
+        pass  # tar stopped early; its exit code and message say why
+    complaint = tar.stderr.read()
+    if tar.wait() != 0:
+        sys.stderr.buffer.write(complaint[-4000:] or b"tar failed")
+        sys.stderr.flush()
+        os._exit(125)
+    os.chdir("/workspace")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # the command reads an empty stdin, as with `docker run` without -i
+    sys.stdout.buffer.write(MARK)
+    sys.stdout.flush()
+    env = {**os.environ, **header.get("env", {})}
+    argv = header["argv"]
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        sys.stderr.write(f"cannot run {argv[0]}: {exc.strerror}\n")
+        sys.stderr.flush()
+        os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+
+
+if __name__ == "__main__":
+    main()

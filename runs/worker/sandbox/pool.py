@@ -1,0 +1,129 @@
+"""The warm pool: per worker host and template image, a few containers already created with the
+run limits and started, each with a fresh workspace of its own, waiting for one run's job.
+
+One keeper thread in the worker's main process fills the pool, replaces containers whose image
+is no longer the template's current one, and drains the pool when the worker stops. Runs take a
+container by renaming it (docker.py `pool_take`): atomic, so no container serves two runs, and
+every container is used once. The reaper removes pooled containers whose keeper is gone."""
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from .base import SandboxError
+
+log = logging.getLogger(__name__)
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+OWNER_LABEL = "org.crownest.owner"  # host:pid of the keeper
+POOL_LABEL = "org.crownest.pool"  # the image id a pooled container was made from
+INSTANCE_LABEL = "org.crownest.instance"
+PREFIX = "crownest-pool-"
+
+
+LIMITS_LABEL = "org.crownest.limits"
+
+
+def fingerprint(limits) -> str:
+    """Pooled containers serve runs with exactly the limits (and runtime) they were made with."""
+    return hashlib.sha256(repr(limits).encode()).hexdigest()[:16]
+
+
+def pool_list(sandbox, image_id: str | None = None, limits=None) -> list:
+    labels = [f"{POOL_LABEL}={image_id}" if image_id else POOL_LABEL]
+    labels.append(f"{INSTANCE_LABEL}={sandbox.instance}")
+    if limits is not None:
+        labels.append(f"{LIMITS_LABEL}={fingerprint(limits)}")
+    return sandbox.client.containers.list(all=True, filters={"label": labels, "name": PREFIX})
+
+
+def pool_take(sandbox, spec):
+    """A started container of the spec's image and limits, or None (the run starts cold)."""
+    image_id = sandbox.describe_image(spec.image).digest
+    for container in pool_list(sandbox, image_id, spec.limits):
+        if container.status == "running" and sandbox.claim(container, spec.run_id):
+            return container
+    return None
+
+
+def pool_add(sandbox, image: str, image_id: str, limits) -> None:
+    name = f"{PREFIX}{uuid.uuid4().hex[:12]}"
+    labels = {POOL_LABEL: image_id, OWNER_LABEL: OWNER, LIMITS_LABEL: fingerprint(limits)}
+    sandbox.create_started(image, limits, name, labels)
+
+
+class PoolKeeper:
+    def __init__(self, sandbox, templates: dict, limits, size: int, interval: float = 0.5):
+        self.sandbox, self.templates, self.limits = sandbox, templates, limits
+        self.size, self.interval = size, interval
+        self.stopping = threading.Event()
+        self.thread = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._loop, name="sandbox-pool", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread:
+            self.thread.join(30)
+        self.drain()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.fill_once()
+            except Exception:  # an engine hiccup must not end the keeper
+                log.warning("could not fill the sandbox pool", exc_info=True)
+            self.stopping.wait(self.interval)
+
+    def fill_once(self) -> int:
+        """Replace stale containers and add missing ones; returns how many were added."""
+        added = 0
+        for template in self.templates.values():
+            image = template["image"]
+            try:
+                current = self.sandbox.describe_image(image).digest
+            except SandboxError:
+                continue  # not built yet
+            mine = [c for c in pool_list(self.sandbox) if c.labels.get(OWNER_LABEL) == OWNER]
+            for container in mine:
+                stale = container.labels.get(POOL_LABEL) != current
+                if stale or container.status != "running":
+                    self.sandbox.remove_named(container.name)
+            ready = pool_list(self.sandbox, current, self.limits)
+            ready = [c for c in ready if c.status == "running"]
+            for _ in range(self.size - len(ready)):
+                if self.stopping.is_set():
+                    break
+                pool_add(self.sandbox, image, current, self.limits)
+                added += 1
+        return added
+
+    def drain(self) -> None:
+        for container in pool_list(self.sandbox):
+            if container.labels.get(OWNER_LABEL) == OWNER:
+                self.sandbox.remove_named(container.name)
+
+
+def orphans(sandbox) -> list:
+    """Pooled containers whose keeper (a worker process on this host) is gone."""
+    host = socket.gethostname()
+    gone = []
+    for container in pool_list(sandbox):
+        owner_host, _, pid = container.labels.get(OWNER_LABEL, "").partition(":")
+        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            gone.append(container)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
