@@ -34,15 +34,57 @@ class Forbidden(DomainError):
     pass
 
 
+# What a status means, said of a run or a transfer ("it has already succeeded").
+STATE_PHRASES = {
+    ("run", "awaiting_archive"): "is still waiting for its archive",
+    ("run", "ready"): "already has its verified archive",
+    ("run", "queued"): "is already queued to start",
+    ("run", "running"): "is already running",
+    ("run", "succeeded"): "has already succeeded",
+    ("run", "failed"): "has already failed",
+    ("run", "canceled"): "was canceled",
+    ("transfer", "open"): "is still open",
+    ("transfer", "completed"): "is already complete: the run has its archive",
+    ("transfer", "aborted"): "was aborted and its data deleted",
+    ("transfer", "failed"): "failed its checks and its data was deleted",
+    ("transfer", "expired"): "expired and its data was deleted",
+}
+ENDED = ("succeeded", "failed", "canceled")
+NEW_TRANSFER = (
+    "Start a new transfer (POST .../workspace-runs/{id}/transfers) and send the archive from "
+    "byte 0."
+)
+
+
+def _next_step(what: str, action: str, status: str) -> str:
+    """What to do instead, for the conflicts clients actually meet."""
+    if what == "transfer":
+        return "Nothing more needs sending." if status == "completed" else NEW_TRANSFER
+    if action == "start":
+        if status in ENDED:
+            return "To run it again, POST .../rerun, which makes a new run of it."
+        return "It needs no second start: follow it with GET .../events/stream."
+    if action == "cancel":
+        return "There is nothing left to stop."
+    if action == "upload an archive to":
+        if status == "ready":
+            return "It needs no other archive: start it (POST .../start)."
+        return "An archive is only taken before a run starts: create a new run for another one."
+    return ""
+
+
 class InvalidState(DomainError):
     """The action does not fit the current status of a run or transfer."""
 
     def __init__(self, status: str, allowed: list[str], *, what: str = "run", action: str = ""):
-        doing = f"{action} " if action else ""
-        allowed_text = ", ".join(allowed) or "no status"
+        doing = action or ("use" if what == "transfer" else "do this to")
+        state = STATE_PHRASES.get((what, status), f"is {status}")
+        allowed_text = " or ".join(allowed) or "no status"
+        step = _next_step(what, action, status) or (
+            f"That is only possible while it is {allowed_text}."
+        )
         super().__init__(
-            f"Cannot {doing or 'do this to '}this {what}: it is {status}; "
-            f"this is only possible while it is {allowed_text}.",
+            f"Cannot {doing} this {what}: it {state}. {step}",
             {"status": status, "allowed": list(allowed)},
         )
         self.status = status

@@ -10,6 +10,8 @@ from .inputs import documented
 from .serializers import RunOut
 
 S = Run.Status
+# In a fixed order (Run.TERMINAL is a set): the schema, and the types made from it, stay stable.
+TERMINAL_CHOICES = [S.SUCCEEDED.value, S.FAILED.value, S.CANCELED.value]
 
 
 def named(name: str):
@@ -136,7 +138,7 @@ class ErrorData(serializers.Serializer):
 
 @named("TerminalEventData")
 class TerminalData(serializers.Serializer):
-    status = serializers.ChoiceField(choices=[(s, s) for s in Run.TERMINAL])
+    status = serializers.ChoiceField(choices=TERMINAL_CHOICES)
     exitCode = nullable(serializers.IntegerField)
     failureReason = nullable(serializers.ChoiceField, choices=Run.Failure.choices)
     durationSeconds = nullable(serializers.FloatField, min_value=0)

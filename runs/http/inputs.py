@@ -91,8 +91,9 @@ COMMAND_SCHEMA = {
         {
             "type": "array",
             "minItems": 1,
-            "prefixItems": [{**COMMAND_TEXT, "minLength": 1}],
             "items": COMMAND_TEXT,
+            # The program (the first element) is not empty; later arguments may be.
+            "not": {"prefixItems": [{"const": ""}]},
         },
     ],
 }
@@ -110,8 +111,18 @@ NAME_SCHEMA = text_schema(50, NOT_BLANK_NO_NUL, minLength=1)
 
 @extend_schema_serializer(component_name="ArchiveDeclaration")
 class ArchiveIn(serializers.Serializer):
-    sizeBytes = StrictInt(
-        min_value=1, max_value=settings.CROWNEST_ARCHIVE_LIMIT, source="size_bytes"
+    # int64 whatever the configured limit, so generated clients do not depend on it.
+    sizeBytes = documented(
+        StrictInt,
+        {
+            "type": "integer",
+            "format": "int64",
+            "minimum": 1,
+            "maximum": settings.CROWNEST_ARCHIVE_LIMIT,
+        },
+        min_value=1,
+        max_value=settings.CROWNEST_ARCHIVE_LIMIT,
+        source="size_bytes",
     )
     sha256 = documented(
         StrictText, {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}, trim_whitespace=False

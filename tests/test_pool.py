@@ -1,0 +1,117 @@
+"""The warm pool: started containers waiting for runs, each used once, refilled, drained when
+the template image changes, and removed by the reaper when their worker dies."""
+
+import signal
+import socket
+import subprocess
+from unittest import mock
+
+import docker
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from runs import tasks
+from runs.worker import reaper
+from runs.worker.sandbox.docker import DockerSandbox
+from runs.worker.sandbox.pool import pool_list
+
+from .helpers import to_queue, wait_until, worker_process
+
+pytestmark = pytest.mark.docker
+QUEUE = "crownest-test-pool"
+TAG = "crownest/python-node:pool-test"
+INSTANCE = f"{settings.CROWNEST_INSTANCE}-pool"
+
+
+def pooled(docker_client, pid: int) -> list:
+    """The started pool containers kept by the worker whose main process is `pid`."""
+    owner = f"org.crownest.owner={socket.gethostname()}:{pid}"
+    found = docker_client.containers.list(filters={"label": owner, "name": "crownest-pool-"})
+    return [c for c in found if c.status == "running"]
+
+
+@pytest.fixture
+def pool_worker(worker, docker_client, tmp_path):
+    """A worker of its own (pool of 2) whose template image is a tag this test may move."""
+    image = settings.CROWNEST_TEMPLATES["python-node"]["image"]
+    assert docker_client.images.get(image).tag("crownest/python-node", "pool-test")
+    # An instance of its own: pools are per host and instance, and the suite's worker has one.
+    env = {
+        "CROWNEST_SANDBOX_POOL_SIZE": "2",
+        "CROWNEST_PYTHON_NODE_IMAGE": TAG,
+        "CROWNEST_INSTANCE": INSTANCE,
+    }
+    with (
+        worker_process(QUEUE, tmp_path, env, concurrency=2) as (proc, _log),
+        mock.patch.object(tasks.execute_run, "delay_on_commit", to_queue(QUEUE)),
+        mock.patch.dict(settings.CROWNEST_TEMPLATES["python-node"], image=TAG),
+    ):
+        wait_until(lambda: len(pooled(docker_client, proc.pid)) == 2, timeout=60)
+        yield proc
+    docker_client.images.remove(TAG, force=True)  # the tag (and a test-made image)
+
+
+def test_a_pooled_container_serves_one_run_and_the_pool_refills(runs, docker_client, pool_worker):
+    before = {c.id for c in pooled(docker_client, pool_worker.pid)}
+    run = runs.submit({"a.txt": "a"}, command="cat a.txt; echo; echo $HOME $USER $LANG; nproc")
+    done = runs.wait(run["id"])
+    assert done["status"] == "succeeded"
+    out = runs.output(run["id"]).split()
+    assert out == ["a", "/home/sandbox", "sandbox", "C.UTF-8", "1"]  # nproc matches 1 CPU
+    # the run's container was one of the pool's, renamed to the run's sandbox name
+    events = runs.events(run["id"])
+    assert done["sandbox"]["id"] == f"crownest-run-{run['id']}"
+    wait_until(lambda: runs.get(run["id"])["sandbox"]["removedAt"], timeout=30)
+    after = wait_until(
+        lambda: len(ids := {c.id for c in pooled(docker_client, pool_worker.pid)}) == 2 and ids,
+        timeout=60,
+    )
+    assert len(before - after) == 1, "exactly one pooled container was used"
+    taken = (before - after).pop()
+    with pytest.raises(docker.errors.NotFound):  # used once: gone, never handed out again
+        docker_client.containers.get(taken)
+    assert events[-1]["type"] == "terminal"
+
+
+def test_two_runs_never_share_a_workspace(runs, pool_worker):
+    first = runs.submit({"a.txt": "a"}, command="echo secret > mine.txt; ls -A /workspace")
+    runs.wait(first["id"])
+    second = runs.submit({"b.txt": "b"}, command="ls -A /workspace; cat /workspace/mine.txt")
+    done = runs.wait(second["id"])
+    assert runs.output(first["id"]).split() == ["a.txt", "mine.txt"]
+    assert runs.output(second["id"]).split() == ["b.txt"]
+    assert done["status"] == "failed"  # mine.txt is not there
+    assert "No such file" in runs.output(second["id"], "stderr")
+
+
+def test_a_template_change_drains_the_pool(docker_client, pool_worker):
+    old = {c.id for c in pooled(docker_client, pool_worker.pid)}
+    # A new version of the template: same tag, another image id.
+    base = docker_client.containers.create(TAG, command=["true"])
+    try:
+        base.commit(repository="crownest/python-node", tag="pool-test", changes=["LABEL v=2"])
+    finally:
+        base.remove()
+    new_id = docker_client.images.get(TAG).id
+
+    def renewed():
+        now = pooled(docker_client, pool_worker.pid)
+        fresh = [c for c in now if c.labels["org.crownest.pool"] == new_id]
+        return len(fresh) == 2 and not ({c.id for c in now} & old)
+
+    wait_until(renewed, timeout=90)
+
+
+def test_a_killed_workers_pool_is_removed_by_the_reaper(docker_client, pool_worker):
+    left = pooled(docker_client, pool_worker.pid)
+    assert len(left) == 2
+    pool_worker.send_signal(signal.SIGKILL)
+    pool_worker.wait(10)
+    subprocess.run(["pkill", "-9", "-f", f"-Q {QUEUE}"], check=False)  # its pool processes
+    with override_settings(CROWNEST_INSTANCE=INSTANCE):
+        sandbox = DockerSandbox()  # the reaper of that worker's host and instance
+        removed = reaper.pool_orphans_remove(sandbox)
+        assert {c.name for c in left} <= set(removed)
+        assert pool_list(sandbox) == []
+    assert pooled(docker_client, pool_worker.pid) == []
