@@ -41,6 +41,7 @@ def pool_worker(worker, docker_client, tmp_path):
         "CROWNEST_SANDBOX_POOL_SIZE": "2",
         "CROWNEST_PYTHON_NODE_IMAGE": TAG,
         "CROWNEST_INSTANCE": INSTANCE,
+        "CROWNEST_SANDBOX_TMP_SIZE": "64m",  # room for a virtualenv in /tmp
     }
     with (
         worker_process(QUEUE, tmp_path, env, concurrency=2) as (proc, _log),
@@ -72,6 +73,25 @@ def test_a_pooled_container_serves_one_run_and_the_pool_refills(runs, docker_cli
     with pytest.raises(docker.errors.NotFound):  # used once: gone, never handed out again
         docker_client.containers.get(taken)
     assert events[-1]["type"] == "terminal"
+
+
+def test_the_sandbox_behaves_like_a_normal_users_machine(runs, pool_worker):
+    """Real tools' first-run behaviour: caches and logs in $HOME, a venv in /tmp, git."""
+    script = (
+        "touch $HOME/x && npm config get cache && python3 -m venv /tmp/v && "
+        "/tmp/v/bin/python -c 'import sys; print(sys.prefix)' && "
+        "git init -q repo && git -C repo status --short && echo git-ok && "
+        "npm init -y >/dev/null && npm install --offline --no-audit left-pad 2>&1 | tail -1; "
+        "ls $HOME/.npm/_logs | head -1; nproc; echo $USER $LANG $TMPDIR; "
+        "python3 -c 'import os; print(len(os.sched_getaffinity(0)))'"
+    )
+    run = runs.submit({"a.txt": "a"}, command=script)
+    done = runs.wait(run["id"], timeout=120)
+    out = runs.output(run["id"]).splitlines()
+    assert done["status"] == "succeeded", runs.output(run["id"], "stderr")
+    assert out[0] == "/home/sandbox/.npm" and out[1] == "/tmp/v" and "git-ok" in out
+    assert out[-4].endswith("debug-0.log")  # npm could write its log under $HOME
+    assert out[-3:] == ["1", "sandbox C.UTF-8 /tmp", "1"]  # nproc matches the 1-CPU limit
 
 
 def test_two_runs_never_share_a_workspace(runs, pool_worker):
