@@ -9,8 +9,17 @@ from django.contrib.messages import get_messages
 
 from evidence.models import EvidenceBundle, Review
 from runs import admin as runs_admin
-from runs import tasks
-from runs.models import ApiToken, Artifact, Membership, RunEvent, Team, Template, Transfer
+from runs import lifecycle, tasks
+from runs.models import (
+    ApiToken,
+    Artifact,
+    Membership,
+    Run,
+    RunEvent,
+    Team,
+    Template,
+    Transfer,
+)
 
 from .helpers import Runs, Staged, client_for, make_targz
 
@@ -136,7 +145,9 @@ def test_cancel_action_ends_runs_and_warns_about_ended_ones(admin, runs):
     assert runs.events(ready["id"])[-1]["type"] == "terminal"
     [warning] = [m for m in get_messages(resp.wsgi_request)]
     assert warning.level_tag == "warning"
-    assert str(warning).startswith(f"{ended['id']}: Cannot cancel this run: it is canceled")
+    # The service's own refusal, named by run.
+    refusal = lifecycle.invalid(Run.Status.CANCELED, Run.Status.CANCELED).message
+    assert str(warning) == f"{ended['id']}: {refusal}"
 
 
 def test_reaper_action_queues_the_reaper(admin, runs, monkeypatch):

@@ -11,7 +11,7 @@ from runs.ending import Outcome, after_end, run_end, run_ended
 from runs.models import Run, RunEvent
 from runs.worker import reaper
 
-from .conftest import make_targz
+from .helpers import make_targz
 
 S = Run.Status
 

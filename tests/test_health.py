@@ -7,7 +7,7 @@ from celery import current_app
 from django.conf import settings
 from kombu import pools
 
-from .conftest import worker_process
+from .helpers import worker_process
 
 pytestmark = pytest.mark.docker
 
