@@ -176,6 +176,9 @@ SPECTACULAR_SETTINGS = {
         "TransferStatus": "runs.models.Transfer.Status",
         "TerminalStatus": ["succeeded", "failed", "canceled"],
         "HealthStatus": ["ok", "unavailable"],
+        "UploadMethod": ["direct", "staged", "reused"],
+        "ArchivePhase": ["upload", "verify", "extract"],
+        "Verdict": "evidence.models.Review.Verdict",
     },
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }

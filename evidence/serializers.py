@@ -1,17 +1,189 @@
+"""Review input, and the shapes of the evidence answers in the OpenAPI schema (the views build
+these documents themselves: the bundle and the envelope are stored, signed bytes)."""
+
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
+
+from runs.http.docs import SHA256, TERMINAL_CHOICES, const, named, nullable, run_event
+from runs.http.inputs import command_field, documented
+from runs.models import Run
 
 from .models import Review
 
+SHA256_FIELD = (serializers.CharField, SHA256)
+URI_REFERENCE = {"type": "string", "format": "uri-reference"}
 
+
+def sha256():
+    return documented(*SHA256_FIELD)
+
+
+@extend_schema_serializer(component_name="ReviewCreate")
 class ReviewIn(serializers.Serializer):
-    verdict = serializers.ChoiceField(choices=Review.Verdict.values)
+    verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
     comment = serializers.CharField(
         required=False, allow_blank=True, max_length=10_000, trim_whitespace=False, default=""
     )
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise serializers.ValidationError({"body": ["a JSON object"]})
+            raise serializers.ValidationError({"body": ["must be a JSON object"]})
         if "comment" in data and not isinstance(data["comment"], str):
-            raise serializers.ValidationError({"comment": ["a string"]})
+            raise serializers.ValidationError({"comment": ["must be a string"]})
         return super().to_internal_value(data)
+
+
+@named("Review")
+class ReviewOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    runId = serializers.CharField()
+    reviewer = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
+    comment = serializers.CharField(allow_blank=True)
+    evidenceSha256 = sha256()
+    attestationSha256 = nullable(serializers.CharField, help_text="the attestation judged")
+    void = serializers.BooleanField(help_text="the attestation it judged is no longer stored")
+    createdAt = serializers.DateTimeField()
+
+
+@named("EvidenceKey")
+class EvidenceKeyOut(serializers.Serializer):
+    keyid = documented(serializers.CharField, SHA256, help_text="sha256 of the public key's DER")
+    algorithm = documented(serializers.CharField, {"type": "string", "const": "ecdsa-p256-sha256"})
+    publicKeyPem = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    retiredAt = nullable(serializers.DateTimeField, help_text="retired keys still verify")
+
+
+@named("DsseSignature")
+class SignatureOut(serializers.Serializer):
+    keyid = serializers.CharField()
+    sig = serializers.CharField(help_text="base64 ECDSA P-256 signature over the DSSE PAE")
+
+
+@named("DsseEnvelope")
+class EnvelopeOut(serializers.Serializer):
+    payloadType = const("application/vnd.in-toto+json")
+    payload = serializers.CharField(help_text="base64 of the in-toto Statement v1 (JSON)")
+    signatures = SignatureOut(many=True)
+
+
+@named("SigstorePublicKey")
+class SigstoreKeyOut(serializers.Serializer):
+    hint = serializers.CharField(help_text="the keyid")
+
+
+@named("SigstoreVerificationMaterial")
+class SigstoreMaterialOut(serializers.Serializer):
+    publicKey = SigstoreKeyOut()
+    tlogEntries = serializers.ListField(child=serializers.DictField(), max_length=0)
+    timestampVerificationData = serializers.DictField()
+
+
+@named("SigstoreBundle")
+class SigstoreBundleOut(serializers.Serializer):
+    mediaType = const("application/vnd.dev.sigstore.bundle.v0.3+json")
+    verificationMaterial = SigstoreMaterialOut()
+    dsseEnvelope = EnvelopeOut()
+
+
+def _fields(names, field=lambda: nullable(serializers.DateTimeField)) -> dict:
+    return {name: field() for name in names}
+
+
+TIMESTAMPS = named("EvidenceTimestamps")(
+    type(
+        "EvidenceTimestamps",
+        (serializers.Serializer,),
+        _fields(
+            [
+                "createdAt",
+                "archiveVerifiedAt",
+                "queuedAt",
+                "startedAt",
+                "commandStartedAt",
+                "commandFinishedAt",
+                "terminalAt",
+                "evidenceWrittenAt",
+            ]
+        ),
+    )
+)
+
+
+@named("EvidenceTemplate")
+class TemplateRef(serializers.Serializer):
+    name = serializers.CharField()
+    image = nullable(serializers.CharField)
+    imageDigest = nullable(serializers.CharField)
+
+
+@named("EvidenceArchive")
+class SourceArchive(serializers.Serializer):
+    sha256 = sha256()
+    sizeBytes = serializers.IntegerField(min_value=1)
+    filename = nullable(serializers.CharField)
+    uploadMethod = nullable(serializers.CharField)
+    fileCount = nullable(serializers.IntegerField)
+    expandedBytes = nullable(serializers.IntegerField)
+
+
+@named("EvidenceSource")
+class Source(serializers.Serializer):
+    archive = SourceArchive()
+    submittedBy = serializers.CharField()
+    team = nullable(serializers.CharField)
+    client = nullable(serializers.CharField)
+
+
+@named("EvidenceArtifact")
+class ArtifactRef(serializers.Serializer):
+    id = serializers.CharField()
+    path = serializers.CharField()
+    sizeBytes = serializers.IntegerField(min_value=0)
+    sha256 = sha256()
+
+
+@named("EvidenceEvents")
+class EventsSummary(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1)
+    lastSeq = serializers.IntegerField(min_value=1)
+    sha256 = sha256()
+
+
+@named("EvidenceSandbox")
+class SandboxRef(serializers.Serializer):
+    id = nullable(serializers.CharField)
+    kept = serializers.BooleanField()
+
+
+@named("EvidenceAttestationRef")
+class AttestationRef(serializers.Serializer):
+    # Absolute with CROWNEST_PUBLIC_URL set; otherwise the path (the bundle is written by the
+    # worker, which knows no request's host).
+    url = documented(serializers.CharField, URI_REFERENCE)
+    sigstoreBundleUrl = documented(serializers.CharField, URI_REFERENCE)
+    keyid = sha256()
+    sha256 = sha256()
+
+
+@named("Evidence")
+class EvidenceOut(serializers.Serializer):
+    schema = const("crownest.evidence/v1")
+    runId = serializers.CharField()
+    status = serializers.ChoiceField(choices=TERMINAL_CHOICES)
+    exitCode = nullable(serializers.IntegerField)
+    failureReason = nullable(serializers.ChoiceField, choices=Run.Failure.choices)
+    command = command_field()
+    template = TemplateRef()
+    timestamps = TIMESTAMPS()
+    source = Source()
+    artifacts = ArtifactRef(many=True)
+    artifactIds = serializers.ListField(child=serializers.CharField())
+    events = EventsSummary()
+    terminalEvent = run_event()
+    sandbox = SandboxRef()
+    limits = serializers.DictField(help_text="the limits the run had (docs/api.md)")
+    attestation = AttestationRef(
+        required=False, help_text="absent when the bundle was written before a key existed"
+    )

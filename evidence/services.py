@@ -45,7 +45,10 @@ def events_digest(run_id: str) -> tuple[dict, dict | None]:
 def not_ready_message(what: str, run: Run) -> str:
     if run.is_terminal:
         return f"The {what} of this {run.status} run is being written; ask again in a moment."
-    return f"The {what} is written when the run ends; this run is {run.status}."
+    return (
+        f"The {what} is written when the run ends, and this run is {run.status}: ask again "
+        "after its terminal event."
+    )
 
 
 def evidence_for(*, run: Run) -> EvidenceBundle:

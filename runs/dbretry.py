@@ -2,7 +2,8 @@
 
 The worker writes while a sandbox runs (output, heartbeats, the cancel check) and when the run
 ends. A connection cut under it would otherwise end the task with the command still running
-and the run left for the reaper; instead, each such call is repeated on a new connection."""
+and the run left for the reaper; instead, each such call is repeated on a new connection. The
+web process's event feed reads through it too: its pool threads would keep a dead connection."""
 
 import logging
 import time

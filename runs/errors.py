@@ -44,7 +44,7 @@ STATE_PHRASES = {
     ("run", "failed"): "has already failed",
     ("run", "canceled"): "was canceled",
     ("transfer", "open"): "is still open",
-    ("transfer", "completed"): "is already complete: the run has its archive",
+    ("transfer", "completed"): "is already complete (the run has its archive)",
     ("transfer", "aborted"): "was aborted and its data deleted",
     ("transfer", "failed"): "failed its checks and its data was deleted",
     ("transfer", "expired"): "expired and its data was deleted",

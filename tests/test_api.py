@@ -489,9 +489,9 @@ def test_list_costs_the_same_queries_for_many_runs(runs, api):
 
 def test_openapi_schema_describes_the_run_object_as_served(runs, api):
     schema = api.get("/api/v1/schema/", {"format": "json"}).json()
-    props = schema["components"]["schemas"]["RunOut"]["properties"]
+    props = schema["components"]["schemas"]["Run"]["properties"]
     run = runs.create(GOOD)
     assert set(props) == set(run)
-    assert set(schema["components"]["schemas"]["ArchiveDoc"]["properties"]) == set(run["archive"])
-    assert set(schema["components"]["schemas"]["LinksDoc"]["properties"]) == set(run["links"])
-    assert set(schema["components"]["schemas"]["SandboxDoc"]["properties"]) == set(run["sandbox"])
+    assert set(schema["components"]["schemas"]["RunArchive"]["properties"]) == set(run["archive"])
+    assert set(schema["components"]["schemas"]["RunLinks"]["properties"]) == set(run["links"])
+    assert set(schema["components"]["schemas"]["RunSandbox"]["properties"]) == set(run["sandbox"])

@@ -187,10 +187,14 @@ def test_abort_deletes_the_data(staged):
     assert path.exists()
     assert staged.delete(transfer).status_code == 204
     assert not path.exists()
-    assert staged.get(transfer).json()["status"] == "aborted"
+    # Aborted is gone (DELETE removed it): 404 to every call but a repeated DELETE.
+    gone = staged.get(transfer)
+    assert gone.status_code == 404 and error_of(gone)["details"]["status"] == "aborted"
+    assert "POST" in error_of(gone)["message"]
     late = staged.put(transfer, ARCHIVE, CHUNK)
-    assert late.status_code == 409 and error_of(late)["code"] == "invalid_state"
-    assert staged.complete(transfer).status_code == 409
+    assert late.status_code == 404 and error_of(late)["code"] == "not_found"
+    assert staged.complete(transfer).status_code == 404
+    assert staged.delete(transfer).status_code == 204
 
 
 @pytest.mark.django_db

@@ -1,6 +1,9 @@
 """The run page's Evidence Bundle and Review panel, drawn by the evidence app, so that the run
 pages (runs/http/pages.py) never import evidence."""
 
+import base64
+import json
+
 from django import template
 
 from .. import reviews
@@ -22,3 +25,14 @@ def run_evidence(context, run):
         "can_review": bundle is not None and reviews.can_review(user, run),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.filter
+def dsse_statement(envelope) -> str:
+    """The in-toto Statement inside a stored DSSE envelope, as indented JSON, for reading. It
+    proves nothing by itself: evidence_verify.js checks the signature over it in the browser."""
+    try:
+        payload = base64.b64decode(json.loads(envelope)["payload"], validate=True)
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except (ValueError, KeyError, TypeError):
+        return ""

@@ -90,9 +90,12 @@ def _flatten(detail, prefix=""):
 
 
 def invalid_request(fields: dict) -> e.InvalidRequest:
-    names = ", ".join(sorted(fields)) or "body"
+    """One sentence naming what is wrong (the first problems), and where the rest are."""
+    said = [f"{name}: {problems[0]}" for name, problems in sorted(fields.items())[:3]]
+    more = f" (and {len(fields) - 3} more)" if len(fields) > 3 else ""
     return e.InvalidRequest(
-        f"The request is not valid ({names}); see details.fields for what each needs.",
+        f"The request was refused; {'; '.join(said) or 'the body is not valid'}{more}. "
+        "Fix these and send it again (details.fields lists every problem).",
         {"fields": fields},
     )
 
@@ -108,19 +111,57 @@ def _from_drf(exc) -> e.DomainError | None:
             f"Too many requests; wait {wait} s (Retry-After) and try again.", retry_after=wait
         )
     if isinstance(exc, exceptions.NotFound):
-        return e.NotFound("resource")
+        return e.NotFound("resource", "Nothing is at this URL; check the path and the id in it.")
     if isinstance(exc, exceptions.PermissionDenied):
+        if "CSRF" in str(exc.detail):
+            return e.Forbidden(
+                f"{exc.detail} A signed-in browser sends the X-CSRFToken header; API clients "
+                "send `Authorization: Bearer <token>` instead.",
+                {"reason": "csrf"},
+            )
         return e.Forbidden(str(exc.detail))
     return None
 
 
-def exception_handler(exc, context):
-    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        resp = Response(envelope("not_authenticated", str(exc.detail)), status=401)
-        resp["WWW-Authenticate"] = 'Bearer realm="api"'
+def _refusal(exc, context) -> Response | None:
+    """DRF's own refusals of a request's form: method, body type, Accept."""
+    request = context.get("request")
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        view = context.get("view")
+        allowed = list(view.allowed_methods) if view is not None else []
+        method = request.method if request is not None else "This method"
+        message = f"{method} is not allowed at this URL; it takes {', '.join(allowed)}."
+        resp = Response(envelope("method_not_allowed", message, {"allowed": allowed}), status=405)
+        resp["Allow"] = ", ".join(allowed)
         return resp
     if isinstance(exc, exceptions.UnsupportedMediaType):
-        return Response(envelope("unsupported_media_type", str(exc.detail)), status=415)
+        ctype = request.content_type if request is not None else ""
+        message = (
+            f"The body's Content-Type {ctype!r} is not one this call reads; send JSON "
+            "(Content-Type: application/json), or see the API schema for this operation."
+        )
+        return Response(envelope("unsupported_media_type", message, {"contentType": ctype}), 415)
+    if isinstance(exc, exceptions.NotAcceptable):
+        message = "This call answers in JSON; send Accept: application/json (or */*)."
+        return Response(envelope("not_acceptable", message), status=406)
+    return None
+
+
+NO_CREDENTIALS = (
+    "No credentials came with the request: send `Authorization: Bearer <token>` (a token from "
+    "`manage.py issue_token USERNAME`), or sign in."
+)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        said = NO_CREDENTIALS if isinstance(exc, exceptions.NotAuthenticated) else str(exc.detail)
+        resp = Response(envelope("not_authenticated", said), status=401)
+        resp["WWW-Authenticate"] = 'Bearer realm="api"'
+        return resp
+    refused = _refusal(exc, context)
+    if refused is not None:
+        return refused
     domain = exc if isinstance(exc, e.DomainError) else _from_drf(exc)
     if domain is not None:
         return domain_response(domain)

@@ -2,6 +2,7 @@
 socket is root on the host): the "docker" check asks the workers, over the broker, to ping their
 engines, and is ok when at least one answers that its engine does."""
 
+import kombu.exceptions
 import redis
 from celery import current_app
 from django.conf import settings
@@ -25,8 +26,16 @@ def check_redis():
     redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
 
 
+def broadcast_ping():
+    try:
+        return current_app.control.broadcast("docker_ping", reply=True, timeout=DOCKER_PING_TIMEOUT)
+    except (OSError, redis.exceptions.ConnectionError, kombu.exceptions.OperationalError):
+        # A pooled broker connection that Redis closed (a restart) fails once; a new one works.
+        return current_app.control.broadcast("docker_ping", reply=True, timeout=DOCKER_PING_TIMEOUT)
+
+
 def check_docker():
-    replies = current_app.control.broadcast("docker_ping", reply=True, timeout=DOCKER_PING_TIMEOUT)
+    replies = broadcast_ping()
     answers = [answer for reply in replies or [] for answer in reply.values()]
     if not answers:
         raise RuntimeError("no worker answers, so no Docker engine can take runs")

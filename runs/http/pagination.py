@@ -1,6 +1,6 @@
 """Page-number pagination for list answers: {count, page, pageSize, next, previous, results}.
 
-`page` and `pageSize` arrive validated (runs/http/inputs.py). A page past the last one is an
+`page` and `pageSize` arrive validated (runs/http/inputs/query.py). A page past the last one is an
 empty page (count still says how many there are), not an error: a list that shrinks while a
 client walks it must not turn into 404s."""
 

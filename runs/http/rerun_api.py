@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from .. import services
 from .api import run_response, visible_run
+from .schema import errors
 from .serializers import RunOut
 
 
@@ -13,7 +14,8 @@ class RunRerun(APIView):
     @extend_schema(
         operation_id="rerunRun",
         request=None,
-        responses={201: RunOut},
+        # 400: the caller left the original's team; 413: the archive limit shrank since.
+        responses={201: RunOut, **errors("invalid_request", "archive_too_large")},
         description=(
             "A new run with the original's template, command, archive, artifactPaths, "
             "timeoutSeconds, env and team; `rerunOf` names the original. It is `ready` at once "

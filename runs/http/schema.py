@@ -18,6 +18,7 @@ EXTRA_CODES = {
     "not_authenticated": 401,
     "unsupported_media_type": 415,
     "method_not_allowed": 405,
+    "not_acceptable": 406,
 }
 
 WHEN = {
@@ -189,7 +190,9 @@ def server_sent_event(kinds) -> dict:
 
 def _add_shared_errors(path: str, operation: dict) -> None:
     responses = operation.setdefault("responses", {})
-    secured = operation.get("security") != [{}] and operation.get("security") != []
+    # drf-spectacular leaves `security` out of a public operation: say it (no auth needed).
+    operation.setdefault("security", [])
+    secured = any(operation["security"])
     params = operation.get("parameters", [])
     wanted = []
     if any(p["in"] in ("query", "header") for p in params) or "requestBody" in operation:
@@ -202,6 +205,10 @@ def _add_shared_errors(path: str, operation: dict) -> None:
         wanted.append(("429", "Throttled"))
     for status, name in wanted:
         responses.setdefault(status, {"$ref": f"#/components/responses/{name}"})
+    for status, name in (("401", "NotAuthenticated"), ("429", "Throttled")):
+        own = responses.get(status, {})
+        if own and "$ref" not in own:  # a view's own description: the headers still apply
+            own["headers"] = SHARED_RESPONSES[name]["headers"]
     operation["responses"] = dict(sorted(responses.items()))
 
 

@@ -8,12 +8,14 @@ catches up. A lost, late or reordered wake-up, or a Redis restart, can delay eve
 lose, repeat or reorder them: everything is read by seq from the database."""
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
+from ..dbretry import db_retry
 from ..models import Run, RunEvent
 from .events import event_json, group_name
 
@@ -40,7 +42,11 @@ def current_seq(run_id: str) -> int:
     return Run.objects.filter(pk=run_id).values_list("last_seq", flat=True).first() or 0
 
 
-read = sync_to_async(read_batch, thread_sensitive=False)
+# These run on the shared thread pool, whose threads keep their database connection from one
+# request to the next (Django closes connections at a request's end, in the request's thread):
+# after a database restart that connection is dead, and db_retry replaces it.
+read = sync_to_async(functools.partial(db_retry, read_batch), thread_sensitive=False)
+last_seq = sync_to_async(functools.partial(db_retry, current_seq), thread_sensitive=False)
 
 
 class Tail:
@@ -119,7 +125,7 @@ async def _acquire(run_id: str) -> Tail:
     key = (id(asyncio.get_running_loop()), run_id)
     tail = _tails.get(key)
     if tail is None:
-        start = await sync_to_async(current_seq, thread_sensitive=False)(run_id)
+        start = await last_seq(run_id)
         tail = _tails.get(key)  # another viewer may have made it meanwhile
         if tail is None:
             tail = _tails[key] = Tail(run_id, start)

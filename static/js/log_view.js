@@ -1,11 +1,17 @@
 // A virtualised log: every line is kept as data, only the rows in view (plus a margin) exist in
 // the DOM, so 100,000 lines scroll and grow without freezing the page. Rows have one fixed
 // height; long lines scroll sideways instead of wrapping, which keeps that height true.
+//
+// Log groups (the GitHub Actions convention): a line `::group::NAME` becomes a header that folds
+// the lines after it, up to `::endgroup::` (hidden; the raw download keeps both as printed). A
+// group folds by itself when it ends, unless someone opened or closed it by hand meanwhile.
 (function () {
   "use strict";
   const { render, strip, newState } = window.CrowNestAnsi;
   const ROW = 18;
   const OVERSCAN = 30;
+  const GROUP = /^::group::(.*)$/;
+  const ENDGROUP = /^::endgroup::\s*$/;
 
   class LogView {
     constructor(box) {
@@ -13,21 +19,41 @@
       this.spacer = box.querySelector(".log-spacer");
       this.rows = box.querySelector(".log-rows");
       this.lines = [];
+      this.shown = [];  // indexes into lines, in order: what scrolls (folded lines left out)
+      this.dirty = false;  // `shown` must be rebuilt before the next draw
+      this.groups = [];
+      this.group = null;  // the group that new lines join
       this.open = {};  // stream -> index of its line not yet ended by "\n"
       this.sgr = { stdout: newState(), stderr: newState() };
       this.follow = true;
       this.highlight = null;
       this.pending = false;
       this.onFollowChange = () => {};
+      this.onChange = () => {};
       box.addEventListener("scroll", () => {
         const atBottom = this.atBottom();
         if (atBottom !== this.follow) { this.follow = atBottom; this.onFollowChange(atBottom); }
         this.schedule();
       });
+      box.addEventListener("click", (e) => {
+        const button = e.target.closest("button.fold");
+        if (button) this.toggle(Number(button.dataset.group));
+      });
     }
 
     atBottom() {
       return this.box.scrollTop + this.box.clientHeight >= this.box.scrollHeight - ROW;
+    }
+
+    push(line) {
+      line.n = this.lines.length + 1;
+      if (this.group && line.kind !== "group") {
+        line.group = this.group.id;
+        this.group.count++;
+      }
+      const idx = this.lines.push(line) - 1;
+      if (!(this.group && this.group.folded && line.kind !== "group")) this.shown.push(idx);
+      return idx;
     }
 
     append(stream, text, ts) {
@@ -40,18 +66,79 @@
         if (idx === undefined) {
           const st = this.sgr[stream];
           const start = st.fg !== null || st.bg !== null || st.bold ? Object.assign({}, st) : null;
-          idx = this.lines.push({ n: this.lines.length + 1, stream, ts, text: "", start }) - 1;
+          idx = this.push({ stream, ts, text: "", start });
         }
         this.lines[idx].text += part;
         if (part.indexOf("\x1b") !== -1) render(part, document.createDocumentFragment(), this.sgr[stream]);
         if (last) this.open[stream] = idx;
-        else delete this.open[stream];
+        else {
+          delete this.open[stream];
+          this.ended(idx);
+        }
       });
       this.schedule();
     }
 
+    // A line is complete: it may open or close a group.
+    ended(idx) {
+      const line = this.lines[idx];
+      if (line.text.indexOf("::") === -1) return;
+      const plain = strip(line.text).trim();
+      const opens = plain.match(GROUP);
+      if (opens) {
+        this.close();
+        if (line.group !== undefined) {
+          this.groups[line.group].count--;
+          this.dirty = true;  // it was hidden if that group is folded; a header never is
+        }
+        delete line.group;
+        line.kind = "group";
+        this.group = { id: this.groups.length, name: opens[1].trim() || "group", head: idx, count: 0, folded: false, touched: false, ended: false };
+        line.groupId = this.group.id;
+        this.groups.push(this.group);
+      } else if (ENDGROUP.test(plain)) {
+        line.kind = "endgroup";
+        if (line.group !== undefined) this.groups[line.group].count--;
+        this.dirty = true;  // the marker leaves the view
+        this.close();
+      }
+    }
+
+    close() {
+      const g = this.group;
+      if (!g) return;
+      g.ended = true;
+      this.group = null;
+      if (!g.touched && g.count > 0) { g.folded = true; this.dirty = true; }
+    }
+
+    toggle(id) {
+      const g = this.groups[id];
+      if (!g) return;
+      g.folded = !g.folded;
+      g.touched = true;
+      this.dirty = true;
+      this.onChange();
+      this.draw();
+    }
+
+    rebuild() {
+      const shown = [];
+      for (let i = 0; i < this.lines.length; i++) {
+        const line = this.lines[i];
+        if (line.kind === "endgroup") continue;
+        if (line.group !== undefined && this.groups[line.group].folded) continue;
+        shown.push(i);
+      }
+      this.shown = shown;
+      this.dirty = false;
+    }
+
     note(text, cls) {
-      this.lines.push({ n: this.lines.length + 1, stream: cls || "note", ts: null, text, start: null });
+      const group = this.group;
+      this.group = null;  // notes (artifacts, the end) never hide inside a group
+      this.push({ stream: cls || "note", ts: null, text, start: null });
+      this.group = group;
       this.schedule();
     }
 
@@ -62,16 +149,24 @@
     }
 
     draw() {
+      if (this.dirty) this.rebuild();
       const wasFollowing = this.follow;
-      this.spacer.style.height = this.lines.length * ROW + "px";
+      this.spacer.style.height = this.shown.length * ROW + "px";
       if (wasFollowing) this.box.scrollTop = this.box.scrollHeight;
       const first = Math.max(0, Math.floor(this.box.scrollTop / ROW) - OVERSCAN);
       const count = Math.ceil(this.box.clientHeight / ROW) + 2 * OVERSCAN;
-      const end = Math.min(this.lines.length, first + count);
+      const end = Math.min(this.shown.length, first + count);
       this.rows.style.transform = `translateY(${first * ROW}px)`;
+      // Rows are rebuilt on every draw: keep the keyboard focus on the same group's button.
+      const active = document.activeElement;
+      const focused = active && this.rows.contains(active) ? active.dataset.group : undefined;
       const frag = document.createDocumentFragment();
-      for (let i = first; i < end; i++) frag.appendChild(this.row(this.lines[i]));
+      for (let i = first; i < end; i++) frag.appendChild(this.row(this.lines[this.shown[i]]));
       this.rows.replaceChildren(frag);
+      if (focused !== undefined) {
+        const again = this.rows.querySelector(`button.fold[data-group="${focused}"]`);
+        if (again) again.focus({ preventScroll: true });
+      }
       this.follow = wasFollowing || this.atBottom();
     }
 
@@ -82,12 +177,19 @@
       const a = document.createElement("a");
       a.className = "ln";
       a.href = "#L" + line.n;
+      a.tabIndex = -1;
       a.textContent = line.n;
       div.appendChild(a);
       const ts = document.createElement("span");
       ts.className = "ts";
       ts.textContent = line.ts ? line.ts.slice(11, 23) : "";
       div.appendChild(ts);
+      if (line.kind === "group") {
+        div.classList.add("group-head");
+        div.appendChild(this.foldButton(this.groups[line.groupId]));
+        return div;
+      }
+      if (line.group !== undefined) div.classList.add("in-group");
       const body = document.createElement("span");
       body.className = "tx";
       render(line.text, body, line.start ? Object.assign({}, line.start) : newState());
@@ -95,13 +197,50 @@
       return div;
     }
 
+    foldButton(g) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "fold";
+      button.dataset.group = g.id;
+      button.setAttribute("aria-expanded", String(!g.folded));
+      const name = document.createElement("span");
+      name.className = "group-name";
+      name.textContent = g.name;
+      const size = document.createElement("span");
+      size.className = "group-size";
+      size.textContent = g.ended ? ` ${g.count} line${g.count === 1 ? "" : "s"}` : " …";
+      button.append(name, size);
+      return button;
+    }
+
+    // The position of line n among the shown rows; a folded group around it opens first.
+    position(n) {
+      const idx = n - 1;
+      const line = this.lines[idx];
+      if (line && line.group !== undefined && this.groups[line.group].folded) {
+        this.groups[line.group].folded = false;
+        this.groups[line.group].touched = true;
+        this.dirty = true;
+      }
+      if (this.dirty) this.rebuild();
+      let lo = 0;
+      let hi = this.shown.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.shown[mid] < idx) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    }
+
     scrollToLine(n) {
       this.highlight = n;
       this.follow = false;
       this.onFollowChange(false);
+      const pos = this.position(n);
       // The spacer may lag behind the data until the next frame; scrollTop would be clamped.
-      this.spacer.style.height = this.lines.length * ROW + "px";
-      this.box.scrollTop = Math.max(0, (n - 1) * ROW - this.box.clientHeight / 3);
+      this.spacer.style.height = this.shown.length * ROW + "px";
+      this.box.scrollTop = Math.max(0, pos * ROW - this.box.clientHeight / 3);
       this.draw();
     }
 
@@ -111,13 +250,17 @@
       this.schedule();
     }
 
+    searchable(line) {
+      return line.kind !== "endgroup";
+    }
+
     // Next line after `from` whose visible text holds `query` (case-insensitive), wrapping.
     find(query, from) {
       const q = query.toLowerCase();
       const total = this.lines.length;
       for (let k = 1; k <= total; k++) {
         const line = this.lines[(from + k - 1) % total];
-        if (strip(line.text).toLowerCase().includes(q)) return line.n;
+        if (this.searchable(line) && strip(line.text).toLowerCase().includes(q)) return line.n;
       }
       return null;
     }
@@ -125,7 +268,7 @@
     count(query) {
       const q = query.toLowerCase();
       let c = 0;
-      for (const line of this.lines) if (strip(line.text).toLowerCase().includes(q)) c++;
+      for (const line of this.lines) if (this.searchable(line) && strip(line.text).toLowerCase().includes(q)) c++;
       return c;
     }
   }

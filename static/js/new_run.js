@@ -3,7 +3,7 @@
   "use strict";
   const form = document.getElementById("new-run");
   const { call, describe } = window.CrowNest;
-  const { sha256File, upload } = window.CrowNestUpload;
+  const { meter, sha256File, upload } = window.CrowNestUpload;
   const $ = (id) => document.getElementById(id);
   const fileInput = $("archive");
   const drop = $("drop");
@@ -12,7 +12,7 @@
     const units = ["B", "KiB", "MiB", "GiB"];
     let i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i ? n.toFixed(1) : n) + " " + units[i];
+    return (i ? n.toFixed(1) : Math.round(n)) + " " + units[i];
   }
 
   function showError(text) {
@@ -23,8 +23,9 @@
   function report(p) {
     $("phase").textContent = p.phase;
     $("bar").value = p.percent;
+    const rate = p.rate === null ? "" : ` · ${human(p.rate)}/s`;
     $("progress-text").textContent =
-      `${human(p.done)} of ${human(p.total)} · ${p.percent.toFixed(1)}% · ${human(p.rate)}/s`;
+      `${human(p.done)} of ${human(p.total)} · ${p.percent.toFixed(1)}%${rate}`;
   }
 
   function chosen() {
@@ -88,10 +89,9 @@
     if ($("team").value) body.team = $("team").value;
     $("submit").disabled = true;
     $("progress").hidden = false;
+    const hashing = meter(file.size, report);
     try {
-      const tick = (done, total) => report({ phase: "Computing sha256", done, total,
-        percent: total ? (done / total) * 100 : 100, rate: 0 });
-      const sha256 = await sha256File(file, tick);
+      const sha256 = await sha256File(file, (done) => hashing(done, "Computing sha256"));
       body.archive = { sizeBytes: file.size, sha256, filename: file.name };
       const run = await call("POST", "/api/v1/workspace-runs", body);
       form.dataset.runId = run.id;

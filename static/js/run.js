@@ -1,15 +1,19 @@
 // The run page: follows the run's events over the websocket (SSE when the websocket cannot
-// connect), feeds the log view, refreshes the server-rendered panels when the status moves.
+// connect), feeds the archive progress and the log view, keeps the clock right, refreshes the
+// server-rendered parts (the header above the log, the panels below) when the run moves, and
+// runs the header's buttons (start, cancel, re-run).
 (function () {
   "use strict";
   const { call, describe } = window.CrowNest;
+  const clock = window.CrowNestClock;
   const root = document.getElementById("run");
   const runId = root.dataset.runId;
-  const panels = document.getElementById("panels");
-  const view = new window.CrowNestLogView(document.getElementById("log"));
   const $ = (id) => document.getElementById(id);
+  const view = new window.CrowNestLogView($("log"));
+  const progress = new window.CrowNestArchiveProgress($("archive-progress"));
   let lastSeq = 0;
   let ended = false;
+  let commandSeen = false;
   let wsFailures = 0;
   let useSse = !("WebSocket" in window);
   let wanted = location.hash.match(/^#L(\d+)$/) ? Number(location.hash.slice(2)) : null;
@@ -37,22 +41,35 @@
 
   function setState(text) { $("log-state").textContent = text; }
 
+  function showError(text) {
+    $("action-error").textContent = text;
+    $("action-error").hidden = !text;
+  }
+
+  // One fetch answers both parts (and the empty log's words); each is swapped in place.
   let refreshing = null;
   async function refreshPanels() {
     if (refreshing) return refreshing;
     refreshing = (async () => {
       try {
-        const resp = await fetch(panels.dataset.url, { credentials: "same-origin" });
+        const resp = await fetch(root.dataset.panelsUrl, { credentials: "same-origin" });
         if (!resp.ok) return;
+        const fresh = document.createElement("div");
+        fresh.innerHTML = await resp.text();  // server-rendered, escaped by Django
         // Keep what the user is typing into the review form across the refresh.
-        const typing = panels.querySelector(".review-form textarea");
+        const typing = $("panels").querySelector(".review-form textarea");
         const draft = typing ? typing.value : "";
         const focused = typing && document.activeElement === typing;
-        panels.innerHTML = await resp.text();  // server-rendered, escaped by Django
-        const fresh = panels.querySelector(".review-form textarea");
-        if (fresh && draft) fresh.value = draft;
-        if (fresh && focused) fresh.focus();
-        window.CrowNestEvidence.verifyIn(panels);
+        const opened = new Set(Array.from($("panels").querySelectorAll("details[open][id]"), (d) => d.id));
+        $("run-head").replaceChildren(...fresh.querySelector("[data-part=run-head]").childNodes);
+        $("panels").replaceChildren(...fresh.querySelector("[data-part=panels]").childNodes);
+        $("log-empty").textContent = fresh.querySelector("[data-part=log-empty]").textContent;
+        opened.forEach((id) => { const d = $(id); if (d) d.open = true; });
+        const textarea = $("panels").querySelector(".review-form textarea");
+        if (textarea && draft) textarea.value = draft;
+        if (textarea && focused) textarea.focus();
+        clock.tick(root);
+        window.CrowNestEvidence.verifyIn($("panels"));
       } finally {
         refreshing = null;
       }
@@ -63,14 +80,21 @@
   // The bundle is written just after the terminal event: look again until it is there.
   async function awaitEvidence(tries) {
     await refreshPanels();
-    const ev = document.getElementById("evidence");
+    const ev = $("evidence");
     if (tries > 0 && !(ev && ev.dataset.ready)) setTimeout(() => awaitEvidence(tries - 1), 1000);
   }
 
   function onEvent(ev) {
     if (ev.seq <= lastSeq) return;  // a replay after reconnecting
     lastSeq = ev.seq;
+    clock.learn(ev.timestamp);
     const d = ev.data || {};
+    if (ev.type === "archive_progress") progress.update(ev);
+    else if (ev.type !== "status") {
+      progress.finish();
+      if (!commandSeen && root.dataset.status === "running") refreshPanels();  // the command's start
+      commandSeen = true;
+    }
     if (ev.type === "stdout" || ev.type === "stderr") view.append(ev.type, d.text || "", ev.timestamp);
     else if (ev.type === "status") { root.dataset.status = d.status; refreshPanels(); }
     else if (ev.type === "error") view.note(`[${d.code}] ${d.message}`, "meta err");
@@ -79,11 +103,14 @@
     else if (ev.type === "terminal") {
       ended = true;
       root.dataset.status = d.status;
+      const duration = $("duration");
+      if (duration) duration.dataset.until = ev.timestamp;  // stop counting at once
       view.note(`run ${d.status}${d.exitCode !== null && d.exitCode !== undefined ? ", exit code " + d.exitCode : ""}`, "meta");
       setState("ended");
       awaitEvidence(30);
     }
-    $("log-count").textContent = `${view.lines.length} lines`;
+    $("log-count").textContent = view.lines.length ? `${view.lines.length} lines` : "";
+    $("log-empty").hidden = view.lines.length > 0;
     if (wanted && view.lines.length >= wanted) { view.scrollToLine(wanted); wanted = null; }
   }
 
@@ -119,19 +146,44 @@
     };
   }
 
-  panels.addEventListener("click", async (e) => {
-    if (e.target.id !== "cancel") return;
-    if (!window.confirm("Cancel this run? The command is stopped and the sandbox removed.")) return;
-    e.target.disabled = true;
-    try {
-      await call("POST", `/api/v1/workspace-runs/${runId}/cancel`);
+  const base = `/api/v1/workspace-runs/${runId}`;
+  const ACTIONS = {
+    async cancel() {
+      if (!window.confirm("Cancel this run? The command is stopped and the sandbox removed.")) return false;
+      await call("POST", `${base}/cancel`);
       await refreshPanels();
+      return true;
+    },
+    async start() {
+      await call("POST", `${base}/start`);
+      await refreshPanels();
+      return true;
+    },
+    // The same command on the same stored archive, as a new run; started at once when ready.
+    async rerun() {
+      const run = await call("POST", `${base}/rerun`);
+      try {
+        if (run.status === "ready") await call("POST", `/api/v1/workspace-runs/${run.id}/start`);
+      } finally {
+        window.location.assign(`/runs/${run.id}`);  // its page offers Start if that failed
+      }
+      return true;
+    },
+  };
+
+  root.addEventListener("click", async (e) => {
+    const button = e.target.closest("button[id]");
+    if (!button || !ACTIONS[button.id]) return;
+    button.disabled = true;
+    showError("");
+    try {
+      if (!(await ACTIONS[button.id]())) button.disabled = false;
     } catch (err) {
-      window.alert(describe(err));
-      e.target.disabled = false;
+      showError(describe(err));
+      button.disabled = false;
     }
   });
 
-  window.CrowNestEvidence.verifyIn(panels);
+  window.CrowNestEvidence.verifyIn($("panels"));
   connect();
 })();

@@ -41,11 +41,14 @@
 
   class NetworkError extends Error {}
 
+  // Progress with a rate: bytes per second since the first report, none until a tenth of a
+  // second has passed (a rate over a few milliseconds is noise).
   function meter(total, report) {
     const started = performance.now();
     return (done, phase) => {
-      const secs = Math.max((performance.now() - started) / 1000, 0.001);
-      report({ phase, done, total, percent: total ? (done / total) * 100 : 100, rate: done / secs });
+      const secs = (performance.now() - started) / 1000;
+      const rate = secs >= 0.1 ? done / secs : null;
+      report({ phase, done, total, percent: total ? (done / total) * 100 : 100, rate });
     };
   }
 
@@ -109,5 +112,5 @@
     }
   }
 
-  window.CrowNestUpload = { sha256File, upload };
+  window.CrowNestUpload = { meter, sha256File, upload };
 })();

@@ -65,7 +65,7 @@ def test_upload_watch_and_download(stack, django_user_model, new_page, shot, tmp
     expect(page.locator("#evidence[data-ready]")).to_be_visible(timeout=30_000)
     shot(page, "run-succeeded")
     with page.expect_download() as dl:
-        page.click("text=Download >> nth=0")
+        page.click(".artifact-download >> nth=0")
     assert dl.value.suggested_filename == "report.txt"
     assert open(dl.value.path()).read() == "report\n"
     with page.expect_download() as dl:

@@ -23,6 +23,7 @@ runs_app.command("upload")(cli_steps.runs_upload)
 runs_app.command("start")(cli_steps.runs_start)
 runs_app.command("get")(cli_steps.runs_get)
 runs_app.command("cancel")(cli_steps.runs_cancel)
+runs_app.command("rerun")(cli_steps.runs_rerun)
 runs_app.command("list")(cli_steps.runs_list)
 runs_app.command("events")(cli_steps.runs_events)
 

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from . import config
+from .cli_progress import ArchiveProgressBar
 from .client import Client
 from .errors import ApiError, ArchiveRejected, CrownestError, NotAuthenticated
 from .models import Event
@@ -23,8 +24,12 @@ from .models import Event
 EXIT_USAGE, EXIT_REJECTED, EXIT_SERVICE, EXIT_RUN_ERROR, EXIT_AUTH = 2, 65, 69, 70, 77
 EXIT_TIMEOUT, EXIT_CANCELED, EXIT_OOM = 124, 130, 137
 EXIT_NOT_VERIFIED = 1
+TERMINAL = ("succeeded", "failed", "canceled")
 
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a line is never broken at the console's width (80 when piped): the commands that
+# notes print must copy and paste whole.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+archive_bar = ArchiveProgressBar(err)  # archive_progress on a terminal; nothing when piped
 
 
 def client_from_config() -> Client:
@@ -69,6 +74,8 @@ def report_error(exc: BaseException) -> int:
 def print_event(event: Event, *, quiet_status=False, to_stderr=False) -> None:
     """stdout/stderr texts go to our stdout/stderr unchanged; everything else is a note on
     stderr, so that `crownest ... > out.txt` captures exactly the command's output."""
+    if archive_bar(event):
+        return
     if event.type in ("stdout", "stderr"):
         stream = sys.stderr if (to_stderr or event.type == "stderr") else sys.stdout
         stream.write(event.data.get("text", ""))
@@ -76,15 +83,32 @@ def print_event(event: Event, *, quiet_status=False, to_stderr=False) -> None:
     elif quiet_status:
         return
     elif event.type == "status":
-        err.print(f"[dim]--- {event.data.get('status')}[/dim]")
+        if event.data.get("status") not in TERMINAL:  # the terminal event's line says it once
+            err.print(f"[dim]--- {event.data.get('status')}[/dim]")
     elif event.type in ("artifact_collected", "artifact_error", "error"):
         err.print(f"[dim]--- {event.type}: {json.dumps(event.data)}[/dim]")
     elif event.type == "terminal":
-        d = event.data
-        err.print(
-            f"[bold]--- {d.get('status')}[/bold] exit code {d.get('exitCode')}"
-            f" ({d.get('failureReason') or 'ok'}, {d.get('durationSeconds')} s)"
-        )
+        err.print(result_line(event.data))
+
+
+def duration_text(seconds: float) -> str:
+    """The one way the CLI writes a duration: seconds with one decimal (`4.9 s`, `46.7 s`)."""
+    return f"{seconds:.1f} s"
+
+
+def result_line(terminal: dict) -> str:
+    """`--- failed (exit code 3, 1.2 s)`: the run's one result line; parts that are not known
+    (no exit code for a run canceled before its command ran) are left out, never "None"."""
+    parts = []
+    if terminal.get("exitCode") is not None:
+        parts.append(f"exit code {terminal['exitCode']}")
+    reason = terminal.get("failureReason")
+    if reason and reason != "exit_code":
+        parts.append(reason.replace("_", " "))
+    if terminal.get("durationSeconds") is not None:
+        parts.append(duration_text(terminal["durationSeconds"]))
+    said = f" ({', '.join(parts)})" if parts else ""
+    return f"[bold]--- {terminal.get('status')}[/bold]{said}"
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:

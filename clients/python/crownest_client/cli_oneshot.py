@@ -22,7 +22,7 @@ from .cli_common import (
     report_error,
 )
 from .client import Client
-from .errors import ApiError, CrownestError
+from .errors import ApiError, CrownestError, RunNotStarted
 from .models import Event
 from .oneshot import RunResult, run_archive
 
@@ -68,6 +68,7 @@ def run_archive_cmd(
 
     def on_event(event: Event):
         state["last"] = event.seq
+        state["ended"] = event.type == "terminal"
         print_event(event, to_stderr=as_json)
 
     progress = Progress(
@@ -107,8 +108,13 @@ def run_archive_cmd(
             )
     except KeyboardInterrupt:
         raise typer.Exit(interrupted(client, state, cancel_on_interrupt)) from None
-    except (CrownestError, httpx.HTTPError, OSError) as exc:
-        raise typer.Exit(report_error(exc)) from None
+    except RunNotStarted as exc:
+        raise typer.Exit(not_started(exc, path)) from None
+    except (CrownestError, httpx.HTTPError, OSError, ValueError) as exc:
+        code = report_error(exc)
+        if state["run"] is not None:  # it started: it goes on, or ended, without us
+            err.print(after_start_hint(state))
+        raise typer.Exit(code) from None
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     if out is not None:
@@ -119,11 +125,47 @@ def run_archive_cmd(
     raise typer.Exit(exit_code_for(result.terminal))
 
 
+def resume_hint(state: dict) -> str:
+    run_id = state["run"].id
+    return (
+        f"follow it with: crownest runs events {run_id} --after-seq {state['last']} --follow\n"
+        f"cancel it with: crownest runs cancel {run_id}"
+    )
+
+
+def after_start_hint(state: dict) -> str:
+    run_id = state["run"].id
+    if state.get("ended"):
+        return (
+            f"the run has ended; fetch its outputs with: crownest artifacts download {run_id} "
+            f"--out DIR, and its evidence with: crownest evidence get {run_id}"
+        )
+    return f"the run goes on without this command.\n{resume_hint(state)}"
+
+
+def not_started(exc: RunNotStarted, source: Path) -> int:
+    """The run was created but its upload or start failed: say so, and how it was left."""
+    code = report_error(exc.cause)
+    if exc.canceled:
+        err.print(f"run {exc.run_id} could not start, so it was canceled (nothing is left waiting)")
+        return code
+    err.print(f"run {exc.run_id} could not start, and canceling it failed too: {exc.cancel_error}")
+    err.print(f"it waits for its archive; cancel it with: crownest runs cancel {exc.run_id}")
+    if source.is_file():
+        err.print(
+            f"or upload and start it: crownest runs upload {exc.run_id} {source} && "
+            f"crownest runs start {exc.run_id}"
+        )
+    return code
+
+
 def interrupted(client: Client, state: dict, cancel: bool) -> int:
     run = state["run"]
     if run is None:
-        err.print("interrupted before the run was created")
+        err.print("interrupted before the run was created; nothing is left behind")
         return EXIT_CANCELED
+    if not started(client, run.id):
+        return cancel_unstarted(client, run.id)
     if cancel:
         try:
             client.cancel(run.id)
@@ -131,9 +173,24 @@ def interrupted(client: Client, state: dict, cancel: bool) -> int:
         except ApiError as exc:
             report_error(exc)
         return EXIT_CANCELED
-    err.print(
-        f"interrupted; the run goes on. Resume with:\n"
-        f"  crownest runs events {run.id} --after-seq {state['last']} --follow\n"
-        f"cancel it with: crownest runs cancel {run.id}"
-    )
+    err.print(f"interrupted; the run goes on.\n{resume_hint(state)}")
+    return EXIT_CANCELED
+
+
+def started(client: Client, run_id: str) -> bool:
+    """Whether the run was started (or cannot be asked: then assume so, and cancel nothing)."""
+    try:
+        return client.get_run(run_id).status not in ("awaiting_archive", "ready")
+    except (CrownestError, httpx.HTTPError, OSError):
+        return True
+
+
+def cancel_unstarted(client: Client, run_id: str) -> int:
+    try:
+        client.cancel(run_id)
+    except (CrownestError, httpx.HTTPError, OSError) as exc:
+        err.print(f"interrupted before run {run_id} started; canceling it failed ({exc})")
+        err.print(f"cancel it with: crownest runs cancel {run_id}")
+        return EXIT_CANCELED
+    err.print(f"interrupted before run {run_id} started, so it was canceled")
     return EXIT_CANCELED

@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from .cli_common import api_call, emit, err, exit_code_for, parse_env, print_event
+from .cli_common import (
+    EXIT_REJECTED,
+    api_call,
+    emit,
+    err,
+    exit_code_for,
+    parse_env,
+    print_event,
+)
 from .oneshot import safe_join, upload
 from .packing import file_digest
 
@@ -67,6 +75,32 @@ def runs_get(run_id: str):
 
 def runs_cancel(run_id: str):
     emit(api_call(lambda c: c.cancel(run_id)).raw)
+
+
+def runs_rerun(
+    run_id: str,
+    start: bool = typer.Option(False, "--start", help="Start the new run at once"),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Start it, stream its output, exit with its exit code"
+    ),
+):
+    """Run the same again: a new run with the same template, command, archive, artifact paths,
+    timeout, env and team. The stored archive is reused (no upload) while the server keeps it."""
+    run = api_call(lambda c: c.rerun(run_id))
+    err.print(f"[dim]--- {run.id} re-runs {run_id} ({run.status})[/dim]")
+    if (start or follow) and run.status != "ready":
+        err.print(
+            f"the original archive is no longer stored: upload the same file with "
+            f"`crownest runs upload {run.id} FILE`, then `crownest runs start {run.id}`"
+        )
+        emit(run.raw)
+        raise typer.Exit(EXIT_REJECTED)
+    if start or follow:
+        run = api_call(lambda c: c.start(run.id))
+    if not follow:
+        emit(run.raw)
+        return
+    runs_events(run.id, after_seq=0, follow=True, as_json=False)
 
 
 def runs_list(

@@ -91,6 +91,12 @@ class Client:
     def cancel(self, run_id: str) -> Run:
         return Run.from_json(self._call("POST", f"/workspace-runs/{run_id}/cancel").json())
 
+    def rerun(self, run_id: str) -> Run:
+        """A new run with the same template, command, archive, artifact paths, timeout, env and
+        team (`run.rerun_of` names the original). It is `ready` at once while the original's
+        archive is still stored (start it); otherwise `awaiting_archive` (upload the same file)."""
+        return Run.from_json(self._call("POST", f"/workspace-runs/{run_id}/rerun").json())
+
     def list_templates(self) -> list[Template]:
         return [Template.from_json(t) for t in self._call("GET", "/templates").json()]
 

@@ -72,9 +72,30 @@ class ServiceUnavailable(ApiError):
     pass
 
 
+class Forbidden(ApiError):
+    """You may see the run but not do this to it (a review by someone who is not a lead)."""
+
+
+class RunNotStarted(CrownestError):
+    """`run_archive` created a run but could not upload its archive or start it (`cause` says
+    why). The run was canceled then (`canceled`), so nothing is left waiting; if canceling
+    failed too (`cancel_error`), the run still waits for its archive."""
+
+    def __init__(
+        self, run_id: str, cause: BaseException, *, canceled: bool, cancel_error=None
+    ) -> None:
+        outcome = "it was canceled" if canceled else f"canceling it failed too ({cancel_error})"
+        super().__init__(f"run {run_id} could not start ({cause}); {outcome}")
+        self.run_id = run_id
+        self.cause = cause
+        self.canceled = canceled
+        self.cancel_error = cancel_error
+
+
 BY_CODE: dict[str, type[ApiError]] = {
     "invalid_request": InvalidRequest,
     "not_authenticated": NotAuthenticated,
+    "forbidden": Forbidden,
     "not_found": NotFound,
     "invalid_state": InvalidState,
     "archive_required": ArchiveRequired,

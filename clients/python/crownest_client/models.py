@@ -54,6 +54,7 @@ class Run:
     sandbox: dict
     links: dict
     raw: dict = field(repr=False)
+    rerun_of: str | None = None  # the run this one re-runs
 
     @property
     def terminal(self) -> bool:
@@ -85,6 +86,7 @@ class Run:
             sandbox=d.get("sandbox") or {},
             links=d.get("links") or {},
             raw=d,
+            rerun_of=d.get("rerunOf"),
         )
 
 

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from .client import Client, Progress
-from .errors import ApiError, ArchiveTooLarge
+from .errors import ApiError, ArchiveTooLarge, CrownestError, RunNotStarted
 from .models import Artifact, Event, Evidence, Run
 from .packing import DEFAULT_EXCLUDE, file_digest, pack_directory
 
@@ -114,6 +116,8 @@ def run_archive(
     exclude=DEFAULT_EXCLUDE,
 ) -> RunResult:
     """Run `command` on a directory (packed deterministically) or an existing .tar.gz.
+    When the run is created but its upload or start fails, it is canceled and RunNotStarted
+    (with the cause) is raised: a failed call leaves no run waiting.
     With `out_dir`, artifacts land at `out_dir/<artifact path>` and the bundle at
     `out_dir/evidence.json`, with the attestation, event log and keys beside it (save_evidence).
     `on_run` sees the run as soon as it exists (to print its id or
@@ -141,20 +145,33 @@ def run_archive(
         )
         if on_run:
             on_run(run)
-        run, method = upload(
-            client,
-            run,
-            archive,
-            size,
-            method=upload_method,
-            direct_limit=direct_limit,
-            on_progress=on_progress,
-        )
+        try:
+            run, method = upload(
+                client,
+                run,
+                archive,
+                size,
+                method=upload_method,
+                direct_limit=direct_limit,
+                on_progress=on_progress,
+            )
+            client.start(run.id)
+        except (CrownestError, httpx.HTTPError, OSError) as exc:
+            raise not_started(client, run.id, exc) from exc
     finally:
         if tmp:
             os.unlink(tmp)
-    client.start(run.id)
     return follow(client, run.id, on_event=on_event, out_dir=out_dir, upload_method=method)
+
+
+def not_started(client: Client, run_id: str, cause: BaseException) -> RunNotStarted:
+    """A run this call created but could not start: cancel it, so that nothing is left
+    waiting for an archive that will not come."""
+    try:
+        client.cancel(run_id)
+    except (CrownestError, httpx.HTTPError, OSError) as exc:
+        return RunNotStarted(run_id, cause, canceled=False, cancel_error=exc)
+    return RunNotStarted(run_id, cause, canceled=True)
 
 
 def follow(

@@ -5,7 +5,7 @@ import {
   ApiError, EvidenceNotReady, StreamError, TransferConflict, ArchiveTooLarge, errorFromResponse,
 } from "./errors.js";
 import type {
-  Artifact, CreateRunRequest, EventPage, Evidence, Run, RunEvent, RunList, Template,
+  Artifact, CreateRunRequest, EventPage, Evidence, ListRunsQuery, Run, RunEvent, RunList, Template,
   TerminalData, Transfer,
 } from "./types.js";
 import { verifyEvidence } from "./verify.js";
@@ -95,11 +95,15 @@ export class Client {
 
   createRun(req: CreateRunRequest): Promise<Run> { return this.json("POST", "/workspace-runs", { json: req }); }
   getRun(id: string): Promise<Run> { return this.json("GET", `/workspace-runs/${id}`); }
-  listRuns(query: { status?: string; template?: string; team?: string; owner?: string; page?: number; pageSize?: number } = {}): Promise<RunList> {
+  listRuns(query: ListRunsQuery = {}): Promise<RunList> {
     return this.json("GET", "/workspace-runs", { query });
   }
   start(id: string): Promise<Run> { return this.json("POST", `/workspace-runs/${id}/start`); }
   cancel(id: string): Promise<Run> { return this.json("POST", `/workspace-runs/${id}/cancel`); }
+  /** A new run with the same template, command, archive, artifactPaths, timeoutSeconds, env and
+   * team (`rerunOf` names the original): `ready` at once while the original's archive is still
+   * stored (start it), otherwise `awaiting_archive` (upload the same bytes). */
+  rerun(id: string): Promise<Run> { return this.json("POST", `/workspace-runs/${id}/rerun`); }
   listTemplates(): Promise<Template[]> { return this.json("GET", "/templates"); }
 
   /** Direct upload (up to the direct limit, 32 MiB by default). */
@@ -115,7 +119,7 @@ export class Client {
   /** PUT one chunk at `start`; returns the server's receivedBytes. */
   async uploadChunk(transfer: Transfer, chunk: Blob, start: number, total: number): Promise<number> {
     const end = start + chunk.size - 1;
-    const body = await this.json<{ receivedBytes: number }>("PUT", transfer.uploadUrl, {
+    const body = await this.json<Transfer>("PUT", transfer.uploadUrl, {
       body: chunk,
       headers: { "Content-Range": `bytes ${start}-${end}/${total}`, "Content-Type": "application/octet-stream" },
     });
@@ -312,7 +316,7 @@ export class Client {
     for await (const event of this.streamEvents(created.id, { signal })) {
       lastSeq = event.seq;
       onEvent?.(event);
-      if (event.type === "terminal") terminal = event.data as TerminalData;
+      if (event.type === "terminal") terminal = event.data;
     }
     const artifacts = await this.listArtifacts(created.id);
     const evidence = await this.getEvidence(created.id);

@@ -1,4 +1,7 @@
-// Every API error body is {"error": {code, message, details}}; each becomes a typed ApiError.
+// Every API error body is {"error": {code, message, details}} (ErrorEnvelope in the schema);
+// each becomes a typed ApiError.
+
+import type { ErrorEnvelope } from "./types.js";
 
 export class CrownestError extends Error {}
 
@@ -17,6 +20,8 @@ export class ApiError extends CrownestError {
 
 export class InvalidRequest extends ApiError {}
 export class NotAuthenticated extends ApiError {}
+/** You may see the run but not do this to it (a review by someone who is not a lead). */
+export class Forbidden extends ApiError {}
 export class NotFound extends ApiError {}
 export class InvalidState extends ApiError {}
 export class ArchiveRequired extends ApiError {}
@@ -41,6 +46,7 @@ export class StreamError extends CrownestError {}
 const BY_CODE: Record<string, typeof ApiError> = {
   invalid_request: InvalidRequest,
   not_authenticated: NotAuthenticated,
+  forbidden: Forbidden,
   not_found: NotFound,
   invalid_state: InvalidState,
   archive_required: ArchiveRequired,
@@ -58,7 +64,7 @@ export async function errorFromResponse(resp: Response): Promise<ApiError> {
   const text = await resp.text();
   let code = `http_${resp.status}`, message = text.slice(0, 500), details: Record<string, any> = {};
   try {
-    const body = JSON.parse(text).error;
+    const body = (JSON.parse(text) as Partial<ErrorEnvelope>).error;
     if (body && typeof body.code === "string") {
       ({ code, message = "", details = {} } = body);
     }

@@ -2,3 +2,5 @@ export * from "./client.js";
 export * from "./errors.js";
 export * from "./types.js";
 export * from "./verify.js";
+/** Every shape of the API, generated from its OpenAPI schema (src/schema.ts). */
+export type { components, operations, paths } from "./schema.js";

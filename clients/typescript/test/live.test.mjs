@@ -49,6 +49,22 @@ test("runArchive from a Blob (the browser path) reports a failing exit code", as
   assert.equal(result.run.archive.filename, "b.tgz");
 });
 
+test("rerun: the same run again on the stored archive, no upload", async () => {
+  const api = client();
+  const first = await api.runArchive(targz({ "r.sh": "echo again" }), { template: "python-node", command: "sh r.sh" });
+  const again = await api.rerun(first.run.id);
+  assert.equal(again.rerunOf, first.run.id);
+  assert.equal(again.status, "ready");
+  assert.equal(again.archive.uploadMethod, "reused");
+  assert.equal(again.archive.sha256, first.run.archive.sha256);
+  assert.deepEqual([again.command, again.template], [first.run.command, first.run.template]);
+  await api.start(again.id);
+  const events = [];
+  for await (const e of api.streamEvents(again.id)) events.push(e);
+  assert.equal(events.at(-1).data.status, "succeeded");
+  assert.equal(events.filter((e) => e.type === "stdout").map((e) => e.data.text).join(""), "again\n");
+});
+
 test("the event stream resumes after the connection is cut", async () => {
   const api = client();
   const path = targz({ "x.txt": "x" });

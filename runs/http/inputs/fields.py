@@ -1,0 +1,70 @@
+"""Strict JSON fields and the JSON Schema patterns they are documented with: what every request
+rule is made of (the rules themselves are in body.py and query.py)."""
+
+import re
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK_NO_NUL = r"^[^\x00]*[^\x00\s][^\x00]*$"
+# Relative, without a `..` segment (either slash separates), not blank, no NUL.
+RELATIVE_PATH = r"^(?:[^\x00/\s]|\s+[^\x00\s])[^\x00]*$"
+PARENT_SEGMENT = r"(?:^|[/\\])\.\.(?:[/\\]|$)"
+INT32_MAX = 2**31 - 1
+
+
+class StrictText(serializers.CharField):
+    """A JSON string and nothing else: 5 or true are refused, not turned into "5" or "True"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictInt(serializers.IntegerField):
+    """A JSON integer ("5" and true are refused; 5.0 is 5, as JSON Schema counts it)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBool(serializers.BooleanField):
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class QueryInt(serializers.IntegerField):
+    """A query integer as decimal digits only ("5", not "5.0", "+5" or " 5")."""
+
+    def to_internal_value(self, data):
+        if not (isinstance(data, str) and re.fullmatch(r"[0-9]{1,18}", data)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def no_nul(value: str, limit: int) -> str:
+    if "\x00" in value:
+        raise serializers.ValidationError("must not contain NUL bytes")
+    if len(value.encode()) > limit:
+        raise serializers.ValidationError(f"is longer than {limit} bytes")
+    return value
+
+
+def text_schema(max_length: int, pattern: str = NO_NUL, **extra) -> dict:
+    return {"type": "string", "maxLength": max_length, "pattern": pattern, **extra}
+
+
+def documented(base: type, schema: dict, component: str | None = None, **kwargs):
+    """A field of class `base` whose OpenAPI schema is `schema` (help_text, null and default
+    are added by drf-spectacular as usual); with `component`, a named, shared schema."""
+    cls = type(base.__name__, (base,), {})
+    return extend_schema_field(schema, component_name=component)(cls)(**kwargs)
