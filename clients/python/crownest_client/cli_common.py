@@ -77,18 +77,36 @@ def print_event(event: Event, *, quiet_status=False, to_stderr=False) -> None:
     if archive_bar(event):
         return
     if event.type in ("stdout", "stderr"):
-        stream = sys.stderr if (to_stderr or event.type == "stderr") else sys.stdout
-        stream.write(event.data.get("text", ""))
+        to_err = to_stderr or event.type == "stderr"
+        text = event.data.get("text", "")
+        stream = sys.stderr if to_err else sys.stdout
+        stream.write(text)
         stream.flush()
+        if text:
+            OPEN_LINE["err" if to_err else "out"] = not text.endswith("\n")
     elif quiet_status:
         return
     elif event.type == "status":
         if event.data.get("status") not in TERMINAL:  # the terminal event's line says it once
-            err.print(f"[dim]--- {event.data.get('status')}[/dim]")
+            note(f"[dim]--- {event.data.get('status')}[/dim]")
     elif event.type in ("artifact_collected", "artifact_error", "error"):
-        err.print(f"[dim]--- {event.type}: {json.dumps(event.data)}[/dim]")
+        note(f"[dim]--- {event.type}: {json.dumps(event.data)}[/dim]")
     elif event.type == "terminal":
-        err.print(result_line(event.data))
+        note(result_line(event.data))
+
+
+# Whether the command's output last left a line unfinished (no final newline), per stream.
+OPEN_LINE = {"out": False, "err": False}
+
+
+def note(text: str) -> None:
+    """A note on stderr, always on a line of its own: after output that did not end its line
+    (on stderr, or on stdout when both show on one terminal), a newline on stderr first."""
+    same_screen = sys.stdout.isatty() and sys.stderr.isatty()
+    if OPEN_LINE["err"] or (OPEN_LINE["out"] and same_screen):
+        sys.stderr.write("\n")
+        OPEN_LINE.update(out=False, err=False)
+    err.print(text)
 
 
 def duration_text(seconds: float) -> str:
