@@ -16,7 +16,7 @@ from ..ending import Outcome, run_end
 from ..models import Run
 from ..stream.progress import ArchiveProgress
 from .artifacts import artifacts_collect
-from .command import CommandLoop
+from .command import CommandLoop, touch
 from .sandbox import DiskFull, RunSpec, SandboxError, get_sandbox, limits_from_settings
 from .sandbox.disk import size_bytes
 from .templates import limits_record, template_register
@@ -98,6 +98,7 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
     outcome = CommandLoop(sandbox, spec, run).run_to_end()
     phases.end("exec")
     if outcome.status != S.CANCELED and run.artifact_paths:
+        touch(run.id)
         phases.begin()
         artifacts_collect(sandbox=sandbox, spec=spec, run=run)
         phases.end("collect")
@@ -117,7 +118,8 @@ def extract(sandbox, spec: RunSpec, run: Run) -> Outcome | None:
     progress = ArchiveProgress(run.id, "extract", total)
     try:
         with storage().open(run.archive_file, "rb") as fh:
-            sandbox.extract(spec, fh, progress)
+            # Extraction is work too: a long one must not look like a vanished worker.
+            sandbox.extract(spec, fh, lambda done, files: (progress(done, files), touch(run.id)))
     except DiskFull as exc:
         return Outcome(S.FAILED, None, F.DISK_LIMIT, _error("disk_limit", str(exc)))
     except SandboxError as exc:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from ..ending import Outcome, after_end, run_end
 from ..models import Run
 from .sandbox import get_sandbox
-from .sandbox.pool import orphans
+from .sandbox.pool import orphan_workspaces, orphans
 
 S = Run.Status
 F = Run.Failure
@@ -79,10 +79,10 @@ def stale_queued() -> list[str]:
 
 def pool_orphans_remove(sandbox) -> list[str]:
     """Pooled containers left by a worker that died without draining its pool."""
-    gone = orphans(sandbox)
-    for container in gone:
-        sandbox.remove_named(container.name)
-    return [c.name for c in gone]
+    gone = [c.name for c in orphans(sandbox)] + orphan_workspaces(sandbox)
+    for name in gone:
+        sandbox.remove_named(name)
+    return gone
 
 
 def strays_remove(sandbox) -> list[str]:

@@ -1,3 +1,5 @@
+import os
+
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -16,6 +18,16 @@ __all__ = [
 BACKENDS = {"docker": "runs.worker.sandbox.docker.DockerSandbox"}
 
 _instance = None
+
+
+def _forget_after_fork():
+    # A forked worker child must not share the parent's Docker client: its pooled connections
+    # would carry both processes' requests (the pool keeper's and the child's runs) at once.
+    global _instance
+    _instance = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def get_sandbox():

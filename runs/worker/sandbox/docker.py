@@ -13,6 +13,7 @@ import docker
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig
+from requests.exceptions import RequestException
 
 from . import base
 from .base import Collected, DiskFull, ExitInfo, ImageInfo, RunSpec, SandboxError, sandbox_name
@@ -57,8 +58,9 @@ class DockerExecution:
         try:
             result = self._container.wait()
             self._container.reload()
-        except DockerException as exc:
-            raise SandboxError(f"lost the sandbox: {exc}") from exc
+        except (DockerException, RequestException) as exc:
+            why = f"the Docker engine stopped answering or removed it ({type(exc).__name__})"
+            raise SandboxError(f"Lost the sandbox while the command ran: {why}.") from exc
         state = self._container.attrs["State"]
         return ExitInfo(exit_code=result["StatusCode"], oom_killed=bool(state.get("OOMKilled")))
 
@@ -160,9 +162,9 @@ class DockerSandbox:
         return container
 
     def claim(self, container, run_id: str) -> bool:
-        """Take a pooled container for a run: renaming is atomic, so one claimer wins."""
+        """Take a pooled container by renaming its pool name (not id): a second claimer fails."""
         try:
-            container.rename(sandbox_name(run_id))
+            self.client.api.rename(container.name, sandbox_name(run_id))
         except DockerException:
             return False
         return True

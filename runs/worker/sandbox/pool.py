@@ -108,6 +108,22 @@ class PoolKeeper:
                 self.sandbox.remove_named(container.name)
 
 
+def orphan_workspaces(sandbox) -> list[str]:
+    """Pool workspaces (volume and disk image) that no container uses any more: left when a
+    pooled container vanished with its engine (a dockerd restart) before it was drained."""
+    used = {
+        c.labels.get("org.crownest.volume", "")
+        for c in sandbox.client.containers.list(all=True, filters={"label": INSTANCE_LABEL})
+    }
+    names = {n for n in sandbox.disks.names() if n.startswith(PREFIX)}
+    names |= {
+        v.name
+        for v in sandbox.client.volumes.list(filters={"label": POOL_LABEL})
+        if v.name.startswith(PREFIX)
+    }
+    return sorted(n.removesuffix("-workspace") for n in names - used)
+
+
 def orphans(sandbox) -> list:
     """Pooled containers whose keeper (a worker process on this host) is gone."""
     host = socket.gethostname()
