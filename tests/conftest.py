@@ -106,3 +106,14 @@ def docker_client():
     import docker
 
     return docker.from_env()
+
+
+@pytest.fixture
+def cli_env(stack, user, tmp_path):
+    """The environment of a `crownest` command run against the live stack as `user`."""
+    return {
+        **os.environ,
+        "CROWNEST_URL": stack.base_url,
+        "CROWNEST_TOKEN": stack.token(user),
+        "CROWNEST_CONFIG": str(tmp_path / "no-config.json"),
+    }

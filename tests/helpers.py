@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 from runs.tokens import token_issue
 
 ROOT = Path(__file__).resolve().parent.parent
+CLI = str(Path(sys.executable).parent / "crownest")  # the installed command line
 
 # The worker's settings for the suite: short heartbeats and grace, small caps to reach limits.
 WORKER_ENV = {

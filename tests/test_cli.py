@@ -1,30 +1,14 @@
 """The `crownest` command line as a user runs it: a subprocess against the live stack."""
 
 import json
-import os
 import signal
 import stat
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
-import pytest
 
-from .helpers import LINES, CutProxy, make_targz
-
-CLI = str(Path(sys.executable).parent / "crownest")
-
-
-@pytest.fixture
-def cli_env(stack, user, tmp_path):
-    return {
-        **os.environ,
-        "CROWNEST_URL": stack.base_url,
-        "CROWNEST_TOKEN": stack.token(user),
-        "CROWNEST_CONFIG": str(tmp_path / "no-config.json"),
-    }
+from .helpers import CLI, LINES, CutProxy, make_targz
 
 
 def crownest(env, *args, timeout=180):

@@ -5,12 +5,9 @@ tested (here through the mapping, in tests/test_cli.py through real runs)."""
 
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 import tarfile
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,10 +16,7 @@ from crownest_client import cli_common as common
 from crownest_client.cli_oneshot import not_started
 from crownest_client.errors import ApiError, StreamError
 
-from .helpers import ROOT, make_targz
-
-CLI = str(Path(sys.executable).parent / "crownest")
-
+from .helpers import CLI, ROOT, make_targz
 
 # --- exit codes -----------------------------------------------------------------------------
 
@@ -157,16 +151,6 @@ def test_a_run_that_could_not_start_is_canceled_or_reported(tmp_path, capsys, ca
 
 
 # --- through the real CLI, against the live stack -------------------------------------------
-
-
-@pytest.fixture
-def cli_env(stack, user, tmp_path):
-    return {
-        **os.environ,
-        "CROWNEST_URL": stack.base_url,
-        "CROWNEST_TOKEN": stack.token(user),
-        "CROWNEST_CONFIG": str(tmp_path / "no-config.json"),
-    }
 
 
 def crownest(env, *args):

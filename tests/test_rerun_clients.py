@@ -5,27 +5,17 @@ import os
 import pty
 import select
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from crownest_client import Client
 
-from .helpers import Runs, client_for
-
-CLI = str(Path(sys.executable).parent / "crownest")
+from .helpers import CLI, Runs, client_for
 
 
 @pytest.fixture
-def cli_env(stack, user, tmp_path):
-    return {
-        **os.environ,
-        "CROWNEST_URL": stack.base_url,
-        "CROWNEST_TOKEN": stack.token(user),
-        "CROWNEST_CONFIG": str(tmp_path / "no-config.json"),
-        "COLUMNS": "160",
-    }
+def cli_env(cli_env):
+    return {**cli_env, "COLUMNS": "160"}
 
 
 def many_files(count: int) -> dict:

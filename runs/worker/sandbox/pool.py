@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 from .base import SandboxError
@@ -108,20 +109,28 @@ class PoolKeeper:
                 self.sandbox.remove_named(container.name)
 
 
-def orphan_workspaces(sandbox) -> list[str]:
+def orphan_workspaces(sandbox, grace_seconds: float = 120) -> list[str]:
     """Pool workspaces (volume and disk image) that no container uses any more: left when a
-    pooled container vanished with its engine (a dockerd restart) before it was drained."""
+    pooled container vanished with its engine (a dockerd restart) before it was drained. A
+    workspace is made before its container, so only images older than the grace are taken."""
     used = {
         c.labels.get("org.crownest.volume", "")
         for c in sandbox.client.containers.list(all=True, filters={"label": INSTANCE_LABEL})
     }
-    names = {n for n in sandbox.disks.names() if n.startswith(PREFIX)}
-    names |= {
-        v.name
-        for v in sandbox.client.volumes.list(filters={"label": POOL_LABEL})
-        if v.name.startswith(PREFIX)
+    now = time.time()
+    names = {
+        n
+        for n in sandbox.disks.names()
+        if n.startswith(PREFIX) and now - _mtime(sandbox.disks.image(n)) > grace_seconds
     }
     return sorted(n.removesuffix("-workspace") for n in names - used)
+
+
+def _mtime(path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
 
 
 def orphans(sandbox) -> list:
