@@ -174,6 +174,8 @@ def test_cancel_while_running_removes_the_sandbox(runs, api, docker_client):
     assert done["status"] == "canceled"
     assert time.monotonic() - t0 < 10
     runs.wait_evidence(run["id"])
+    # The sandbox goes right after the evidence is written (nothing waits for cleanup).
+    runs.wait(run["id"], until=lambda r: r["sandbox"]["removedAt"], timeout=30)
     assert run_containers(docker_client, run["id"]) == []
     assert docker_client.volumes.list(filters={"label": f"org.crownest.run={run['id']}"}) == []
     assert_event_log(runs.events(run["id"]))

@@ -61,7 +61,8 @@ def no_sideways_scroll(page) -> int:
 def test_a_running_run_moves(stack, django_user_model, new_page, shot):
     user = django_user_model.objects.create_user("tim", password="pw-tim")
     runs = Runs(client_for(user))
-    files = many_files(4000)
+    # Enough files that extraction (one container, streamed) lasts long enough to be watched.
+    files = many_files(30000)
     files["run.sh"] = GROUPED + "sleep 1\nfor i in $(seq 1 14); do echo tick $i; sleep 0.5; done\n"
     data = make_targz(files)
     run = runs.create(data, command="sh run.sh")
@@ -91,7 +92,7 @@ def test_a_running_run_moves(stack, django_user_model, new_page, shot):
     expect(log).not_to_contain_text("::group::")
     # The extraction's summary stays above the log.
     expect(page.locator("#archive-progress")).to_contain_text("Archive extracted")
-    expect(page.locator("#archive-progress")).to_contain_text("4,001 files")
+    expect(page.locator("#archive-progress")).to_contain_text("30,001 files")
 
     # Durations count on by themselves: the header and the command's phase.
     duration = page.locator("#duration")
