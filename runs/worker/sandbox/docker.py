@@ -3,6 +3,7 @@ process, the bootstrap (bootstrap_script.py), takes the job and the verified arc
 extracts it as the sandbox user, then execs the command. Containers can be made ahead (pool.py)
 and are claimed by renaming; artifacts are collected on the host (host_collect.py)."""
 
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ from .base import Collected, DiskFull, ExitInfo, ImageInfo, RunSpec, SandboxErro
 from .disk import LoopDisks, size_bytes, usable
 from .frames import Extraction
 from .host_collect import collect_from_device, collect_in_container
-from .pool import pool_take
+from .pool import claim_take, pool_take
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,8 @@ def _raw_socket(sock):
 
 def _gone_ok(action, **kwargs) -> None:
     """Removal is idempotent: something already gone is fine."""
-    try:
+    with contextlib.suppress(NotFound):
         action(**kwargs)
-    except NotFound:
-        pass
 
 
 class DockerExecution:
@@ -162,7 +161,9 @@ class DockerSandbox:
         return container
 
     def claim(self, container, run_id: str) -> bool:
-        """Take a pooled container by renaming its pool name (not id): a second claimer fails."""
+        """Take a pooled container: an exclusive claim first (pool.py), then its run's name."""
+        if not claim_take(self, container.id):
+            return False
         try:
             self.client.api.rename(container.name, sandbox_name(run_id))
         except DockerException:
@@ -263,10 +264,8 @@ class DockerSandbox:
         return container, sock
 
     def kill(self, run_id: str) -> None:
-        try:
+        with contextlib.suppress(NotFound, APIError):
             self.client.containers.get(sandbox_name(run_id)).kill()
-        except (NotFound, APIError):
-            pass
 
     def remove(self, run_id: str) -> None:
         self._running.pop(run_id, None)

@@ -4,7 +4,11 @@ run limits and started, each with a fresh workspace of its own, waiting for one 
 One keeper thread in the worker's main process fills the pool, replaces containers whose image
 is no longer the template's current one, and drains the pool when the worker stops. Runs take a
 container by renaming it (docker.py `pool_take`): atomic, so no container serves two runs, and
-every container is used once. The reaper removes pooled containers whose keeper is gone."""
+every container is used once. The reaper removes pooled containers whose keeper is gone.
+
+Docker's rename is not a compare-and-swap: two concurrent renames of one pool name both succeed
+(the engine resolves the name before it takes the container's lock). So a run first takes the
+container with an exclusive file on this host (`claim_take`, O_CREAT|O_EXCL), then renames it."""
 
 import hashlib
 import logging
@@ -38,6 +42,36 @@ def pool_list(sandbox, image_id: str | None = None, limits=None) -> list:
     if limits is not None:
         labels.append(f"{LIMITS_LABEL}={fingerprint(limits)}")
     return sandbox.client.containers.list(all=True, filters={"label": labels, "name": PREFIX})
+
+
+CLAIM_KEEP_SECONDS = 24 * 3600
+
+
+def _claims(sandbox):
+    return sandbox.disks.folder / "claims"
+
+
+def claim_take(sandbox, container_id: str) -> bool:
+    """Whether this caller is the one that takes the container: atomic across the host's
+    worker processes (one engine per host, its workers on that host, as the disks assume)."""
+    folder = _claims(sandbox)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(folder / container_id, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    return True
+
+
+def claims_prune(sandbox) -> int:
+    """Claim files of containers long gone (a pooled container lives minutes, not a day)."""
+    folder, removed = _claims(sandbox), 0
+    limit = time.time() - CLAIM_KEEP_SECONDS
+    for path in folder.glob("*") if folder.is_dir() else []:
+        if _mtime(path) < limit:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def pool_take(sandbox, spec):
