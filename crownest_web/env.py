@@ -45,3 +45,23 @@ def recipe_tag(here: Path) -> str:
     except OSError:
         return "latest"
     return hashlib.sha256(data).hexdigest()[:12]
+
+
+def s3_storages(bucket: str, mib: int) -> dict:
+    """STORAGES with S3-compatible object storage (django-storages) as the default storage."""
+    return {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": env_str("CROWNEST_S3_ENDPOINT_URL", "") or None,
+                "access_key": env_str("CROWNEST_S3_ACCESS_KEY_ID", "") or None,
+                "secret_key": env_str("CROWNEST_S3_SECRET_ACCESS_KEY", "") or None,
+                "region_name": env_str("CROWNEST_S3_REGION", "") or None,
+                "file_overwrite": False,
+                # S3File buffers a whole object in memory unless this spills it to disk.
+                "max_memory_size": 8 * mib,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -1,11 +1,12 @@
 """The one settings module: every knob is an environment variable with a safe default."""
 
 import os
+import socket
 from pathlib import Path
 
 import dj_database_url
 
-from .env import env_bool, env_int, env_list, env_str, recipe_tag, secret_key
+from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
@@ -129,8 +130,9 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CROWNEST_QUEUE", "crownest")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CROWNEST_VISIBILITY_TIMEOUT", 7200)
 }
+# Each worker host runs its reaper pass every this many seconds (0: never; runs/worker/hosts.py).
+CROWNEST_REAPER_INTERVAL = env_int("CROWNEST_REAPER_INTERVAL", 30)
 CELERY_BEAT_SCHEDULE = {
-    "reap": {"task": "runs.tasks.reap", "schedule": env_int("CROWNEST_REAPER_INTERVAL", 30)},
     "sweep-transfers": {"task": "runs.tasks.sweep_transfers", "schedule": 600},
 }
 
@@ -265,6 +267,13 @@ CROWNEST_MAX_JSON_BODY = env_int("CROWNEST_MAX_JSON_BODY", MIB)
 # A running run whose worker has not touched it for this long is failed as lost_worker.
 CROWNEST_LOST_WORKER_SECONDS = env_int("CROWNEST_LOST_WORKER_SECONDS", 90)
 CROWNEST_REQUEUE_SECONDS = env_int("CROWNEST_REQUEUE_SECONDS", 300)
+# Worker hosts (docs/deploy.md): each worker names its host (one Docker engine, DOCKER_HOST) and
+# beats every HEARTBEAT seconds; a host silent for LOST seconds is shown as lost and gets no
+# reaper pass. A kept sandbox (keepSandbox) is removed by its host this long after its run ended.
+CROWNEST_WORKER_HOST = env_str("CROWNEST_WORKER_HOST", socket.gethostname())
+CROWNEST_HOST_HEARTBEAT_SECONDS = env_int("CROWNEST_HOST_HEARTBEAT_SECONDS", 5)
+CROWNEST_HOST_LOST_SECONDS = env_int("CROWNEST_HOST_LOST_SECONDS", 60)
+CROWNEST_KEPT_SANDBOX_SECONDS = env_int("CROWNEST_KEPT_SANDBOX_SECONDS", 24 * 3600)
 # The worker retries a database write cut by a lost connection (a restart, a failover) for
 # this long, reconnecting with backoff, before it gives the run up to the reaper.
 CROWNEST_DB_RETRY_SECONDS = float(env_str("CROWNEST_DB_RETRY_SECONDS", "30"))
@@ -278,19 +287,4 @@ CROWNEST_TRANSFER_TTL_SECONDS = env_int("CROWNEST_TRANSFER_TTL_SECONDS", 24 * 36
 # Object storage for archives and artifacts instead of MEDIA_ROOT when a bucket is named.
 CROWNEST_S3_BUCKET = env_str("CROWNEST_S3_BUCKET", "")
 if CROWNEST_S3_BUCKET:
-    STORAGES = {
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": CROWNEST_S3_BUCKET,
-                "endpoint_url": env_str("CROWNEST_S3_ENDPOINT_URL", "") or None,
-                "access_key": env_str("CROWNEST_S3_ACCESS_KEY_ID", "") or None,
-                "secret_key": env_str("CROWNEST_S3_SECRET_ACCESS_KEY", "") or None,
-                "region_name": env_str("CROWNEST_S3_REGION", "") or None,
-                "file_overwrite": False,
-                # S3File buffers a whole object in memory unless this spills it to disk.
-                "max_memory_size": 8 * MIB,
-            },
-        },
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    STORAGES = s3_storages(CROWNEST_S3_BUCKET, MIB)

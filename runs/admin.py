@@ -4,7 +4,18 @@ from django.utils.html import format_html
 
 from . import services
 from .errors import DomainError
-from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Template, Transfer
+from .models import (
+    ApiToken,
+    Artifact,
+    Membership,
+    Run,
+    RunEvent,
+    Team,
+    Template,
+    Transfer,
+    WorkerHost,
+)
+from .selectors import hosts_report
 from .tasks import reap
 
 
@@ -60,10 +71,11 @@ class RunAdmin(admin.ModelAdmin):
         "team",
         "exit_code",
         "failure_reason",
+        "worker_host",
         "created_at",
         "page",
     ]
-    list_filter = ["status", "failure_reason", "template", "team", "created_at"]
+    list_filter = ["status", "failure_reason", "template", "team", "worker_host", "created_at"]
     search_fields = ["id", "owner__username", "archive_sha256"]
     readonly_fields = [f.name for f in Run._meta.fields]
     inlines = [RunEventInline]
@@ -136,4 +148,27 @@ class TransferAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WorkerHost)
+class WorkerHostAdmin(admin.ModelAdmin):
+    """Each worker host: its engine, its slots and how many are in use, when it was last heard."""
+
+    list_display = ["name", "state", "slots", "slots_in_use", "last_seen_at", "docker_host"]
+    readonly_fields = [f.name for f in WorkerHost._meta.fields]
+
+    def get_queryset(self, request):
+        self._report = {h["name"]: h for h in hosts_report()}
+        return super().get_queryset(request)
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return self._report.get(obj.name, {}).get("state", "")
+
+    @admin.display(description="slots in use")
+    def slots_in_use(self, obj):
+        return self._report.get(obj.name, {}).get("slotsInUse", 0)
+
+    def has_add_permission(self, request):
         return False

@@ -143,6 +143,8 @@ class Run(models.Model):
 
     worker = models.CharField(max_length=200, blank=True)
     worker_seen_at = models.DateTimeField(null=True, blank=True)
+    # The worker host (the Docker engine) that runs or ran the sandbox: its reaper cleans it up.
+    worker_host = models.CharField(max_length=100, blank=True, db_index=True)
     image = models.CharField(max_length=200, blank=True)
     image_digest = models.CharField(max_length=100, blank=True)
     sandbox_id = models.CharField(max_length=100, blank=True)
@@ -236,3 +238,22 @@ class Transfer(models.Model):
 
     def __str__(self):
         return f"{self.id} ({self.status})"
+
+
+class WorkerHost(models.Model):
+    """A Celery worker with its own Docker engine and run slots (its concurrency); it records
+    itself at start and beats while it lives (runs/worker/hosts.py)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    docker_host = models.CharField(max_length=300, blank=True)
+    instance = models.CharField(max_length=100, blank=True)
+    slots = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

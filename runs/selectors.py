@@ -1,8 +1,12 @@
 """Read-only queries, always scoped to what the user may see."""
 
-from django.db.models import Q
+from datetime import timedelta
 
-from .models import Artifact, Membership, Run, RunEvent, Transfer
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Artifact, Membership, Run, RunEvent, Transfer, WorkerHost
 
 
 def team_ids(user):
@@ -52,3 +56,28 @@ def transfer_for(user, transfer_id: str) -> Transfer | None:
         .filter(pk=transfer_id, run__in=runs_visible_to(user))
         .first()
     )
+
+
+def hosts_alive():
+    """Hosts heard from within CROWNEST_HOST_LOST_SECONDS and not shut down."""
+    since = timezone.now() - timedelta(seconds=settings.CROWNEST_HOST_LOST_SECONDS)
+    return WorkerHost.objects.filter(stopped_at__isnull=True, last_seen_at__gte=since)
+
+
+def hosts_report() -> list[dict]:
+    """Each host with its slots in use and when it was last heard from (admin, /healthz)."""
+    alive = set(hosts_alive().values_list("name", flat=True))
+    busy: dict[str, int] = {}
+    running = Run.objects.filter(status=Run.Status.RUNNING).values_list("worker_host", flat=True)
+    for name in running:
+        busy[name] = busy.get(name, 0) + 1
+    return [
+        {
+            "name": host.name,
+            "slots": host.slots,
+            "slotsInUse": busy.get(host.name, 0),
+            "lastSeenAt": host.last_seen_at.isoformat().replace("+00:00", "Z"),
+            "state": "up" if host.name in alive else ("stopped" if host.stopped_at else "lost"),
+        }
+        for host in WorkerHost.objects.all()
+    ]

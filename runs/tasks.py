@@ -4,7 +4,7 @@ the services make redelivery harmless."""
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from celery.worker.control import control_command
 from django.conf import settings
 
@@ -12,6 +12,7 @@ from .ending import after_end
 from .intake.transfers import transfer_sweep
 from .worker import reaper
 from .worker.execution import run_execute
+from .worker.hosts import HostKeeper, host_register
 from .worker.sandbox import SandboxError, get_sandbox, limits_from_settings
 from .worker.sandbox.pool import PoolKeeper
 from .worker.templates import template_register
@@ -26,6 +27,12 @@ def execute_run(run_id: str) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def reap() -> dict:
+    """A reaper pass now, on whichever host takes the task (the admin's "Run the reaper now");
+    each host also runs one every CROWNEST_REAPER_INTERVAL seconds by itself (HostKeeper)."""
+    return reap_pass()
+
+
+def reap_pass() -> dict:
     report = reaper.reap()
     for run_id in report["requeue"]:
         execute_run.delay(run_id)
@@ -56,6 +63,28 @@ def register_templates(**_):
 _keeper: list[PoolKeeper] = []
 
 
+_host: list = []
+
+
+@celeryd_after_setup.connect
+def note_slots(sender, instance, **_):
+    _host.append(instance.concurrency)
+
+
+@worker_ready.connect
+def start_host_keeper(**_):
+    """The host records itself with its slots, then beats and reaps from a thread of its own."""
+    slots = _host[0] if _host else 0
+    try:
+        host_register(slots)
+    except Exception:  # the worker still takes runs; the host shows once a beat gets through
+        log.exception("could not record this worker host")
+    beat, reap_every = settings.CROWNEST_HOST_HEARTBEAT_SECONDS, settings.CROWNEST_REAPER_INTERVAL
+    keeper = HostKeeper(slots, beat, reap_every, reap_pass)
+    keeper.start()
+    _host.append(keeper)
+
+
 @worker_ready.connect
 def start_pool(**_):
     """The warm pool is kept by the worker's main process, for the whole host's slots."""
@@ -79,6 +108,8 @@ def start_pool(**_):
 def drain_pool(**_):
     while _keeper:
         _keeper.pop().stop()
+    for keeper in [item for item in _host if isinstance(item, HostKeeper)]:
+        keeper.stop()
 
 
 @control_command()

@@ -37,6 +37,8 @@ WORKER_ENV = {
     "CROWNEST_SANDBOX_TMP_SIZE": "16m",
     "CROWNEST_SANDBOX_DISK": "128m",
     "CROWNEST_ARTIFACT_MAX_BYTES": str(1024 * 1024),
+    # The suite drives the reaper itself (tests/test_reaper.py); a background pass would race it.
+    "CROWNEST_REAPER_INTERVAL": "0",
 }
 
 # A command whose output takes about two seconds, for streams that are cut or resumed.
@@ -349,6 +351,7 @@ def started(proc: subprocess.Popen, what: str, log: Path, ready: Callable[[], bo
 @contextlib.contextmanager
 def service(argv: list[str], folder: Path, ready, extra_env: dict | None = None):
     """A process of the stack (worker, daphne) on the test database; ready(log) says it is up."""
+    folder.mkdir(parents=True, exist_ok=True)
     log = folder / "out.log"
     env = {
         **os.environ,
@@ -370,11 +373,13 @@ def service(argv: list[str], folder: Path, ready, extra_env: dict | None = None)
             proc.kill()
 
 
-def worker_process(queue: str, folder: Path, extra_env: dict | None = None, concurrency=3):
+def worker_process(
+    queue: str, folder: Path, extra_env: dict | None = None, concurrency=3, name: str = ""
+):
     """A Celery worker consuming `queue`, as a context manager yielding (process, log path)."""
     argv = [sys.executable, "-m", "celery", "-A", "crownest_web", "worker"]
     argv += ["--concurrency", str(concurrency), "--loglevel", "INFO", "-Q", queue]
-    argv += ["-n", f"{queue}@%h", "--without-gossip", "--without-mingle"]
+    argv += ["-n", f"{name or queue}@%h", "--without-gossip", "--without-mingle"]
     return service(argv, folder, lambda log: b"ready." in log.read_bytes(), extra_env)
 
 
@@ -455,6 +460,8 @@ def wait_for_idle_worker(timeout=60):
     """Cancel what a test left running and wait until the worker's last write for every run
     (the phases it records after the Evidence Bundle) is done. The database is flushed between
     tests, and a flush that races the worker's writes deadlocks in PostgreSQL."""
+    from django.db.models import Q
+
     from runs.models import Run
     from runs.services import run_cancel
 
@@ -464,9 +471,11 @@ def wait_for_idle_worker(timeout=60):
             run_cancel(run=run)
         except Exception:  # it ended meanwhile
             pass
+    # a lost run's worker is gone: the reaper's ending (ending_done_at) is its last write
+    lost = Q(failure_reason=Run.Failure.LOST_WORKER, ending_done_at__isnull=False)
     busy = Run.objects.filter(status__in=[S.QUEUED, S.RUNNING]) | Run.objects.filter(
         status__in=Run.TERMINAL, worker__gt=""
-    ).exclude(phases__has_key="evidence")
+    ).exclude(Q(phases__has_key="evidence") | lost)
     wait_until(
         lambda: not busy.exists(),
         timeout=timeout,

@@ -7,6 +7,7 @@ import shutil
 import tarfile
 
 import pytest
+from django.conf import settings
 
 from .helpers import archive_meta, make_targz
 
@@ -43,7 +44,7 @@ def test_writing_past_the_limit_fails_the_run_as_disk_limit(runs, worker):
     assert before - after < LIMIT + 32 * 1024 * 1024, (before, after)
     assert not any(
         f.endswith(f"{run['id']}-workspace.img")
-        for _, _, files in os.walk("/work/main/var/run-disks")
+        for _, _, files in os.walk(settings.CROWNEST_SANDBOX_DISK_DIR)
         for f in files
     )
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,7 +203,7 @@ def strays() -> list[str]:
         else:
             in_use.add(c.labels.get("org.crownest.volume"))
     found += [f"volume {v.name}" for v in client.volumes.list(filters=mine) if v.name not in in_use]
-    disks = Path(settings.CROWNEST_SANDBOX_DISK_DIR) / INSTANCE
+    disks = Path(settings.CROWNEST_SANDBOX_DISK_DIR) / INSTANCE / settings.CROWNEST_WORKER_HOST
     found += [f"disk {p.name}" for p in disks.glob("*.img") if p.stem not in in_use]
     return found
 
@@ -333,8 +334,11 @@ STEADY = f"{QUEUE}-steady"
 def disk_folder():
     """The instance's folder of workspace disk images goes with the module, when empty."""
     yield
+    folder = Path(settings.CROWNEST_SANDBOX_DISK_DIR) / INSTANCE
     with contextlib.suppress(OSError):
-        (Path(settings.CROWNEST_SANDBOX_DISK_DIR) / INSTANCE).rmdir()
+        shutil.rmtree(folder / settings.CROWNEST_WORKER_HOST / "claims")
+        (folder / settings.CROWNEST_WORKER_HOST).rmdir()
+        folder.rmdir()
 
 
 @pytest.fixture(scope="module")

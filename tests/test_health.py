@@ -38,10 +38,13 @@ def other_db(n: int) -> str:
 def test_healthy_when_a_worker_reaches_docker(client, worker):
     resp = client.get("/healthz")
     assert resp.status_code == 200, resp.json()
-    assert resp.json() == {
-        "status": "ok",
-        "checks": {"database": "ok", "redis": "ok", "docker": "ok"},
-    }
+    body = resp.json()
+    assert body["status"] == "ok"
+    assert body["checks"] == {"database": "ok", "redis": "ok", "docker": "ok"}
+    # the suite's worker is one host, heard from, with its slots (its concurrency)
+    hosts = {h["name"]: h for h in body["hosts"]}
+    assert hosts[settings.CROWNEST_WORKER_HOST]["state"] == "up"
+    assert hosts[settings.CROWNEST_WORKER_HOST]["slots"] == 3
 
 
 def test_unhealthy_when_no_worker_answers(client, db):

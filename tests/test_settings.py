@@ -72,3 +72,18 @@ def test_check_deploy_is_clean_for_a_production_configuration():
         "check", "--deploy", "--fail-level", "WARNING", **{**production, "CROWNEST_HTTPS": "false"}
     )
     assert plain.returncode != 0 and "security.W008" in plain.stderr + plain.stdout
+
+
+def test_a_visibility_timeout_below_the_longest_run_is_an_error():
+    """Redis would hand a still-running run's task to a second worker."""
+    from django.core import checks
+    from django.test import override_settings
+
+    with override_settings(
+        CROWNEST_MAX_TIMEOUT=7200, CELERY_BROKER_TRANSPORT_OPTIONS={"visibility_timeout": 3600}
+    ):
+        assert "crownest.E001" in [e.id for e in checks.run_checks()]
+    with override_settings(
+        CROWNEST_MAX_TIMEOUT=3600, CELERY_BROKER_TRANSPORT_OPTIONS={"visibility_timeout": 7200}
+    ):
+        assert "crownest.E001" not in [e.id for e in checks.run_checks()]

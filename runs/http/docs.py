@@ -73,6 +73,18 @@ class TransferOut(serializers.Serializer):
     expiresAt = serializers.DateTimeField()
 
 
+@named("WorkerHost")
+class HostOut(serializers.Serializer):
+    name = serializers.CharField(help_text="CROWNEST_WORKER_HOST of the worker")
+    slots = serializers.IntegerField(help_text="runs it can run at once (its concurrency)")
+    slotsInUse = serializers.IntegerField(help_text="its runs in status running")
+    lastSeenAt = serializers.DateTimeField(help_text="its last heartbeat")
+    state = serializers.ChoiceField(
+        choices=["up", "stopped", "lost"],
+        help_text="up: heard within CROWNEST_HOST_LOST_SECONDS; stopped: shut down cleanly",
+    )
+
+
 @named("Health")
 class HealthOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
@@ -86,6 +98,7 @@ class HealthOut(serializers.Serializer):
             "description": '"ok", or "error: <what failed>"',
         },
     )
+    hosts = HostOut(many=True, help_text="every worker host that has registered")
 
 
 # --- events: each type's `data` is its own schema --------------------------------------------

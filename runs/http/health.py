@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..selectors import hosts_report
 from .docs import HealthOut
 
 DOCKER_PING_TIMEOUT = 1.5
@@ -68,8 +69,12 @@ class Healthz(APIView):
             except Exception as exc:
                 results[name] = f"error: {exc}"[:200]
                 healthy = False
+        try:
+            hosts = hosts_report()
+        except Exception:  # the database check above already says why
+            hosts = []
         return Response(
-            {"status": "ok" if healthy else "unavailable", "checks": results},
+            {"status": "ok" if healthy else "unavailable", "checks": results, "hosts": hosts},
             status=200 if healthy else 503,
         )
 

@@ -47,7 +47,13 @@ def argv_for(command) -> list[str]:
 
 def run_execute(*, run_id: str) -> None:
     """Idempotent: only the worker whose conditional queued->running update wins does anything."""
-    if not lifecycle.transition(run_id, S.RUNNING, worker=WORKER_ID, worker_seen_at=timezone.now()):
+    if not lifecycle.transition(
+        run_id,
+        S.RUNNING,
+        worker=WORKER_ID,
+        worker_host=settings.CROWNEST_WORKER_HOST,
+        worker_seen_at=timezone.now(),
+    ):
         return
     run = Run.objects.get(pk=run_id)
     phases = Phases()

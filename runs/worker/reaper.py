@@ -1,9 +1,13 @@
 """The reaper: ends runs whose worker vanished, finishes endings that were cut short, finds
-queued runs whose task was lost, and removes sandboxes that belong to no active or kept run."""
+queued runs whose task was lost (the shared pass, done by any one host), and removes sandboxes
+that belong to no active or kept run (each host's own pass, on its own engine only). A run's
+sandbox is only ever touched by the host that runs it (`Run.worker_host`)."""
 
+import contextlib
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -19,22 +23,58 @@ LOST_WORKER = {
     "message": "The worker running this run stopped answering; the run was ended. Start it "
     "again (re-run) if it should complete.",
 }
+SHARED_PASS_LOCK = 0x63726F776E  # an advisory lock key of our own ("crown")
 # A run that ended this long ago without its evidence had its ending cut short.
 UNFINISHED_ENDING_SECONDS = 30
 
 
 def reap() -> dict:
-    """One pass. Returns what it did; `requeue` lists queued runs whose task should be sent
-    again (the caller, a Celery task, sends them: the reaper does not know the queue)."""
+    """One whole pass for this host. Returns what it did; `requeue` lists queued runs whose
+    task should be sent again (the caller, a Celery task, sends them)."""
     sandbox = get_sandbox()
-    report = {
+    return {**reap_shared(sandbox), **reap_host(sandbox)}
+
+
+def reap_shared(sandbox) -> dict:
+    """Every host runs this pass; one at a time (a PostgreSQL advisory lock), the others skip."""
+    with shared_pass_lock() as mine_now:
+        if not mine_now:
+            return {"lost": [], "finished": [], "requeue": []}
+        return _reap_shared(sandbox)
+
+
+@contextlib.contextmanager
+def shared_pass_lock():
+    if connection.vendor != "postgresql":  # SQLite: one host, nothing to share
+        yield True
+        return
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", [SHARED_PASS_LOCK])
+        got = cur.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", [SHARED_PASS_LOCK])
+
+
+def _reap_shared(sandbox) -> dict:
+    return {
         "lost": lost_runs_end(sandbox),
         "finished": unfinished_endings(sandbox),
         "requeue": stale_queued(),
-        "removed": strays_remove(sandbox),
-        "pool": pool_orphans_remove(sandbox),
     }
-    return report
+
+
+def reap_host(sandbox) -> dict:
+    return {"removed": strays_remove(sandbox), "pool": pool_orphans_remove(sandbox)}
+
+
+def mine(run: Run) -> bool:
+    """Whether this host runs (or ran) the run's sandbox; runs from before hosts had names
+    count as everyone's, as they did on one host."""
+    return run.worker_host in ("", settings.CROWNEST_WORKER_HOST)
 
 
 def lost_runs_end(sandbox) -> list[str]:
@@ -44,12 +84,14 @@ def lost_runs_end(sandbox) -> list[str]:
     )
     ended = []
     for run in lost:
-        sandbox.kill(run.id)
+        here = sandbox if mine(run) else None  # another host's sandbox: its own reaper removes it
+        if here:
+            here.kill(run.id)
         if run.cancel_requested_at:
             outcome = Outcome(S.CANCELED)
         else:
             outcome = Outcome(S.FAILED, run.exit_code, F.LOST_WORKER, LOST_WORKER)
-        if run_end(run.id, outcome, sandbox=sandbox, expect=[S.RUNNING]) is not None:
+        if run_end(run.id, outcome, sandbox=here, expect=[S.RUNNING]) is not None:
             ended.append(run.id)
     return ended
 
@@ -58,14 +100,14 @@ def unfinished_endings(sandbox) -> list[str]:
     """Runs with a terminal event whose after-end steps never completed (the process ending
     them died in between, or a receiver failed): they are done again, idempotently."""
     before = timezone.now() - timedelta(seconds=UNFINISHED_ENDING_SECONDS)
-    run_ids = list(
+    runs = list(
         Run.objects.filter(
             status__in=Run.TERMINAL, finished_at__lt=before, ending_done_at__isnull=True
-        ).values_list("id", flat=True)
+        ).only("id", "worker_host")
     )
-    for run_id in run_ids:
-        after_end(run_id, sandbox=sandbox)
-    return run_ids
+    for run in runs:
+        after_end(run.id, sandbox=sandbox if mine(run) else None)
+    return [run.id for run in runs]
 
 
 def stale_queued() -> list[str]:
@@ -88,6 +130,7 @@ def pool_orphans_remove(sandbox) -> list[str]:
 
 def strays_remove(sandbox) -> list[str]:
     present = sandbox.run_ids()
+    kept_since = timezone.now() - timedelta(seconds=settings.CROWNEST_KEPT_SANDBOX_SECONDS)
     busy = set(
         Run.objects.filter(id__in=present)
         .filter(
@@ -95,6 +138,7 @@ def strays_remove(sandbox) -> list[str]:
             | Q(
                 keep_sandbox=True,
                 sandbox_removed_at__isnull=True,
+                finished_at__gte=kept_since,
                 status__in=[S.SUCCEEDED, S.FAILED],
             )
         )

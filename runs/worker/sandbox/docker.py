@@ -73,7 +73,8 @@ class DockerExecution:
 class DockerSandbox:
     def __init__(self):
         self.instance = settings.CROWNEST_INSTANCE
-        self.disks = LoopDisks(Path(settings.CROWNEST_SANDBOX_DISK_DIR) / self.instance)
+        host = settings.CROWNEST_WORKER_HOST  # hosts sharing a filesystem never see each other's
+        self.disks = LoopDisks(Path(settings.CROWNEST_SANDBOX_DISK_DIR) / self.instance / host)
         self._running: dict[str, tuple] = {}  # run id -> (container, extraction)
         try:
             self.client = docker.from_env(timeout=120)
