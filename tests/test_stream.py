@@ -1,6 +1,7 @@
 """Live output over SSE and the websocket against a real daphne, worker, Redis and Docker."""
 
 import asyncio
+import contextlib
 import json
 import threading
 
@@ -265,3 +266,48 @@ def test_idle_stream_sends_keepalive_comments(live):
     assert seen[-1] == ": keepalive"
     assert "id: 1" in seen  # the run's one event came first
     assert runs.cancel(run["id"]).status_code == 202
+
+
+def test_open_streams_do_not_each_hold_a_database_connection(live):
+    """Viewers must not be bounded by PostgreSQL's max_connections: a stream's request releases
+    its connection once the run is found; the shared readers use a small pool."""
+    from django.db import connection
+
+    stack, runs, token = live
+    run = runs.create(make_targz({"x": "y"}))  # a stream of it stays open, idle
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def connections() -> int:
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cur.fetchone()[0]
+
+    before = connections()
+    viewers = 20
+    with contextlib.ExitStack() as streams:
+        for _ in range(viewers):
+            resp = streams.enter_context(
+                httpx.stream("GET", stream_url(stack, run["id"]), headers=headers, timeout=10)
+            )
+            lines = resp.iter_lines()
+            while next(lines) != "":  # the first event arrived: the stream is set up
+                pass
+        during = connections()
+        ws_during = asyncio.run(
+            websocket_viewers(ws_url(stack, run["id"]), token, viewers, connections)
+        )
+    assert during - before < 8, f"{during - before} connections for {viewers} open streams"
+    assert ws_during - before < 8, f"{ws_during - before} connections for {viewers} websockets"
+    assert runs.cancel(run["id"]).status_code == 202
+
+
+async def websocket_viewers(url, token, viewers, count):
+    """`count()` with `viewers` websockets open on the run, each past its first event."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(viewers):
+            ws = await stack.enter_async_context(
+                websockets.connect(url, additional_headers=headers)
+            )
+            await asyncio.wait_for(ws.recv(), 10)
+        return await asyncio.to_thread(count)
