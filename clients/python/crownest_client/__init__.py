@@ -23,14 +23,19 @@ from .errors import (
 from .models import Artifact, Event, EventPage, Evidence, Run, RunPage, Template, Transfer
 from .oneshot import RunResult, follow, run_archive, save_evidence
 from .packing import PackError, file_digest, pack_bytes, pack_directory
-from .verify import (
-    Failure,
-    TrustedKey,
-    Verdict,
-    load_key_file,
-    verify_evidence,
-    verify_folder,
-)
+
+# The offline checks need `cryptography`; they are imported when first used, so that the CLI's
+# run commands do not pay for them at start-up.
+_VERIFY = {"Failure", "TrustedKey", "Verdict", "load_key_file", "verify_evidence", "verify_folder"}
+
+
+def __getattr__(name: str):
+    if name in _VERIFY:
+        from . import verify
+
+        return getattr(verify, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ApiError",

@@ -9,13 +9,15 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .cli_common import EXIT_NOT_VERIFIED, EXIT_USAGE, api_call, err
 from .oneshot import save_evidence
-from .verify import CHECKS, Verdict, verify_folder
+
+if TYPE_CHECKING:
+    from .verify import Verdict
 
 SERVED_KEYS_NOTE = (
     "the trusted keys came from the service itself (GET /api/v1/evidence-keys);"
@@ -43,6 +45,8 @@ def evidence_verify(
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON"),
 ):
     """Check an Evidence Bundle against its signed attestation, event log and artifacts."""
+    from .verify import verify_folder  # cryptography: loaded only for this command
+
     folder = Path(target)
     if folder.is_dir():
         verdict = verify_folder(folder, key_file=key)
@@ -64,6 +68,8 @@ def evidence_verify(
 
 def render(verdict: Verdict) -> str:
     """One line per check (ok / FAIL / not run), the notes, then the verdict line."""
+    from .verify import CHECKS
+
     lines = [f"evidence of run {verdict.run_id or '?'}"]
     failed = verdict.failure.check if verdict.failure else None
     if failed and failed not in CHECKS:
