@@ -18,7 +18,9 @@ if [ -f var/run/redis.started-by-us ] && [ -f var/run/redis.pid ]; then
   kill "$(cat var/run/redis.pid)" 2>/dev/null && echo "==> stopped redis"
   rm -f var/run/redis.started-by-us var/run/redis.pid
 fi
-if [ -f var/run/dockerd.pid ]; then
+# The Docker engine stays up even when `make setup` started it: other containers (and a second
+# checkout's tests) may be using it. STOP_DOCKERD=1 stops it too.
+if [ -f var/run/dockerd.pid ] && [ "${STOP_DOCKERD:-0}" = "1" ]; then
   kill "$(cat var/run/dockerd.pid)" 2>/dev/null && echo "==> stopped dockerd"
   rm -f var/run/dockerd.pid
 fi
