@@ -140,6 +140,8 @@ class Run(models.Model):
     # seq of the last event; seqs are allocated by incrementing this under the row lock.
     last_seq = models.PositiveIntegerField(default=0)
     terminal_seq = models.PositiveIntegerField(null=True, blank=True)
+    # The token of the last event batch the worker wrote (runs/stream/events.py `append`).
+    last_write = models.CharField(max_length=32, blank=True, default="")
 
     worker = models.CharField(max_length=200, blank=True)
     worker_seen_at = models.DateTimeField(null=True, blank=True)

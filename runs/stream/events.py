@@ -20,9 +20,11 @@ def group_name(run_id: str) -> str:
     return f"run-events.{run_id}"
 
 
-def append(run_id: str, items, *, terminal: bool = False) -> list[RunEvent]:
+def append(run_id: str, items, *, terminal: bool = False, token: str = "") -> list[RunEvent]:
     """Append (type, data) items as the next seqs. Returns [] when the run already has its terminal
-    event: nothing may follow it, so late output from a killed sandbox is dropped here."""
+    event: nothing may follow it, so late output from a killed sandbox is dropped here.
+    A `token` makes a retry harmless: a batch whose commit succeeded but whose answer was lost
+    (the connection broke) is not written a second time when it is sent again with its token."""
     items = list(items)
     if not items:
         return []
@@ -32,7 +34,11 @@ def append(run_id: str, items, *, terminal: bool = False) -> list[RunEvent]:
         if terminal:
             # Both right-hand sides read the row's old value, so terminal_seq == the new last_seq.
             changes["terminal_seq"] = F("last_seq") + n
-        if not Run.objects.filter(pk=run_id, terminal_seq__isnull=True).update(**changes):
+        target = Run.objects.filter(pk=run_id, terminal_seq__isnull=True)
+        if token:
+            target = target.exclude(last_write=token)
+            changes["last_write"] = token
+        if not target.update(**changes):
             return []
         last = Run.objects.filter(pk=run_id).values_list("last_seq", flat=True).get()
         now = timezone.now()

@@ -2,6 +2,7 @@
 
 import codecs
 import time
+import uuid
 
 from django.conf import settings
 
@@ -92,4 +93,5 @@ class OutputPump:
                 items.append((stream, {"text": piece}))
         self.pending, self.pending_chars = [], 0
         self.last_flush = time.monotonic()
-        db_retry(events.append, self.run_id, items)
+        # One token per batch, kept across retries: a batch that did commit is not written twice.
+        db_retry(events.append, self.run_id, items, token=uuid.uuid4().hex)
