@@ -88,6 +88,14 @@ class RunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    # Deleting goes through the service: a stored archive another run shares is kept.
+    def delete_model(self, request, obj):
+        services.run_delete(run=obj)
+
+    def delete_queryset(self, request, queryset):
+        for run in queryset:
+            services.run_delete(run=run)
+
 
 @admin.register(RunEvent)
 class RunEventAdmin(admin.ModelAdmin):

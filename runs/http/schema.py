@@ -30,6 +30,8 @@ WHEN = {
     "evidence_not_ready": "the run has not ended, or its evidence is still being written",
     "transfer_offset_mismatch": "the chunk does not continue at details.receivedBytes",
     "transfer_incomplete": "not every byte has arrived (details.receivedBytes, .sizeBytes)",
+    "artifact_expired": "retention removed the artifact's bytes (its metadata and the evidence "
+    "remain)",
     "archive_too_large": "over the limit (details.limitBytes; .useStagedTransfer for direct)",
     "unsupported_archive": "not a gzip-compressed tar",
     "unsupported_media_type": "the body's Content-Type is not one this operation reads",
