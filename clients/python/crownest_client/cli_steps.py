@@ -52,7 +52,7 @@ def runs_create(
         )
     )
     if reused(run):
-        err.print(f"archive already uploaded, reusing: start it with `crownest runs start {run.id}`")
+        err.print(f"archive already uploaded, reusing: start it (crownest runs start {run.id})")
     emit(run.raw)
 
 
