@@ -183,3 +183,17 @@ def settings_on_commit():
     from django.test import TestCase
 
     return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+def test_a_run_sharing_a_deleted_runs_archive_still_runs(worker, api, runs):
+    data = make_targz({"run.sh": "echo shared archive\n"})
+    first = uploaded(api, data)
+    second = create(api, data)
+    name = Run.objects.get(pk=first["id"]).archive_file
+    assert second["status"] == "ready" and Run.objects.get(pk=second["id"]).archive_file == name
+    services.run_delete(run=Run.objects.get(pk=first["id"]))  # committed: on_commit has run
+    assert not Run.objects.filter(pk=first["id"]).exists() and storage().exists(name)
+    assert runs.start(second["id"]).status_code == 202
+    done = runs.wait(second["id"])
+    assert done["status"] == "succeeded", done
+    assert runs.output(second["id"]) == "shared archive\n"
