@@ -21,7 +21,8 @@ UNKNOWN = make_targz({"never": "uploaded"})
 
 
 def create(api, data, **fields):
-    body = {"template": "python-node", "command": "true", "archive": archive_meta(data), **fields}
+    body = {"template": "python-node", "command": "true", "archive": archive_meta(data)}
+    body.update(fields)
     resp = api.post("/api/v1/workspace-runs", body, format="json")
     assert resp.status_code == 201, resp.content
     return resp.json()
@@ -188,7 +189,7 @@ def settings_on_commit():
 def test_a_run_sharing_a_deleted_runs_archive_still_runs(worker, api, runs):
     data = make_targz({"run.sh": "echo shared archive\n"})
     first = uploaded(api, data)
-    second = create(api, data)
+    second = create(api, data, command="sh run.sh")
     name = Run.objects.get(pk=first["id"]).archive_file
     assert second["status"] == "ready" and Run.objects.get(pk=second["id"]).archive_file == name
     services.run_delete(run=Run.objects.get(pk=first["id"]))  # committed: on_commit has run
