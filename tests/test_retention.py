@@ -16,7 +16,7 @@ from evidence import keys
 from evidence.models import Attestation, EvidenceBundle
 from runs.blobs import storage
 from runs.ending import Outcome, run_end
-from runs.models import Artifact, Run, RunEvent
+from runs.models import Artifact, Membership, Run, RunEvent, Team
 from runs.retention import retention_sweep
 
 from .helpers import archive_meta, error_of, make_targz
@@ -150,12 +150,21 @@ def test_pinned_runs_and_shared_archives_with_a_young_run_are_kept(api, runs):
     assert set(names) == {""}
 
 
-def test_only_the_owner_pins_and_zero_days_keeps_forever(api, other_api, runs, settings):
+def test_only_the_owner_pins_and_zero_days_keeps_forever(api, other_api, runs, user, other_user):
     run_id = ended(runs, make_targz({"a.txt": "forever"}))
     resp = other_api.patch(f"/api/v1/workspace-runs/{run_id}", {"pinned": True}, format="json")
     assert resp.status_code == 404  # not visible to another user
     bad = api.patch(f"/api/v1/workspace-runs/{run_id}", {"pinned": "yes"}, format="json")
     assert bad.status_code == 400
+    # A team member sees a team run but does not own it: 403, and nothing changes.
+    team = Team.objects.create(slug="ops", name="Ops")
+    Membership.objects.create(team=team, user=user)
+    Membership.objects.create(team=team, user=other_user)
+    Run.objects.filter(pk=run_id).update(team=team)
+    resp = other_api.patch(f"/api/v1/workspace-runs/{run_id}", {"pinned": True}, format="json")
+    assert resp.status_code == 403 and error_of(resp)["code"] == "forbidden"
+    empty = api.patch(f"/api/v1/workspace-runs/{run_id}", {}, format="json")
+    assert empty.status_code == 200 and empty.json()["pinned"] is False
     report = sweep(archive_days=0, artifact_days=0)
     assert (report.archives, report.artifacts) == (0, 0)
 

@@ -102,7 +102,9 @@ class RunDetail(APIView):
         run = visible_run(request, run_id)
         body = RunUpdateIn(data=request.data)
         body.is_valid(raise_exception=True)
-        run = services.run_pin(run=run, user=request.user, pinned=body.validated_data["pinned"])
+        if "pinned" in body.validated_data:  # an empty PATCH changes nothing
+            pinned = body.validated_data["pinned"]
+            run = services.run_pin(run=run, user=request.user, pinned=pinned)
         return run_response(request, run)
 
 

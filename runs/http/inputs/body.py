@@ -92,7 +92,9 @@ class ArchiveIn(serializers.Serializer):
 class RunUpdateIn(serializers.Serializer):
     """PATCH of a run: only `pinned` (kept by retention) can change."""
 
-    pinned = StrictBool(help_text="true: retention keeps this run's archive and artifacts")
+    pinned = StrictBool(
+        required=False, help_text="true: retention keeps this run's archive and artifacts"
+    )
 
 
 @extend_schema_serializer(component_name="RunCreate")
