@@ -123,7 +123,8 @@ class Run(models.Model):
     archive_filename = models.CharField(max_length=255, blank=True)
     archive_upload_method = models.CharField(max_length=20, blank=True)
     archive_verified_at = models.DateTimeField(null=True, blank=True)
-    archive_file = models.CharField(max_length=300, blank=True)
+    # The storage name; shared by every run that reuses the same stored archive.
+    archive_file = models.CharField(max_length=300, blank=True, db_index=True)
     archive_file_count = models.IntegerField(null=True, blank=True)
     archive_expanded_bytes = models.BigIntegerField(null=True, blank=True)
     # Set when retention removed the stored archive (archive_file is then empty).

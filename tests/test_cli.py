@@ -89,6 +89,10 @@ def test_second_run_of_an_archive_reuses_it_and_sends_no_bytes(cli_env, tmp_path
     phases = {e["data"]["phase"] for e in events if e["type"] == "archive_progress"}
     assert "upload" not in phases and "verify" not in phases and "extract" in phases
     assert sorted(settings.MEDIA_ROOT.glob("archives/*/*.tar.gz")) == stored
+    created = crownest(cli_env, "runs", "create", "--archive", str(archive), "-c", "true")
+    assert created.returncode == 0 and "archive already uploaded, reusing" in created.stderr
+    assert json.loads(created.stdout)["status"] == "ready"
+    assert crownest(cli_env, "runs", "cancel", json.loads(created.stdout)["id"]).returncode == 0
     # Opting out uploads again.
     third = crownest(cli_env, "run-archive", str(archive), "-c", "true", "--json", "--no-reuse")
     assert json.loads(third.stdout)["uploadMethod"] == "direct", third.stderr
