@@ -192,3 +192,12 @@ def test_starting_a_ready_run_whose_stored_file_vanished_fails_clearly(api, runs
     assert resp.status_code == 409 and error_of(resp)["code"] == "archive_required"
     assert error_of(resp)["details"]["archiveExpired"] is True
     assert runs.get(run["id"])["status"] == "awaiting_archive"
+
+
+def test_run_page_marks_an_expired_artifact(client, user, runs):
+    run_id = ended(runs, make_targz({"a.txt": "page"}))
+    client.force_login(user)
+    assert b"artifact-download" in client.get(f"/runs/{run_id}").content
+    sweep()
+    page = client.get(f"/runs/{run_id}").content
+    assert b"expired (retention)" in page and b"artifact-download" not in page
