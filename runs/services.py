@@ -11,7 +11,8 @@ from . import lifecycle
 from .blobs import storage
 from .ending import Outcome, run_end
 from .errors import ArchiveRequired, ArchiveTooLarge, Forbidden, InvalidRequest, Throttled
-from .models import Membership, Run, Team
+from .intake.stores import store_for_default
+from .models import Membership, Run, Team, Transfer
 from .shared_archives import (
     archive_release_on_commit,
     archive_share,
@@ -89,7 +90,7 @@ def run_create(
 
 
 def archive_gone(run: Run) -> bool:
-    """Whether a ready run's stored archive has disappeared (removed by retention)."""
+    """Whether a run's stored archive is not there (removed by retention, or lost)."""
     return not run.archive_file or not storage().exists(run.archive_file)
 
 
@@ -108,8 +109,8 @@ def _archive_expired(run: Run) -> ArchiveRequired:
 
 
 ARCHIVE_EXPIRED = (
-    "This run's archive is no longer stored (retention removed it): upload the same file "
-    "again (PUT .../archive or a staged transfer), then start the run."
+    "This run's archive is no longer stored (removed by retention, or lost by the storage): "
+    "upload the same file again (PUT .../archive or a staged transfer), then start the run."
 )
 
 
@@ -210,8 +211,12 @@ def run_delete(*, run: Run) -> None:
     only when no other run shares it; its artifacts' files are its own."""
     with transaction.atomic():
         names = list(run.artifacts.exclude(file="").values_list("file", flat=True))
+        partial = run.transfers.exclude(status=Transfer.Status.COMPLETED)
+        partial = list(partial.exclude(temp_name="", s3_upload_id=""))
         archive = run.archive_file
         run.delete()
         archive_release_on_commit(archive)
         for name in names:
             transaction.on_commit(lambda name=name: blob_delete(name))
+        for transfer in partial:  # an unfinished transfer's data has no other owner
+            transaction.on_commit(lambda t=transfer: store_for_default().discard(t))

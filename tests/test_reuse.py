@@ -5,12 +5,13 @@ a shared stored archive is deleted only with the last run that uses it."""
 import re
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from runs import services
 from runs.blobs import storage
-from runs.models import Membership, Run, Team
+from runs.models import Artifact, Membership, Run, Team
 
 from .helpers import archive_meta, client_for, error_of, make_targz
 
@@ -167,9 +168,13 @@ def test_deleting_a_run_keeps_an_archive_another_run_shares(api, settings):
     second = create(api, DATA)
     name = Run.objects.get(pk=first["id"]).archive_file
     assert Run.objects.get(pk=second["id"]).archive_file == name
+    own = storage().save(f"artifacts/{first['id']}/a.txt", ContentFile(b"a"))
+    Artifact.objects.create(
+        run_id=first["id"], path="a.txt", size_bytes=1, sha256="0" * 64, content_type="x", file=own
+    )
     with settings_on_commit():
         services.run_delete(run=Run.objects.get(pk=first["id"]))
-    assert storage().exists(name)
+    assert storage().exists(name) and not storage().exists(own)
     assert api.get(f"/api/v1/workspace-runs/{second['id']}").json()["status"] == "ready"
     assert services.run_start(run=Run.objects.get(pk=second["id"])).status == "queued"
     Run.objects.filter(pk=second["id"]).update(status="canceled")
