@@ -31,7 +31,8 @@
       `${human(p.done)} of ${human(p.total)} · ${p.percent.toFixed(1)}%${rate}`;
   }
 
-  // The digest of the picked file, once known: {file, sha256, known}.
+  // The picked file's digest: {file, hashed (a promise of the sha256), onProgress, known}.
+  // One hash per file: a submit during the lookup waits for it (and shows its progress).
   let digest = null;
 
   function showKnown(known) {
@@ -41,12 +42,13 @@
   }
 
   async function lookup(f) {
-    digest = { file: f, sha256: null, known: false };
-    const mine = digest;
+    const mine = { file: f, known: false, onProgress: () => {} };
+    mine.hashed = sha256File(f, (done, total) => mine.onProgress(done, total));
+    digest = mine;
     try {
-      mine.sha256 = await sha256File(f, () => {});
+      const sha256 = await mine.hashed;
       const answer = await call(
-        "GET", `/api/v1/archives/${mine.sha256}?sizeBytes=${encodeURIComponent(f.size)}`);
+        "GET", `/api/v1/archives/${sha256}?sizeBytes=${encodeURIComponent(f.size)}`);
       mine.known = answer.known;
     } catch (err) {
       mine.known = false; // the upload path still works; the lookup only saves a transfer
@@ -121,9 +123,14 @@
     $("progress").hidden = false;
     const hashing = meter(file.size, report);
     try {
-      const sha256 = digest && digest.file === file && digest.sha256
-        ? digest.sha256
-        : await sha256File(file, (done) => hashing(done, "Computing sha256"));
+      const onHash = (done) => hashing(done, "Computing sha256");
+      let sha256;
+      if (digest && digest.file === file) {
+        digest.onProgress = onHash;
+        sha256 = await digest.hashed;
+      } else {
+        sha256 = await sha256File(file, onHash);
+      }
       body.archive = { sizeBytes: file.size, sha256, filename: file.name };
       const run = await call("POST", "/api/v1/workspace-runs", body);
       form.dataset.runId = run.id;
