@@ -96,7 +96,8 @@ def run_once(api: httpx.Client, data: bytes, command: str) -> dict:
     digest = hashlib.sha256(data).hexdigest()
     archive = {"sizeBytes": len(data), "sha256": digest, "filename": "b.tgz"}
     run = api.post("/workspace-runs", json={"template": "python-node", "command": command,
-                                            "archive": archive}).json()  # fmt: skip
+                                            "archive": archive,
+                                            "reuseArchive": False}).json()  # fmt: skip
     api.put(f"/workspace-runs/{run['id']}/archive", content=data,
             headers={"Content-Type": "application/gzip"}).raise_for_status()  # fmt: skip
     times = {}

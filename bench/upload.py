@@ -111,9 +111,8 @@ def time_ceiling(path: Path, chunk: int) -> float:
 def upload(api: httpx.Client, path: Path, sha256: str) -> tuple[float, float, str]:
     size = path.stat().st_size
     meta = {"sizeBytes": size, "sha256": sha256, "filename": path.name}
-    run = api.post(
-        "/workspace-runs", json={"template": "python-node", "command": "true", "archive": meta}
-    )
+    body = {"template": "python-node", "command": "true", "archive": meta, "reuseArchive": False}
+    run = api.post("/workspace-runs", json=body)
     run.raise_for_status()
     run_id = run.json()["id"]
     t0 = time.perf_counter()

@@ -134,6 +134,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CROWNEST_REAPER_INTERVAL = env_int("CROWNEST_REAPER_INTERVAL", 30)
 CELERY_BEAT_SCHEDULE = {
     "sweep-transfers": {"task": "runs.tasks.sweep_transfers", "schedule": 600},
+    "retention-sweep": {"task": "runs.tasks.retention_sweep", "schedule": 3600},
 }
 
 CHANNEL_LAYERS = {
@@ -193,10 +194,8 @@ LOGGING = {
 }
 
 # --- Workspace Runs --------------------------------------------------------------------------
-
 MIB = 1024 * 1024
 CROWNEST_IMAGES_DIR = BASE_DIR / "images"
-
 
 CROWNEST_TEMPLATES = {
     "python-node": {
@@ -283,6 +282,10 @@ CROWNEST_DB_RETRY_SECONDS = float(env_str("CROWNEST_DB_RETRY_SECONDS", "30"))
 # every multipart part but the last to be at least 5 MiB.
 CROWNEST_TRANSFER_CHUNK = env_int("CROWNEST_TRANSFER_CHUNK", 8 * MIB)
 CROWNEST_TRANSFER_TTL_SECONDS = env_int("CROWNEST_TRANSFER_TTL_SECONDS", 24 * 3600)
+# Retention (docs/operations.md): days until stored archives / artifacts go (0: never).
+CROWNEST_RETENTION_ARCHIVE_DAYS = env_int("CROWNEST_RETENTION_ARCHIVE_DAYS", 30)
+CROWNEST_RETENTION_ARTIFACT_DAYS = env_int("CROWNEST_RETENTION_ARTIFACT_DAYS", 90)
+CROWNEST_RETENTION_BATCH = env_int("CROWNEST_RETENTION_BATCH", 200)
 
 # Object storage for archives and artifacts instead of MEDIA_ROOT when a bucket is named.
 CROWNEST_S3_BUCKET = env_str("CROWNEST_S3_BUCKET", "")

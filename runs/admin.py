@@ -75,11 +75,19 @@ class RunAdmin(admin.ModelAdmin):
         "created_at",
         "page",
     ]
-    list_filter = ["status", "failure_reason", "template", "team", "worker_host", "created_at"]
+    list_filter = [
+        "status",
+        "failure_reason",
+        "template",
+        "team",
+        "worker_host",
+        "pinned",
+        "created_at",
+    ]
     search_fields = ["id", "owner__username", "archive_sha256"]
     readonly_fields = [f.name for f in Run._meta.fields]
     inlines = [RunEventInline]
-    actions = ["cancel_runs", "run_reaper"]
+    actions = ["cancel_runs", "run_reaper", "pin_runs", "unpin_runs"]
 
     def page(self, obj):
         return format_html('<a href="/runs/{}">open</a>', obj.id)
@@ -92,6 +100,14 @@ class RunAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"{run.id}: {exc.message}", messages.WARNING)
 
+    @admin.action(description="Pin selected runs (retention keeps their archive and artifacts)")
+    def pin_runs(self, request, queryset):
+        queryset.update(pinned=True)
+
+    @admin.action(description="Unpin selected runs")
+    def unpin_runs(self, request, queryset):
+        queryset.update(pinned=False)
+
     @admin.action(description="Run the reaper now")
     def run_reaper(self, request, queryset):
         reap.delay()
@@ -99,6 +115,14 @@ class RunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    # Deleting goes through the service: a stored archive another run shares is kept.
+    def delete_model(self, request, obj):
+        services.run_delete(run=obj)
+
+    def delete_queryset(self, request, queryset):
+        for run in queryset:
+            services.run_delete(run=run)
 
 
 @admin.register(RunEvent)

@@ -99,6 +99,10 @@ class EvidenceNotReady(DomainError):
     pass
 
 
+class ArtifactExpired(DomainError):
+    """The artifact's bytes were removed by retention; its metadata (and evidence) remain."""
+
+
 class Throttled(DomainError):
     def __init__(self, message: str, details: dict | None = None, retry_after: int = 1):
         super().__init__(message, {"retryAfterSeconds": retry_after, **(details or {})})

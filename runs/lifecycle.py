@@ -12,6 +12,8 @@ S = Run.Status
 # to-status -> the statuses it may come from.
 ALLOWED_FROM = {
     S.READY: {S.AWAITING_ARCHIVE},
+    # Back, when retention removed a ready run's archive: the same bytes can then be sent again.
+    S.AWAITING_ARCHIVE: {S.READY},
     S.QUEUED: {S.READY},
     S.RUNNING: {S.QUEUED},
     S.SUCCEEDED: {S.RUNNING},

@@ -123,9 +123,14 @@ class Run(models.Model):
     archive_filename = models.CharField(max_length=255, blank=True)
     archive_upload_method = models.CharField(max_length=20, blank=True)
     archive_verified_at = models.DateTimeField(null=True, blank=True)
-    archive_file = models.CharField(max_length=300, blank=True)
+    # The storage name; shared by every run that reuses the same stored archive.
+    archive_file = models.CharField(max_length=300, blank=True, db_index=True)
     archive_file_count = models.IntegerField(null=True, blank=True)
     archive_expanded_bytes = models.BigIntegerField(null=True, blank=True)
+    # Set when retention removed the stored archive (archive_file is then empty).
+    archive_expired_at = models.DateTimeField(null=True, blank=True)
+    # A pinned run's archive and artifacts are never removed by retention.
+    pinned = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -160,7 +165,11 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            # Archive reuse looks a stored archive up by its digest.
+            models.Index(fields=["archive_sha256", "archive_size_bytes"]),
+        ]
 
     def __str__(self):
         return self.id
@@ -194,6 +203,8 @@ class Artifact(models.Model):
     content_type = models.CharField(max_length=100)
     file = models.CharField(max_length=300)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when retention removed the stored bytes (file is then empty); downloads answer 410.
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "path"]

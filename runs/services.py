@@ -10,8 +10,15 @@ from django.utils import timezone
 from . import lifecycle
 from .blobs import storage
 from .ending import Outcome, run_end
-from .errors import ArchiveRequired, ArchiveTooLarge, InvalidRequest, Throttled
-from .models import Membership, Run, Team
+from .errors import ArchiveRequired, ArchiveTooLarge, Forbidden, InvalidRequest, Throttled
+from .intake.stores import store_for_default
+from .models import Membership, Run, Team, Transfer
+from .shared_archives import (
+    archive_release_on_commit,
+    archive_share,
+    blob_delete,
+    reusable_archive,
+)
 from .stream import events
 from .tasks import execute_run, finish_ending
 
@@ -44,7 +51,11 @@ def run_create(
     env: dict | None = None,
     team: str | None = None,
     client: str = "",
+    reuse_archive: bool = True,
 ) -> Run:
+    """A new run awaiting its archive; `ready` at once (uploadMethod "reused") when the caller
+    or one of their teams already has this archive stored (shared_archives.py), unless
+    `reuse_archive` is False."""
     size = archive["size_bytes"]
     if size > settings.CROWNEST_ARCHIVE_LIMIT:
         raise ArchiveTooLarge(
@@ -70,8 +81,37 @@ def run_create(
             archive_filename=archive.get("filename") or "",
         )
         events.append(run.id, [("status", {"status": S.AWAITING_ARCHIVE, "previous": None})])
+    if reuse_archive:
+        source = reusable_archive(user=owner, sha256=run.archive_sha256, size_bytes=size)
+        if source is not None:
+            archive_share(run_id=run.id, source=source)
     run.refresh_from_db()
     return run
+
+
+def archive_gone(run: Run) -> bool:
+    """Whether a run's stored archive is not there (removed by retention, or lost)."""
+    return not run.archive_file or not storage().exists(run.archive_file)
+
+
+def _archive_expired(run: Run) -> ArchiveRequired:
+    """A ready run whose archive is no longer stored goes back to awaiting_archive."""
+    lifecycle.transition(
+        run.id,
+        S.AWAITING_ARCHIVE,
+        before=[("error", {"code": "archive_expired", "message": ARCHIVE_EXPIRED})],
+        archive_file="",
+        archive_verified_at=None,
+        archive_upload_method="",
+        archive_expired_at=timezone.now(),
+    )
+    return ArchiveRequired(ARCHIVE_EXPIRED, {"status": S.AWAITING_ARCHIVE, "archiveExpired": True})
+
+
+ARCHIVE_EXPIRED = (
+    "This run's archive is no longer stored (removed by retention, or lost by the storage): "
+    "upload the same file again (PUT .../archive or a staged transfer), then start the run."
+)
 
 
 def run_start(*, run: Run) -> Run:
@@ -82,6 +122,8 @@ def run_start(*, run: Run) -> Run:
             {"status": run.status},
         )
     lifecycle.require(run, S.QUEUED)
+    if archive_gone(run):
+        raise _archive_expired(run)
     active = Run.objects.filter(owner=run.owner, status__in=[S.QUEUED, S.RUNNING]).count()
     if active >= settings.CROWNEST_MAX_ACTIVE_RUNS:
         raise Throttled(
@@ -128,8 +170,6 @@ def run_rerun(*, run: Run, user, client: str = "") -> Run:
     timeout, env and team; `rerun_of` names the original. While the original's verified archive
     is still stored the new run shares that stored file (no copy, no upload) and is ready at
     once; otherwise it awaits an upload of the same bytes (the same size and sha256)."""
-    stored = bool(run.archive_file and run.archive_verified_at)
-    stored = stored and storage().exists(run.archive_file)
     with transaction.atomic():
         new = run_create(
             owner=user,
@@ -145,17 +185,38 @@ def run_rerun(*, run: Run, user, client: str = "") -> Run:
             env=dict(run.env),
             team=run.team.slug if run.team_id else None,
             client=client,
+            reuse_archive=False,
         )
         Run.objects.filter(pk=new.id).update(rerun_of=run)
+        stored = run.archive_verified_at and not archive_gone(run)
         if stored:
-            lifecycle.transition(
-                new.id,
-                S.READY,
-                archive_file=run.archive_file,
-                archive_upload_method="reused",
-                archive_verified_at=timezone.now(),
-                archive_file_count=run.archive_file_count,
-                archive_expanded_bytes=run.archive_expanded_bytes,
-            )
+            archive_share(run_id=new.id, source=run)
     new.refresh_from_db()
     return new
+
+
+def run_pin(*, run: Run, user, pinned: bool) -> Run:
+    """Pin (or unpin) a run: a pinned run's archive and artifacts are kept by retention."""
+    if not (user.is_staff or run.owner_id == user.pk):
+        raise Forbidden(
+            "Only the run's owner can pin or unpin it.", {"owner": run.owner.get_username()}
+        )
+    Run.objects.filter(pk=run.id).update(pinned=pinned)
+    run.refresh_from_db()
+    return run
+
+
+def run_delete(*, run: Run) -> None:
+    """Delete a run (and its events, artifacts and transfers). Its stored archive is deleted
+    only when no other run shares it; its artifacts' files are its own."""
+    with transaction.atomic():
+        names = list(run.artifacts.exclude(file="").values_list("file", flat=True))
+        partial = run.transfers.exclude(status=Transfer.Status.COMPLETED)
+        partial = list(partial.exclude(temp_name="", s3_upload_id=""))
+        archive = run.archive_file
+        run.delete()
+        archive_release_on_commit(archive)
+        for name in names:
+            transaction.on_commit(lambda name=name: blob_delete(name))
+        for transfer in partial:  # an unfinished transfer's data has no other owner
+            transaction.on_commit(lambda t=transfer: store_for_default().discard(t))

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from .ending import after_end
 from .intake.transfers import transfer_sweep
+from .retention import retention_sweep as sweep_retention
 from .worker import reaper
 from .worker.execution import run_execute
 from .worker.hosts import HostKeeper, host_register
@@ -48,6 +49,11 @@ def finish_ending(run_id: str) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def sweep_transfers() -> dict:
     return transfer_sweep()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def retention_sweep() -> dict:
+    return sweep_retention().as_dict()
 
 
 @worker_ready.connect

@@ -180,6 +180,8 @@ def _tap_message(lines: list[str]) -> tuple[str, str]:
 
 
 def _read(artifact) -> bytes | None:
+    if not artifact.file:  # removed by retention
+        return None
     with storage().open(artifact.file, "rb") as fh:
         data = fh.read(MAX_REPORT_BYTES + 1)
     return None if len(data) > MAX_REPORT_BYTES else data

@@ -68,6 +68,7 @@ def main() -> int:
                 "archive": {"sizeBytes": len(data), "sha256": digest, "filename": "hello.tgz"},
                 "artifactPaths": ["dist/", "reports/*.xml"],
                 "timeoutSeconds": 120,
+                "reuseArchive": False,  # the demo shows the upload, also when run again
             },
         )
     )

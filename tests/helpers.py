@@ -122,7 +122,10 @@ class Runs:
         self.api = api
 
     def create(self, data: bytes, command="true", **fields) -> dict:
+        """A run awaiting its archive, to upload into: reuse is off unless `reuseArchive=True`
+        (tests/test_reuse.py covers reuse; here the same bytes are uploaded run after run)."""
         body = {"template": "python-node", "command": command, "archive": archive_meta(data)}
+        body["reuseArchive"] = False
         body.update(fields)
         resp = self.api.post("/api/v1/workspace-runs", body, format="json")
         assert resp.status_code == 201, resp.content

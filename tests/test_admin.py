@@ -6,10 +6,12 @@ from types import SimpleNamespace
 import pytest
 from django.apps import apps
 from django.contrib.messages import get_messages
+from django.test import TestCase
 
 from evidence.models import EvidenceBundle, Review
 from runs import admin as runs_admin
 from runs import lifecycle, tasks
+from runs.blobs import storage
 from runs.models import (
     ApiToken,
     Artifact,
@@ -21,7 +23,7 @@ from runs.models import (
     Transfer,
 )
 
-from .helpers import Runs, Staged, client_for, make_targz
+from .helpers import Runs, Staged, archive_meta, client_for, make_targz
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +202,23 @@ def test_admin_is_closed_to_users_who_are_not_staff(client, user):
     client.force_login(user)
     resp = client.get("/admin/runs/run/")
     assert resp.status_code == 302 and resp.url.startswith("/admin/login/")
+
+
+def test_deleting_runs_in_the_admin_keeps_a_shared_archive(admin, runs, api, settings):
+    data = make_targz({"shared.txt": "s"})
+    first = runs.create(data)
+    assert runs.upload(first["id"], data).status_code == 200
+    body = {"template": "python-node", "command": "true", "archive": archive_meta(data)}
+    second = api.post("/api/v1/workspace-runs", body, format="json").json()
+    name = Run.objects.get(pk=first["id"]).archive_file
+    assert second["status"] == "ready" and Run.objects.get(pk=second["id"]).archive_file == name
+    delete = {"action": "delete_selected", "_selected_action": [first["id"]], "post": "yes"}
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert admin.post("/admin/runs/run/", delete).status_code == 302
+    assert not Run.objects.filter(pk=first["id"]).exists() and storage().exists(name)
+    admin.post("/admin/runs/run/", {"action": "pin_runs", "_selected_action": [second["id"]]})
+    assert Run.objects.get(pk=second["id"]).pinned
+    delete["_selected_action"] = [second["id"]]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert admin.post("/admin/runs/run/", delete).status_code == 302
+    assert not storage().exists(name)  # the last run using it is gone

@@ -71,6 +71,33 @@ def test_one_shot_on_a_tgz_mirrors_the_exit_code_and_prints_json(cli_env, tmp_pa
     assert "x" in res.stderr
 
 
+def test_second_run_of_an_archive_reuses_it_and_sends_no_bytes(cli_env, tmp_path, settings):
+    archive = tmp_path / "repo.tgz"
+    archive.write_bytes(make_targz({"u.sh": "echo once", "noise.bin": b"n" * 50_000}))
+    first = crownest(cli_env, "run-archive", str(archive), "-c", "sh u.sh", "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["uploadMethod"] == "direct"
+    assert "reusing" not in first.stderr
+    stored = sorted(settings.MEDIA_ROOT.glob("archives/*/*.tar.gz"))
+    second = crownest(cli_env, "run-archive", str(archive), "-c", "sh u.sh", "--json")
+    assert second.returncode == 0, second.stderr
+    assert "archive already uploaded, reusing" in second.stderr
+    result = json.loads(second.stdout)
+    assert result["uploadMethod"] == "reused" and result["status"] == "succeeded"
+    # Nothing was received for it: no upload progress, no transfer, no new stored file.
+    events = api_get(cli_env, f"/workspace-runs/{result['runId']}/events?limit=1000")["events"]
+    phases = {e["data"]["phase"] for e in events if e["type"] == "archive_progress"}
+    assert "upload" not in phases and "verify" not in phases and "extract" in phases
+    assert sorted(settings.MEDIA_ROOT.glob("archives/*/*.tar.gz")) == stored
+    created = crownest(cli_env, "runs", "create", "--archive", str(archive), "-c", "true")
+    assert created.returncode == 0 and "archive already uploaded, reusing" in created.stderr
+    assert json.loads(created.stdout)["status"] == "ready"
+    assert crownest(cli_env, "runs", "cancel", json.loads(created.stdout)["id"]).returncode == 0
+    # Opting out uploads again.
+    third = crownest(cli_env, "run-archive", str(archive), "-c", "true", "--json", "--no-reuse")
+    assert json.loads(third.stdout)["uploadMethod"] == "direct", third.stderr
+
+
 def test_timeout_exits_124(cli_env, tmp_path):
     archive = tmp_path / "repo.tgz"
     archive.write_bytes(make_targz({"x.txt": "x"}))

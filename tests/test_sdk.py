@@ -10,6 +10,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import httpx
 import pytest
 from crownest_client import (
     ArchiveRejected,
@@ -143,6 +144,40 @@ def test_run_archive_one_shot_on_a_directory(sdk, tmp_path):
         result.evidence.raw["source"]["archive"]["sha256"]
         == hashlib.sha256(pack_bytes(src)).hexdigest()
     )
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """Records the body bytes of every request the SDK sends."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent: list[tuple[str, str, int]] = []
+
+    def handle_request(self, request):
+        body = request.read()
+        self.sent.append((request.method, request.url.path, len(body)))
+        return super().handle_request(request)
+
+
+@pytest.mark.docker
+def test_run_archive_twice_sends_the_archive_once(stack, user, tmp_path):
+    archive = tmp_path / "repo.tgz"
+    archive.write_bytes(make_targz({"u.sh": "echo reuse", "noise.bin": os.urandom(200_000)}))
+    size = archive.stat().st_size
+    sent = {}
+    for attempt in ("first", "second"):
+        transport = CountingTransport()
+        with Client(stack.base_url, stack.token(user), transport=transport) as client:
+            result = run_archive(client, archive, command="sh u.sh")
+        assert result.status == "succeeded"
+        sent[attempt] = (result.upload_method, transport.sent)
+    first_method, first = sent["first"]
+    second_method, second = sent["second"]
+    assert first_method == "direct" and sum(n for _, _, n in first) >= size
+    assert second_method == "reused"
+    assert [r for r in second if "/archive" in r[1] or "/transfers" in r[1]] == []
+    assert sum(n for _, _, n in second) < 2000  # the create request's JSON only
+    print(f"reuse: {sum(n for _, _, n in first)} then {sum(n for _, _, n in second)} bytes sent")
 
 
 def test_packer_is_deterministic_and_documented(tmp_path):

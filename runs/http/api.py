@@ -11,11 +11,12 @@ from rest_framework.views import APIView
 
 from .. import selectors, services
 from ..blobs import storage
-from ..errors import InvalidRequest, NotFound, UnsupportedArchive
+from ..errors import ArtifactExpired, InvalidRequest, NotFound, UnsupportedArchive
+from ..ids import iso
 from ..intake.upload import archive_upload
 from ..stream.events import event_json
 from .docs import EventPageOut, RunPageOut, TemplateOut
-from .inputs import EventsQueryIn, RunCreateIn, RunListQueryIn
+from .inputs import EventsQueryIn, RunCreateIn, RunListQueryIn, RunUpdateIn
 from .pagination import page_of
 from .schema import ARCHIVE_REQUEST, DOWNLOAD_HEADERS, errors
 from .serializers import ArtifactOut, RunOut, template_list
@@ -89,6 +90,22 @@ class RunDetail(APIView):
     @extend_schema(operation_id="getRun", responses={200: RunOut})
     def get(self, request, run_id):
         return run_response(request, visible_run(request, run_id))
+
+    @extend_schema(
+        operation_id="updateRun",
+        request=RunUpdateIn,
+        responses={200: RunOut, **errors("forbidden")},
+        description="Pin or unpin a run (its owner only): retention keeps a pinned run's "
+        "archive and artifacts.",
+    )
+    def patch(self, request, run_id):
+        run = visible_run(request, run_id)
+        body = RunUpdateIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        if "pinned" in body.validated_data:  # an empty PATCH changes nothing
+            pinned = body.validated_data["pinned"]
+            run = services.run_pin(run=run, user=request.user, pinned=pinned)
+        return run_response(request, run)
 
 
 def body_chunks(stream, size=settings.CROWNEST_UPLOAD_CHUNK):
@@ -227,10 +244,18 @@ class ArtifactDownload(APIView):
                 description="the file, as its own content type (the artifact's contentType)",
             ),
             304: OpenApiResponse(description="If-None-Match named this artifact's ETag"),
+            **errors("artifact_expired"),
         },
     )
     def get(self, request, artifact_id):
         artifact = visible_artifact(request, artifact_id)
+        if artifact.expired_at is not None or not artifact.file:
+            raise ArtifactExpired(
+                f"The bytes of artifact {artifact.id} ({artifact.path}) were removed by "
+                "retention; its metadata and the run's evidence remain. Pin runs whose "
+                "artifacts must be kept.",
+                {"artifactId": artifact.id, "expiredAt": iso(artifact.expired_at)},
+            )
         etag = f'"{artifact.sha256}"'
         if request.META.get("HTTP_IF_NONE_MATCH") == etag:
             return HttpResponse(status=304, headers={"ETag": etag})

@@ -61,6 +61,15 @@ class TemplateOut(serializers.Serializer):
     node = nullable(serializers.CharField)
 
 
+@named("ArchiveLookup")
+class ArchiveLookupOut(serializers.Serializer):
+    sha256 = serializers.CharField()
+    sizeBytes = serializers.IntegerField(min_value=1)
+    known = serializers.BooleanField(
+        help_text="a new run with this archive would be ready at once (reused)"
+    )
+
+
 @named("Transfer")
 class TransferOut(serializers.Serializer):
     id = serializers.CharField()

@@ -20,6 +20,7 @@ TABLE: dict[type, tuple[int, str]] = {
     e.EvidenceNotReady: (409, "evidence_not_ready"),
     e.TransferOffsetMismatch: (409, "transfer_offset_mismatch"),
     e.TransferIncomplete: (409, "transfer_incomplete"),
+    e.ArtifactExpired: (410, "artifact_expired"),
     e.ArchiveTooLarge: (413, "archive_too_large"),
     e.UnsupportedArchive: (415, "unsupported_archive"),
     e.ArchiveDigestMismatch: (422, "archive_digest_mismatch"),

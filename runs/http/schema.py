@@ -7,6 +7,8 @@
   headers; and it closes every response object (`additionalProperties: false`), so that a field
   the server sends but the schema does not name is a test failure, not a surprise for clients."""
 
+import re
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
@@ -30,6 +32,8 @@ WHEN = {
     "evidence_not_ready": "the run has not ended, or its evidence is still being written",
     "transfer_offset_mismatch": "the chunk does not continue at details.receivedBytes",
     "transfer_incomplete": "not every byte has arrived (details.receivedBytes, .sizeBytes)",
+    "artifact_expired": "retention removed the artifact's bytes (its metadata and the evidence "
+    "remain)",
     "archive_too_large": "over the limit (details.limitBytes; .useStagedTransfer for direct)",
     "unsupported_archive": "not a gzip-compressed tar",
     "unsupported_media_type": "the body's Content-Type is not one this operation reads",
@@ -248,6 +252,30 @@ def _close(schema: dict) -> None:
             _close(value)
 
 
+BLANK = {"type": "string", "maxLength": 0}
+
+
+def _collapse_blank(node) -> None:
+    """drf-spectacular writes an allow_blank string with a pattern as `oneOf: [the string, a
+    blank string]`; when the first already admits "", the blank string matches both and breaks
+    `oneOf` (exactly one). The first alone says the same."""
+    if isinstance(node, list):
+        for item in node:
+            _collapse_blank(item)
+        return
+    if not isinstance(node, dict):
+        return
+    one_of = node.get("oneOf")
+    if isinstance(one_of, list) and len(one_of) == 2 and one_of[1] == BLANK:
+        first = one_of[0]
+        pattern = first.get("pattern", "")
+        if first.get("type") == "string" and not first.get("minLength") and re.search(pattern, ""):
+            del node["oneOf"]
+            node.update(first)
+    for value in node.values():
+        _collapse_blank(value)
+
+
 def postprocess(result, generator, request, public):
     from .docs import EVENT_DATA
 
@@ -261,6 +289,7 @@ def postprocess(result, generator, request, public):
         for operation in item.values():
             _add_shared_errors(path, operation)
     open_ones = _request_components(result)
+    _collapse_blank(components["schemas"])
     for name, schema in components["schemas"].items():
         if name not in open_ones:
             _close(schema)

@@ -56,6 +56,10 @@ class ArchiveDoc(serializers.Serializer):
     filename = _nullable(serializers.CharField)
     uploadMethod = _nullable(serializers.ChoiceField, choices=["direct", "staged", "reused"])
     verifiedAt = _nullable(serializers.DateTimeField)
+    expiredAt = _nullable(
+        serializers.DateTimeField,
+        help_text="when retention removed the stored archive (re-runs then await an upload)",
+    )
 
 
 @extend_schema_serializer(component_name="RunSandbox")
@@ -108,6 +112,9 @@ class RunOut(serializers.Serializer):
     cancelRequested = serializers.BooleanField()
     sandbox = SandboxDoc()
     phases = serializers.DictField(child=serializers.FloatField())
+    pinned = serializers.BooleanField(
+        help_text="retention keeps a pinned run's archive and artifacts (PATCH to change)"
+    )
     rerunOf = _nullable(
         serializers.CharField,
         help_text="the id of the run this one re-runs (POST .../rerun), or null",
@@ -130,6 +137,7 @@ class RunOut(serializers.Serializer):
                 "filename": run.archive_filename or None,
                 "uploadMethod": run.archive_upload_method or None,
                 "verifiedAt": iso(run.archive_verified_at),
+                "expiredAt": iso(run.archive_expired_at),
             },
             "artifactPaths": run.artifact_paths,
             "timeoutSeconds": run.timeout_seconds,
@@ -153,6 +161,7 @@ class RunOut(serializers.Serializer):
                 "removedAt": iso(run.sandbox_removed_at),
             },
             "phases": run.phases,
+            "pinned": run.pinned,
             "rerunOf": run.rerun_of_id,
             "links": run_links(run, request),
         }
@@ -165,6 +174,11 @@ class ArtifactOut(serializers.ModelSerializer):
     contentType = serializers.CharField(source="content_type")
     createdAt = Timestamp(source="created_at")
     downloadUrl = serializers.SerializerMethodField()
+    expiredAt = _nullable(
+        Timestamp,
+        source="expired_at",
+        help_text="when retention removed the bytes (a download then answers 410)",
+    )
 
     class Meta:
         model = Artifact
@@ -177,6 +191,7 @@ class ArtifactOut(serializers.ModelSerializer):
             "contentType",
             "createdAt",
             "downloadUrl",
+            "expiredAt",
         ]
 
     def get_downloadUrl(self, obj) -> str:

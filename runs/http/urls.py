@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, rerun_api, sse, transfer_api
+from . import api, archive_api, rerun_api, sse, transfer_api
 
 urlpatterns = [
     path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
@@ -19,6 +19,7 @@ urlpatterns = [
         name="artifact-download",
     ),
     path("templates", api.Templates.as_view(), name="templates"),
+    path("archives/<str:sha256>", archive_api.ArchiveLookup.as_view(), name="archive-lookup"),
     path(
         "workspace-runs/<str:run_id>/transfers",
         transfer_api.TransferCollection.as_view(),

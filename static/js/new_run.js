@@ -1,4 +1,7 @@
 // The new-run form: validate, hash, create the run, upload, start, then open the run page.
+// A picked file is hashed at once and looked up (GET /api/v1/archives/{sha256}): when this
+// user or one of their teams already stored it, the form says "already uploaded" and the run
+// is created ready (uploadMethod "reused"), with nothing sent.
 (function () {
   "use strict";
   const form = document.getElementById("new-run");
@@ -28,9 +31,38 @@
       `${human(p.done)} of ${human(p.total)} · ${p.percent.toFixed(1)}%${rate}`;
   }
 
+  // The picked file's digest: {file, hashed (a promise of the sha256), onProgress, known}.
+  // One hash per file: a submit during the lookup waits for it (and shows its progress).
+  let digest = null;
+
+  function showKnown(known) {
+    $("archive-known").hidden = !known;
+    form.dataset.archiveKnown = known ? "true" : "false";
+    $("submit").textContent = known ? "Start (already uploaded)" : "Upload and start";
+  }
+
+  async function lookup(f) {
+    const mine = { file: f, known: false, onProgress: () => {} };
+    mine.hashed = sha256File(f, (done, total) => mine.onProgress(done, total));
+    digest = mine;
+    try {
+      const sha256 = await mine.hashed;
+      const answer = await call(
+        "GET", `/api/v1/archives/${sha256}?sizeBytes=${encodeURIComponent(f.size)}`);
+      mine.known = answer.known;
+    } catch (err) {
+      mine.known = false; // the upload path still works; the lookup only saves a transfer
+    }
+    if (digest === mine) showKnown(mine.known);
+  }
+
   function chosen() {
     const f = fileInput.files[0];
     $("drop-text").textContent = f ? `${f.name} (${human(f.size)})` : "Drop a .tar.gz or .tgz here, or choose a file";
+    showKnown(false);
+    delete form.dataset.archiveKnown;
+    digest = null;
+    if (f && f.size > 0) lookup(f);
   }
   fileInput.addEventListener("change", chosen);
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -91,11 +123,23 @@
     $("progress").hidden = false;
     const hashing = meter(file.size, report);
     try {
-      const sha256 = await sha256File(file, (done) => hashing(done, "Computing sha256"));
+      const onHash = (done) => hashing(done, "Computing sha256");
+      let sha256;
+      if (digest && digest.file === file) {
+        digest.onProgress = onHash;
+        sha256 = await digest.hashed;
+      } else {
+        sha256 = await sha256File(file, onHash);
+      }
       body.archive = { sizeBytes: file.size, sha256, filename: file.name };
       const run = await call("POST", "/api/v1/workspace-runs", body);
       form.dataset.runId = run.id;
-      await upload(run, file, Number(form.dataset.directLimit), report);
+      if (run.status === "ready" && run.archive.uploadMethod === "reused") {
+        form.dataset.uploadMethod = "reused";
+        $("phase").textContent = "Archive already uploaded, reusing";
+      } else {
+        await upload(run, file, Number(form.dataset.directLimit), report);
+      }
       $("phase").textContent = "Starting";
       await call("POST", `/api/v1/workspace-runs/${run.id}/start`);
       window.location.assign(`/runs/${run.id}`);

@@ -24,7 +24,9 @@ from .cli_common import (
 from .client import Client
 from .errors import ApiError, CrownestError, RunNotStarted
 from .models import Event
-from .oneshot import RunResult, run_archive
+from .oneshot import RunResult, reused, run_archive
+
+REUSING = "archive already uploaded, reusing"
 
 
 def login(
@@ -56,8 +58,12 @@ def run_archive_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON result on stdout"),
     cancel_on_interrupt: bool = typer.Option(False, "--cancel-on-interrupt"),
     staged: bool = typer.Option(False, "--staged", help="Always use a staged transfer"),
+    no_reuse: bool = typer.Option(
+        False, "--no-reuse", help="Upload even when the service already has this archive"
+    ),
 ):
-    """Pack (if a directory), upload, run, stream output, save artifacts and evidence."""
+    """Pack (if a directory), upload (unless the service already has the archive), run,
+    stream output, save artifacts and evidence."""
     env_vars = parse_env(env)
     client = client_from_config()
     state: dict = {"run": None, "last": 0}
@@ -65,6 +71,9 @@ def run_archive_cmd(
     def on_run(run):
         state["run"] = run
         err.print(f"[dim]--- run {run.id}[/dim]")
+        if reused(run):
+            progress.stop()
+            err.print(REUSING)
 
     def on_event(event: Event):
         state["last"] = event.seq
@@ -105,6 +114,7 @@ def run_archive_cmd(
                 on_event=on_event,
                 on_progress=on_progress,
                 upload_method="staged" if staged else "auto",
+                reuse_archive=not no_reuse,
             )
     except KeyboardInterrupt:
         raise typer.Exit(interrupted(client, state, cancel_on_interrupt)) from None

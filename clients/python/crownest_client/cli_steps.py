@@ -19,7 +19,7 @@ from .cli_common import (
     parse_env,
     print_event,
 )
-from .oneshot import safe_join, upload
+from .oneshot import reused, safe_join, upload
 from .packing import file_digest
 
 
@@ -31,8 +31,12 @@ def runs_create(
     timeout: int | None = None,
     keep_sandbox: bool = typer.Option(False, "--keep-sandbox"),
     env: Annotated[list[str], typer.Option("--env", "-e")] = [],  # noqa: B006
+    no_reuse: bool = typer.Option(
+        False, "--no-reuse", help="Await an upload even when the service has this archive"
+    ),
 ):
-    """Create a run for an archive file (its size and sha256 are computed here)."""
+    """Create a run for an archive file (its size and sha256 are computed here). When the
+    service already has the archive, the run is ready at once: start it, no upload needed."""
     size, sha = file_digest(archive)
     meta = {"sizeBytes": size, "sha256": sha, "filename": archive.name}
     run = api_call(
@@ -44,8 +48,11 @@ def runs_create(
             timeout_seconds=timeout,
             keep_sandbox=keep_sandbox,
             env=parse_env(env),
+            reuse_archive=not no_reuse,
         )
     )
+    if reused(run):
+        err.print(f"archive already uploaded, reusing: start it (crownest runs start {run.id})")
     emit(run.raw)
 
 

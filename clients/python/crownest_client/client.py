@@ -61,8 +61,14 @@ class Client:
         keep_sandbox: bool = False,
         env: dict[str, str] | None = None,
         team: str | None = None,
+        reuse_archive: bool = True,
     ) -> Run:
+        """A new run. When you or one of your teams already stored this archive (same sha256
+        and size) it is `ready` at once with `archive.upload_method == "reused"`: send nothing
+        (`reuse_archive=False` always asks for an upload)."""
         body: dict[str, Any] = {"template": template, "command": command, "archive": archive}
+        if not reuse_archive:
+            body["reuseArchive"] = False
         if artifact_paths:
             body["artifactPaths"] = list(artifact_paths)
         if timeout_seconds is not None:

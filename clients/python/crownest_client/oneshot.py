@@ -114,6 +114,7 @@ def run_archive(
     upload_method: str = "auto",
     direct_limit: int = DIRECT_LIMIT,
     exclude=DEFAULT_EXCLUDE,
+    reuse_archive: bool = True,
 ) -> RunResult:
     """Run `command` on a directory (packed deterministically) or an existing .tar.gz.
     When the run is created but its upload or start fails, it is canceled and RunNotStarted
@@ -121,7 +122,9 @@ def run_archive(
     With `out_dir`, artifacts land at `out_dir/<artifact path>` and the bundle at
     `out_dir/evidence.json`, with the attestation, event log and keys beside it (save_evidence).
     `on_run` sees the run as soon as it exists (to print its id or
-    cancel it); `on_event` sees every event in order."""
+    cancel it); `on_event` sees every event in order. An archive the service already stores
+    for you or your teams is not sent again (`result.upload_method == "reused"`) unless
+    `reuse_archive` is False."""
     source = Path(path_or_dir)
     tmp = None
     try:
@@ -142,19 +145,23 @@ def run_archive(
             keep_sandbox=keep_sandbox,
             env=env,
             team=team,
+            reuse_archive=reuse_archive,
         )
         if on_run:
             on_run(run)
         try:
-            run, method = upload(
-                client,
-                run,
-                archive,
-                size,
-                method=upload_method,
-                direct_limit=direct_limit,
-                on_progress=on_progress,
-            )
+            if reused(run):
+                method = "reused"
+            else:
+                run, method = upload(
+                    client,
+                    run,
+                    archive,
+                    size,
+                    method=upload_method,
+                    direct_limit=direct_limit,
+                    on_progress=on_progress,
+                )
             client.start(run.id)
         except (CrownestError, httpx.HTTPError, OSError) as exc:
             raise not_started(client, run.id, exc) from exc
@@ -162,6 +169,11 @@ def run_archive(
         if tmp:
             os.unlink(tmp)
     return follow(client, run.id, on_event=on_event, out_dir=out_dir, upload_method=method)
+
+
+def reused(run: Run) -> bool:
+    """The service already had this archive: the new run is ready, nothing is to be sent."""
+    return run.status == "ready" and run.archive.upload_method == "reused"
 
 
 def not_started(client: Client, run_id: str, cause: BaseException) -> RunNotStarted:

@@ -46,7 +46,8 @@ export interface RunResult {
   lastSeq: number;
   artifacts: Artifact[];
   evidence: Evidence;
-  uploadMethod: "direct" | "staged";
+  /** "reused": the service already had this archive (yours or a team's); nothing was sent. */
+  uploadMethod: "direct" | "staged" | "reused";
 }
 
 export interface VerifyRunOptions {
@@ -58,6 +59,11 @@ export interface VerifyRunOptions {
   artifacts?: Record<string, Bytes | Blob> | Map<string, Bytes | Blob>;
   downloadArtifacts?: boolean;
   waitMs?: number;
+}
+
+/** Whether a new run already has its archive (the service stored the same bytes before). */
+export function isReused(run: Run): boolean {
+  return run.status === "ready" && run.archive.uploadMethod === "reused";
 }
 
 export class Client {
@@ -310,7 +316,10 @@ export class Client {
     const { filename: _f, uploadMethod, directLimit, outDir, onRun, onEvent, onProgress, signal, ...fields } = opts;
     const created = await this.createRun({ ...fields, archive: { sizeBytes: data.size, sha256: await sha256Hex(data), filename } });
     onRun?.(created);
-    const [, method] = await this.upload(created.id, data, { method: uploadMethod, directLimit, onProgress });
+    // A run that is ready at once shares an archive the service already stores: send nothing.
+    const method = isReused(created)
+      ? "reused"
+      : (await this.upload(created.id, data, { method: uploadMethod, directLimit, onProgress }))[1];
     await this.start(created.id);
     let terminal: TerminalData | undefined, lastSeq = 0;
     for await (const event of this.streamEvents(created.id, { signal })) {

@@ -2,6 +2,23 @@
 // Do not edit: run `npm run gen-types` against a server of this version instead.
 
 export interface paths {
+    "/api/v1/archives/{sha256}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Whether a new run with this archive (same sha256 and sizeBytes) would be `ready` at once, `uploadMethod: "reused"`: true only for an archive still stored for a run of yours or of a team you belong to. */
+        get: operations["lookupArchive"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/artifacts/{artifact_id}": {
         parameters: {
             query?: never;
@@ -127,7 +144,8 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** @description Pin or unpin a run (its owner only): retention keeps a pinned run's archive and artifacts. */
+        patch: operations["updateRun"];
         trace?: never;
     };
     "/api/v1/workspace-runs/{run_id}/archive": {
@@ -373,6 +391,12 @@ export interface components {
             /** Format: int64 */
             sizeBytes: number;
         };
+        ArchiveLookup: {
+            /** @description a new run with this archive would be ready at once (reused) */
+            known: boolean;
+            sha256: string;
+            sizeBytes: number;
+        };
         /** @enum {string} */
         ArchivePhase: "upload" | "verify" | "extract";
         ArchiveProgressEvent: {
@@ -397,6 +421,11 @@ export interface components {
             /** Format: date-time */
             createdAt: string;
             readonly downloadUrl: string;
+            /**
+             * Format: date-time
+             * @description when retention removed the bytes (a download then answers 410)
+             */
+            expiredAt: string | null;
             readonly id: string;
             path: string;
             runId: string;
@@ -619,6 +648,11 @@ export interface components {
             /** @description a chunk of the stream, not necessarily a line */
             text: string;
         };
+        /** @description PATCH of a run: only `pinned` (kept by retention) can change. */
+        PatchedRunUpdate: {
+            /** @description true: retention keeps this run's archive and artifacts */
+            pinned?: boolean;
+        };
         Review: {
             /** @description the attestation judged */
             attestationSha256: string | null;
@@ -666,6 +700,8 @@ export interface components {
             phases: {
                 [key: string]: number;
             };
+            /** @description retention keeps a pinned run's archive and artifacts (PATCH to change) */
+            pinned: boolean;
             /** Format: date-time */
             queuedAt: string | null;
             /** @description the id of the run this one re-runs (POST .../rerun), or null */
@@ -679,6 +715,11 @@ export interface components {
             timeoutSeconds: number;
         };
         RunArchive: {
+            /**
+             * Format: date-time
+             * @description when retention removed the stored archive (re-runs then await an upload)
+             */
+            expiredAt: string | null;
             filename: string | null;
             sha256: string;
             sizeBytes: number;
@@ -698,6 +739,11 @@ export interface components {
             };
             /** @default false */
             keepSandbox?: boolean;
+            /**
+             * @description reuse a stored archive of yours or your teams' with the same sha256 and sizeBytes (the run is then `ready` at once, `uploadMethod: "reused"`); false to always upload
+             * @default true
+             */
+            reuseArchive?: boolean;
             /** @description the slug of a team you belong to */
             team?: string | null;
             /** @description a name from GET /api/v1/templates */
@@ -915,6 +961,35 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    lookupArchive: {
+        parameters: {
+            query: {
+                /** @description the archive's size in bytes */
+                sizeBytes: number;
+            };
+            header?: never;
+            path: {
+                /** @description the archive's sha256, 64 hex digits */
+                sha256: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArchiveLookup"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
+        };
+    };
     getArtifact: {
         parameters: {
             query?: never;
@@ -976,6 +1051,15 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
             404: components["responses"]["NotFound"];
+            /** @description `artifact_expired`: retention removed the artifact's bytes (its metadata and the evidence remain) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["Throttled"];
         };
     };
@@ -1277,6 +1361,44 @@ export interface operations {
                 };
             };
             401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    updateRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedRunUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             404: components["responses"]["NotFound"];
             429: components["responses"]["Throttled"];
         };

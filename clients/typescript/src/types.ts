@@ -24,7 +24,7 @@ export const RUN_FIELDS = [
   "id", "status", "template", "command", "archive", "artifactPaths", "timeoutSeconds",
   "keepSandbox", "env", "owner", "team", "exitCode", "failureReason", "createdAt", "queuedAt",
   "startedAt", "finishedAt", "lastSeq", "artifactIds", "evidenceAvailable", "sandbox", "links",
-  "cancelRequested", "phases", "rerunOf",
+  "cancelRequested", "phases", "rerunOf", "pinned",
 ] as const satisfies readonly (keyof Run)[];
 
 /** One event of a run's log: a union told apart by `type`, each with its own `data`. */
@@ -40,6 +40,7 @@ export const EVENT_FIELDS = ["seq", "type", "timestamp", "data"] as const satisf
 export type Artifact = Schemas["Artifact"];
 export const ARTIFACT_FIELDS = [
   "id", "runId", "path", "sizeBytes", "sha256", "contentType", "createdAt", "downloadUrl",
+  "expiredAt",
 ] as const satisfies readonly (keyof Artifact)[];
 
 export type Transfer = Schemas["Transfer"];

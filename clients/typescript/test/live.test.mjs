@@ -65,6 +65,35 @@ test("rerun: the same run again on the stored archive, no upload", async () => {
   assert.equal(events.filter((e) => e.type === "stdout").map((e) => e.data.text).join(""), "again\n");
 });
 
+/** A fetch that records how many body bytes each request sent. */
+function countingFetch(sent) {
+  return async (url, init = {}) => {
+    const body = init.body;
+    let n = 0;
+    if (typeof body === "string") n = Buffer.byteLength(body);
+    else if (body) n = body.size ?? body.byteLength ?? 0;
+    sent.push({ url: String(url), method: init.method, n });
+    return fetch(url, init);
+  };
+}
+
+test("the same archive twice: the second run reuses it and sends no archive bytes", async () => {
+  const path = targz({ "u.sh": "echo reuse", "noise.bin": randomBytes(200_000) });
+  const size = bytesOf(path).length;
+  const first = [], second = [];
+  const one = await client({ fetch: countingFetch(first) }).runArchive(path, { template: "python-node", command: "sh u.sh" });
+  assert.equal(one.uploadMethod, "direct");
+  const two = await client({ fetch: countingFetch(second) }).runArchive(path, { template: "python-node", command: "sh u.sh" });
+  assert.equal(two.uploadMethod, "reused");
+  assert.equal(two.run.archive.uploadMethod, "reused");
+  assert.equal(two.terminal.status, "succeeded");
+  const total = (log) => log.reduce((a, r) => a + r.n, 0);
+  assert.ok(total(first) >= size, `first run sent ${total(first)} of ${size} bytes`);
+  assert.ok(total(second) < 2000, `second run sent ${total(second)} bytes`);
+  assert.deepEqual(second.filter((r) => /\/archive|\/transfers/.test(r.url)), []);
+  console.log(`reuse: first run sent ${total(first)} bytes, second ${total(second)} (archive ${size})`);
+});
+
 test("the event stream resumes after the connection is cut", async () => {
   const api = client();
   const path = targz({ "x.txt": "x" });

@@ -5,12 +5,13 @@ JSON types are strict (5 is not "5", "true" is not true) and every rule that JSO
 is also in the field's OpenAPI schema, so that the schema refuses what the server refuses.
 fields.py holds the strict fields, body.py the request bodies, query.py queries and headers."""
 
-from .body import ArchiveIn, CommandField, RunCreateIn, command_field
+from .body import ArchiveIn, CommandField, RunCreateIn, RunUpdateIn, command_field
 from .fields import ENV_KEY, StrictText, documented, no_nul
 from .query import (
     CONTENT_RANGE,
     LAST_EVENT_ID,
     STATUS_LIST,
+    ArchiveLookupQueryIn,
     ChunkHeadersIn,
     DownloadQueryIn,
     EventsQueryIn,
@@ -24,12 +25,14 @@ __all__ = [
     "LAST_EVENT_ID",
     "STATUS_LIST",
     "ArchiveIn",
+    "ArchiveLookupQueryIn",
     "ChunkHeadersIn",
     "CommandField",
     "DownloadQueryIn",
     "EventsQueryIn",
     "RunCreateIn",
     "RunListQueryIn",
+    "RunUpdateIn",
     "StrictText",
     "command_field",
     "cursor_of",

@@ -88,6 +88,15 @@ class ArchiveIn(serializers.Serializer):
         return no_nul(value, 1024)
 
 
+@extend_schema_serializer(component_name="RunUpdate")
+class RunUpdateIn(serializers.Serializer):
+    """PATCH of a run: only `pinned` (kept by retention) can change."""
+
+    pinned = StrictBool(
+        required=False, help_text="true: retention keeps this run's archive and artifacts"
+    )
+
+
 @extend_schema_serializer(component_name="RunCreate")
 class RunCreateIn(serializers.Serializer):
     """Every rule a new run's body must meet; the service gets only what passed."""
@@ -130,6 +139,14 @@ class RunCreateIn(serializers.Serializer):
         allow_null=True,
         max_length=50,
         help_text="the slug of a team you belong to",
+    )
+    reuseArchive = StrictBool(
+        required=False,
+        default=True,
+        source="reuse_archive",
+        help_text="reuse a stored archive of yours or your teams' with the same sha256 and "
+        'sizeBytes (the run is then `ready` at once, `uploadMethod: "reused"`); false to '
+        "always upload",
     )
 
     def validate_template(self, value):

@@ -61,6 +61,10 @@ class RunListQueryIn(serializers.Serializer):
         return value.split(",") if value else []
 
 
+class ArchiveLookupQueryIn(serializers.Serializer):
+    sizeBytes = QueryInt(min_value=1, help_text="the archive's size in bytes")
+
+
 class DownloadQueryIn(serializers.Serializer):
     download = serializers.ChoiceField(
         choices=["true", "false", "1", "0"],
