@@ -39,6 +39,8 @@ WORKER_ENV = {
     "CROWNEST_ARTIFACT_MAX_BYTES": str(1024 * 1024),
     # The suite drives the reaper itself (tests/test_reaper.py); a background pass would race it.
     "CROWNEST_REAPER_INTERVAL": "0",
+    # The database is flushed between tests: the host records itself again within a second.
+    "CROWNEST_HOST_HEARTBEAT_SECONDS": "1",
 }
 
 # A command whose output takes about two seconds, for streams that are cut or resumed.

@@ -2,8 +2,9 @@
 
 It waits on stdin for one job: a JSON header line {"argv": [...], "env": {...}} followed by the
 verified .tar.gz, which it pipes into GNU tar (extracting into /workspace), then prints MARK on
-stdout and execs the command in its place (so the command is the container's main process: an
-OOM kill, a signal or the exit code are the command's own). A container is used for one job.
+stdout and on stderr and execs the command in its place (so the command is the container's main
+process: an OOM kill, a signal or the exit code are the command's own). A container is used for
+one job.
 
 If extraction fails it prints tar's complaint on stderr and exits 125 without MARK.
 Standard library only: it must run on the template image's Python.
@@ -40,8 +41,9 @@ def main():
     os.chdir("/workspace")
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # the command reads an empty stdin, as with `docker run` without -i
-    sys.stdout.buffer.write(MARK)
-    sys.stdout.flush()
+    for out in (sys.stdout, sys.stderr):  # on both: Docker keeps no order between the two
+        out.buffer.write(MARK)
+        out.flush()
     env = {**os.environ, **header.get("env", {})}
     argv = header["argv"]
     try:

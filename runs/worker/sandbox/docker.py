@@ -14,11 +14,11 @@ import docker
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig
-from requests.exceptions import RequestException
 
 from . import base
-from .base import Collected, DiskFull, ExitInfo, ImageInfo, RunSpec, SandboxError, sandbox_name
+from .base import Collected, DiskFull, ImageInfo, RunSpec, SandboxError, sandbox_name
 from .disk import LoopDisks, size_bytes, usable
+from .docker_execution import DockerExecution
 from .frames import Extraction
 from .host_collect import collect_from_device, collect_in_container
 from .pool import claim_take, pool_take
@@ -43,31 +43,6 @@ def _gone_ok(action, **kwargs) -> None:
     """Removal is idempotent: something already gone is fine."""
     with contextlib.suppress(NotFound):
         action(**kwargs)
-
-
-class DockerExecution:
-    def __init__(self, container, extraction: Extraction):
-        self._container = container
-        self._extraction = extraction
-
-    def output(self):
-        yield from self._extraction.output()
-
-    def wait(self) -> ExitInfo:
-        try:
-            result = self._container.wait()
-            self._container.reload()
-        except (DockerException, RequestException) as exc:
-            why = f"the Docker engine stopped answering or removed it ({type(exc).__name__})"
-            raise SandboxError(f"Lost the sandbox while the command ran: {why}.") from exc
-        state = self._container.attrs["State"]
-        return ExitInfo(exit_code=result["StatusCode"], oom_killed=bool(state.get("OOMKilled")))
-
-    def stop(self, grace_seconds: int) -> None:
-        try:
-            self._container.stop(timeout=grace_seconds)
-        except NotFound:
-            pass
 
 
 class DockerSandbox:

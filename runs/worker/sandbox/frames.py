@@ -35,38 +35,44 @@ def frames(sock):
 
 
 class Extraction:
-    """Splits the stream at the bootstrap's mark: what comes before is extraction's (tar's
-    complaints), what comes after is the command's output."""
+    """Splits each stream at the bootstrap's mark: what comes before is extraction's (tar's
+    complaints), what comes after is the command's output. The mark is written on stdout and on
+    stderr, because Docker does not keep the order between the two streams: the command's first
+    stderr bytes can arrive before stdout's mark, so each stream is split at its own."""
 
     def __init__(self, sock):
         self.frames = frames(sock)
         self.before: list[tuple[str, bytes]] = []
         self.after: list[tuple[str, bytes]] = []
-        self.marked = False
-        self._pending = b""
+        self._pending = {"stdout": b"", "stderr": b""}
+        self._marked: set[str] = set()
 
     def wait_for_mark(self) -> bool:
         for stream, data in self.frames:
-            if stream == "stdout":
-                data = self._pending + data
-                at = data.find(MARK)
-                if at >= 0:
-                    self.marked = True
-                    if data[:at]:
-                        self.before.append((stream, data[:at]))
-                    if data[at + len(MARK) :]:
-                        self.after.append((stream, data[at + len(MARK) :]))
-                    return True
-                # keep a tail that might be the start of a mark split across frames
-                keep = len(MARK) - 1
-                self._pending = data[-keep:]
-                if data[:-keep]:
-                    self.before.append((stream, data[:-keep]))
+            if stream in self._marked:
+                self.after.append((stream, data))
             else:
-                self.before.append((stream, data))
-        if self._pending:
-            self.before.append(("stdout", self._pending))
+                self._split(stream, self._pending[stream] + data)
+            if len(self._marked) == 2:
+                return True
+        for stream, rest in self._pending.items():
+            if rest and stream not in self._marked:
+                self.before.append((stream, rest))
         return False
+
+    def _split(self, stream: str, data: bytes) -> None:
+        at = data.find(MARK)
+        if at >= 0:
+            self._marked.add(stream)
+            if data[:at]:
+                self.before.append((stream, data[:at]))
+            if data[at + len(MARK) :]:
+                self.after.append((stream, data[at + len(MARK) :]))
+            return
+        keep = len(MARK) - 1  # a tail that might be the start of a mark split across frames
+        self._pending[stream] = data[-keep:]
+        if data[:-keep]:
+            self.before.append((stream, data[:-keep]))
 
     def complaint(self) -> str:
         text = b"".join(d for s, d in self.before if s == "stderr")
