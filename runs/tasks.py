@@ -14,7 +14,8 @@ from .worker import reaper
 from .worker.execution import run_execute
 from .worker.sandbox import SandboxError, get_sandbox, limits_from_settings
 from .worker.sandbox.pool import PoolKeeper
-from .worker.templates import template_register
+from .worker.template_build import template_build
+from .worker.templates import builtin_record
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,17 @@ def sweep_transfers() -> dict:
     return transfer_sweep()
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def build_template(version_id: int) -> None:
+    template_build(version_id=version_id)
+
+
 @worker_ready.connect
 def register_templates(**_):
-    """Record each template image's digest and versions so the API can show them."""
+    """The settings templates (python-node) as Template rows, with their image's digest."""
     for name, conf in settings.CROWNEST_TEMPLATES.items():
         try:
-            template_register(name, get_sandbox().describe_image(conf["image"]))
+            builtin_record(name, get_sandbox().describe_image(conf["image"]))
         except SandboxError as exc:
             log.error("template %s unavailable: %s", name, exc)
 

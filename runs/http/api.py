@@ -14,11 +14,11 @@ from ..blobs import storage
 from ..errors import InvalidRequest, NotFound, UnsupportedArchive
 from ..intake.upload import archive_upload
 from ..stream.events import event_json
-from .docs import EventPageOut, RunPageOut, TemplateOut
+from .docs import EventPageOut, RunPageOut
 from .inputs import EventsQueryIn, RunCreateIn, RunListQueryIn
 from .pagination import page_of
 from .schema import ARCHIVE_REQUEST, DOWNLOAD_HEADERS, errors
-from .serializers import ArtifactOut, RunOut, template_list
+from .serializers import ArtifactOut, RunOut
 
 RAW_ARCHIVE_TYPES = {
     "application/gzip",
@@ -72,7 +72,8 @@ class RunCollection(APIView):
     @extend_schema(
         operation_id="createRun",
         request=RunCreateIn,
-        responses={201: RunOut, **errors("archive_too_large")},
+        # 409: the template is not ready (building, failed, retired).
+        responses={201: RunOut, **errors("archive_too_large", "invalid_state")},
     )
     def post(self, request):
         body = RunCreateIn(data=request.data)
@@ -245,9 +246,3 @@ class ArtifactDownload(APIView):
         resp["Content-Length"] = str(artifact.size_bytes)
         resp["X-Content-Type-Options"] = "nosniff"
         return resp
-
-
-class Templates(APIView):
-    @extend_schema(operation_id="listTemplates", responses={200: TemplateOut(many=True)})
-    def get(self, request):
-        return Response(template_list())
