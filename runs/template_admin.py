@@ -10,7 +10,7 @@ from . import template_changes
 from .errors import DomainError
 from .models import Template, TemplateVersion
 from .template_recipe import TEMPLATE_NAME, bad_package
-from .template_services import template_status
+from .template_services import template_all, template_status
 
 LISTS = {
     "debian_packages": "debianPackages",
@@ -82,6 +82,14 @@ class TemplateAdmin(admin.ModelAdmin):
     readonly_fields = ["image", "image_digest", "python", "node", "updated_at"]
     inlines = [VersionInline]
 
+    def get_queryset(self, request):
+        template_all()  # the settings templates (python-node) have their rows
+        return super().get_queryset(request)
+
+    def get_form(self, request, obj=None, **kwargs):
+        template_all()  # ... and can be chosen as a base
+        return super().get_form(request, obj, **kwargs)
+
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "name"] if obj else self.readonly_fields
 
@@ -104,9 +112,6 @@ class TemplateAdmin(admin.ModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return
         self.message_user(request, "A new version is being built; its log is on the template page.")
-
-    def save_related(self, request, form, formsets, change):
-        pass  # versions are made by the services, never by the form
 
 
 @admin.register(TemplateVersion)
