@@ -59,7 +59,42 @@ export interface paths {
         };
         get: operations["listTemplates"];
         put?: never;
+        /** @description Staff only. Builds the first version on a worker; poll GET .../{name}. */
+        post: operations["createTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getTemplate"];
+        put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description Staff only. Any change builds a new version; older ones stay runnable. */
+        patch: operations["updateTemplate"];
+        trace?: never;
+    };
+    "/api/v1/templates/{name}/retire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Staff only. The version takes no new runs and no reruns from now on. */
+        post: operations["retireTemplateVersion"];
         delete?: never;
         options?: never;
         head?: never;
@@ -619,6 +654,19 @@ export interface components {
             /** @description a chunk of the stream, not necessarily a line */
             text: string;
         };
+        PatchedTemplateIn: {
+            /** @description another template's name: the build starts from its current version's image */
+            basedOn?: string | null;
+            /** @description each a Debian package name, optionally =version (e.g. jq, curl=7.88.1-10); at most 50 */
+            debianPackages?: string[];
+            description?: string;
+            /** @description lowercase letters, digits and '-'; names the image too */
+            name?: string;
+            /** @description each an npm package name with an optional @version (e.g. is-number@7); at most 50 */
+            npmPackages?: string[];
+            /** @description each a PyPI name with optional version specifiers (e.g. six, idna>=3,<4); at most 50 */
+            pipPackages?: string[];
+        };
         Review: {
             /** @description the attestation judged */
             attestationSha256: string | null;
@@ -816,13 +864,85 @@ export interface components {
             type: "stdout";
         };
         Template: {
+            basedOn: string | null;
+            debianPackages: string[];
             description: string;
             image: string;
-            /** @description null until the image is built */
+            /** @description null until a version is ready */
             imageDigest: string | null;
             name: string;
             node: string | null;
+            npmPackages: string[];
+            pipPackages: string[];
             python: string | null;
+            /** @description of the current (newest not retired) version */
+            status: components["schemas"]["TemplateStatus"];
+            /** @description the current version's number */
+            version: number | null;
+        };
+        TemplateDetail: {
+            basedOn: string | null;
+            /** @description the current version's */
+            buildLog: string;
+            debianPackages: string[];
+            description: string;
+            /** @description why the current version failed */
+            error: string | null;
+            image: string;
+            /** @description null until a version is ready */
+            imageDigest: string | null;
+            name: string;
+            node: string | null;
+            npmPackages: string[];
+            pipPackages: string[];
+            /** @description phase, step, steps, percent of the current build */
+            progress: {
+                [key: string]: unknown;
+            };
+            python: string | null;
+            /** @description of the current (newest not retired) version */
+            status: components["schemas"]["TemplateStatus"];
+            /** @description the current version's number */
+            version: number | null;
+            /** @description newest first */
+            versions: components["schemas"]["TemplateVersion"][];
+        };
+        TemplateIn: {
+            /** @description another template's name: the build starts from its current version's image */
+            basedOn?: string | null;
+            /** @description each a Debian package name, optionally =version (e.g. jq, curl=7.88.1-10); at most 50 */
+            debianPackages?: string[];
+            description?: string;
+            /** @description lowercase letters, digits and '-'; names the image too */
+            name: string;
+            /** @description each an npm package name with an optional @version (e.g. is-number@7); at most 50 */
+            npmPackages?: string[];
+            /** @description each a PyPI name with optional version specifiers (e.g. six, idna>=3,<4); at most 50 */
+            pipPackages?: string[];
+        };
+        TemplateRetireIn: {
+            /** @description the digest of the version to retire */
+            imageDigest: string;
+        };
+        /** @enum {string} */
+        TemplateStatus: "building" | "ready" | "failed" | "retired";
+        TemplateVersion: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            finishedAt: string | null;
+            image: string | null;
+            /** @description null until built */
+            imageDigest: string | null;
+            node: string | null;
+            number: number;
+            python: string | null;
+            /** Format: date-time */
+            retiredAt: string | null;
+            sizeBytes: number | null;
+            /** @description `worker`, or the script under images/ that built it */
+            source: string;
+            status: components["schemas"]["TemplateStatus"];
         };
         TerminalEvent: {
             data: components["schemas"]["TerminalEventData"];
@@ -1018,6 +1138,168 @@ export interface operations {
                 };
             };
             401: components["responses"]["NotAuthenticated"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    createTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateIn"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+        };
+    };
+    getTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetail"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    updateTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedTemplateIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+        };
+    };
+    retireTemplateVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateRetireIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["Throttled"];
         };
     };
@@ -1245,6 +1527,15 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `archive_too_large`: over the limit (details.limitBytes; .useStagedTransfer for direct) */
             413: {
                 headers: {
@@ -1649,6 +1940,15 @@ export interface operations {
             };
             401: components["responses"]["NotAuthenticated"];
             404: components["responses"]["NotFound"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `archive_too_large`: over the limit (details.limitBytes; .useStagedTransfer for direct) */
             413: {
                 headers: {
