@@ -105,6 +105,9 @@ class TemplateAdmin(admin.ModelAdmin):
         try:
             if change:
                 changed = {f: data[f] for f in form.changed_data if f in data}
+                if not changed:
+                    self.message_user(request, "Nothing changed; no new version was built.")
+                    return
                 template_changes.template_update(template=obj, **changed)
             else:
                 template_changes.template_create(name=obj.name, **data)
