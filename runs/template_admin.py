@@ -135,8 +135,6 @@ class TemplateVersionAdmin(admin.ModelAdmin):
     def retire(self, request, queryset):
         for version in queryset.select_related("template"):
             try:
-                template_changes.version_retire(
-                    template=version.template, image_digest=version.image_digest
-                )
+                template_changes.version_retire(template=version.template, number=version.number)
             except DomainError as exc:
                 self.message_user(request, f"{version}: {exc.message}", messages.ERROR)

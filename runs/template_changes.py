@@ -82,8 +82,12 @@ def template_update(*, template: Template, **changes) -> Template:
     return template
 
 
-def version_retire(*, template: Template, image_digest: str) -> TemplateVersion:
-    version = template.versions.filter(image_digest=image_digest).first() if image_digest else None
+def version_retire(
+    *, template: Template, image_digest: str = "", number: int | None = None
+) -> TemplateVersion:
+    """By digest (the API) or by number (the admin: a version whose digest no worker recorded)."""
+    found = {"number": number} if number is not None else {"image_digest": image_digest or "-"}
+    version = template.versions.filter(**found).first()
     if version is None:
         raise InvalidRequest.field(
             "imageDigest", f"is not the digest of a version of {template.name}"

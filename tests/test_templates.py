@@ -237,3 +237,17 @@ def test_the_admin_defines_a_template_through_the_same_checks(client, django_use
     assert resp.status_code == 302, errors
     version = TemplateVersion.objects.get(template_id="adm")
     assert version.status == "building" and version.recipe["pipPackages"] == ["idna"]
+
+
+def test_the_admin_retires_a_version_and_new_runs_are_refused(client, api, django_user_model):
+    django_user_model.objects.create_superuser("admin", "a@example.com", "pw")
+    client.login(username="admin", password="pw")
+    assert new_run(api).status_code == 201
+    [version] = TemplateVersion.objects.filter(template_id="python-node")
+    form = {"action": "retire", "_selected_action": [str(version.pk)]}
+    resp = client.post("/admin/runs/templateversion/", form)
+    assert resp.status_code == 302
+    version.refresh_from_db()
+    assert version.retired_at is not None
+    resp = new_run(api)
+    assert resp.status_code == 409 and error_of(resp)["details"]["status"] == "retired"
