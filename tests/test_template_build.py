@@ -60,8 +60,20 @@ def test_a_template_with_a_pip_and_an_npm_package_builds_and_runs_offline(
         assert phase in built["buildLog"]
     image = docker_client.images.get(digest)
     assert image.attrs["Config"]["Labels"]["org.crownest.template"] == "py-extras"
-    # Nothing of the build's host stays in the image.
-    assert "crownest-build" not in image.attrs["Config"]["Env"][0]
+    assert image.attrs["Config"]["User"] == "1000:1000"
+    assert "NODE_PATH=/usr/local/lib/node_modules" in image.attrs["Config"]["Env"]
+    # Nothing of the build's host stays in the image: no CA copy, caches or setuid programs.
+    look = (
+        "find /tmp /var/tmp /root/.npm /root/.cache /var/lib/apt/lists -mindepth 1 -not -name lock"
+    )
+    left = docker_client.containers.run(
+        digest,
+        ["sh", "-c", f"{look} 2>/dev/null; find / -xdev -type f -perm /6000; true"],
+        user="0",
+        network_disabled=True,
+        remove=True,
+    )
+    assert left.decode().split() in ([], ["/var/lib/apt/lists/partial"]), left
 
     script = (
         "import idna, subprocess, urllib.request\n"

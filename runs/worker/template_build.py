@@ -143,6 +143,8 @@ class Builder:
         if not self.base:
             self.run([*APT, "upgrade"], "apt-get upgrade")
         packages = self.recipe.get("debianPackages") or []
+        if not self.base:  # every run starts with the sandbox's bootstrap, a python3 script
+            packages = ["python3", *(p for p in packages if p != "python3")]
         if packages:
             self.run([*APT, "install", *packages], "apt-get install")
         if not self.base:
@@ -168,9 +170,10 @@ class Builder:
 
     def phase_finish(self) -> dict:
         facts = {"python": "", "node": "", "npm": ""}
-        if (self.root / "usr/bin/python3").exists():
-            code = "import platform; print(platform.python_version())"
-            facts["python"] = self.run(["python3", "-c", code], "python3").strip()
+        if not (self.root / "usr/bin/python3").exists():
+            raise BuildFailed("the image has no python3, which every run needs (the bootstrap)")
+        code = "import platform; print(platform.python_version())"
+        facts["python"] = self.run(["python3", "-c", code], "python3").strip()
         if (self.root / "usr/bin/node").exists():
             facts["node"] = self.run(["node", "--version"], "node").strip().removeprefix("v")
         if (self.root / "usr/bin/npm").exists():

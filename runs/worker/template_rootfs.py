@@ -140,7 +140,8 @@ SCRUB = [
     "root/.npm",
     "root/.config",
     "debootstrap",
-    BUILD_TMP.lstrip("/"),
+    "tmp",  # BUILD_TMP (the CA copy) is below it
+    "var/tmp",
     "usr/sbin/policy-rc.d",
 ]
 
