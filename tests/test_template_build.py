@@ -6,6 +6,10 @@ of a package that does not exist fails with the reason in its log."""
 import time
 
 import pytest
+from django.conf import settings
+
+from runs.models import Template, TemplateVersion
+from runs.worker.template_build import template_build
 
 from .helpers import Runs, archive_meta, client_for, error_of, make_targz, wait_until
 
@@ -130,3 +134,33 @@ def test_a_package_that_does_not_exist_fails_the_build_with_the_reason(
     new = api.post("/api/v1/workspace-runs", body, format="json")
     assert new.status_code == 409 and error_of(new)["code"] == "invalid_state"
     assert "failed to build" in error_of(new)["message"]
+
+
+def base_version(name: str) -> TemplateVersion:
+    """A version based on python-node's image, built here in the test's process."""
+    image = settings.CROWNEST_TEMPLATES["python-node"]["image"]
+    template = Template.objects.create(name=name)
+    recipe = {"basedOnImage": image, "debianPackages": [], "pipPackages": [], "npmPackages": []}
+    return TemplateVersion.objects.create(template=template, number=1, recipe=recipe)
+
+
+@pytest.mark.django_db
+def test_a_build_over_the_image_size_limit_fails_before_the_import(settings):
+    settings.CROWNEST_TEMPLATE_MAX_IMAGE_BYTES = 50 * 2**20
+    version = base_version("too-big")
+    template_build(version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == "failed" and version.image_digest == ""
+    assert "over the limit of 52428800 bytes" in version.error
+    assert "[3/3] import" not in version.build_log and "FAILED" in version.build_log
+
+
+@pytest.mark.django_db
+def test_a_build_past_its_time_limit_fails(settings):
+    settings.CROWNEST_TEMPLATE_BUILD_TIMEOUT = 1  # the base image alone takes longer to unpack
+    version = base_version("too-slow")
+    template_build(version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == "failed"
+    assert version.error == "the build took longer than the limit of 1 s"
+    assert version.progress["phase"] in ("rootfs", "finish")
