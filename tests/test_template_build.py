@@ -63,7 +63,12 @@ def test_a_template_with_a_pip_and_an_npm_package_builds_and_runs_offline(
     for phase in ("[1/5] rootfs", "[2/5] pip", "[3/5] npm", "[4/5] finish", "[5/5] import"):
         assert phase in built["buildLog"]
     image = docker_client.images.get(digest)
-    assert image.attrs["Config"]["Labels"]["org.crownest.template"] == "py-extras"
+    labels = image.attrs["Config"]["Labels"]
+    base = docker_client.images.get(settings.CROWNEST_TEMPLATES["python-node"]["image"]).id
+    assert (
+        labels["org.crownest.template"] == "py-extras" and labels["org.crownest.based-on"] == base
+    )
+    assert TemplateVersion.objects.get(template_id="py-extras").recipe["basedOnDigest"] == base
     assert image.attrs["Config"]["User"] == "1000:1000"
     assert "NODE_PATH=/usr/local/lib/node_modules" in image.attrs["Config"]["Env"]
     # Nothing of the build's host stays in the image: no CA copy, caches or setuid programs.

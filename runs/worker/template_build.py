@@ -71,6 +71,7 @@ class Builder:
         self.version, self.root, self.recipe = version, root, version.recipe
         self.log = BuildLog(version.pk)
         self.deadline = time.monotonic() + settings.CROWNEST_TEMPLATE_BUILD_TIMEOUT
+        self.base_digest = "debootstrap"
 
     def run(self, argv: list[str], what: str, *, chroot: bool = True) -> str:
         """One program, its output into the log; killed at the build's deadline."""
@@ -127,7 +128,10 @@ class Builder:
     def phase_rootfs(self) -> None:
         if self.base:
             self.log.line(f"unpacking the base image {self.base}")
-            image_export(self.base, str(self.root), self._exported)
+            self.base_digest = image_export(self.base, str(self.root), self._exported)
+            self.log.line(f"base image digest: {self.base_digest}")
+            recipe = {**self.recipe, "basedOnDigest": self.base_digest}
+            TemplateVersion.objects.filter(pk=self.version.pk).update(recipe=recipe)
         else:
             self.run(rootfs.debootstrap_argv(self.root), "debootstrap", chroot=False)
             rootfs.configure_fresh(self.root)
@@ -179,7 +183,7 @@ class Builder:
         if (self.root / "usr/bin/npm").exists():
             facts["npm"] = self.run(["npm", "--version"], "npm").strip()
         name, number = self.version.template_id, self.version.number
-        stamp = [f"name={name}", f"version={number}", f"base={self.base or 'debootstrap'}"]
+        stamp = [f"name={name}", f"version={number}", f"base={self.base_digest}"]
         stamp += [f"{k}={v}" for k, v in facts.items()]
         rootfs.scrub(self.root, "\n".join(stamp) + "\n")
         size = rootfs.tree_bytes(self.root)
@@ -203,7 +207,7 @@ class Builder:
             f"ENV NODE_PATH={rootfs.NODE_PATH}",
             f"LABEL org.crownest.template={v.template_id}",
             f"LABEL org.crownest.template-version={v.number}",
-            f"LABEL org.crownest.based-on={self.base or 'debootstrap'}",
+            f"LABEL org.crownest.based-on={self.base_digest}",
             *(f"LABEL org.crownest.{k}={facts[k]}" for k in ("python", "node", "npm") if facts[k]),
             'CMD ["/bin/bash"]',
         ]

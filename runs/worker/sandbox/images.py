@@ -21,8 +21,9 @@ def _client():
         raise SandboxError(f"Docker engine unavailable: {exc}") from exc
 
 
-def image_export(image: str, dest: str, on_bytes: Callable[[int], None]) -> None:
-    """Unpack the filesystem of `image` into `dest` (docker create + export, never started)."""
+def image_export(image: str, dest: str, on_bytes: Callable[[int], None]) -> str:
+    """Unpack the filesystem of `image` into `dest` (docker create + export, never started);
+    returns the image's id, its digest."""
     client = _client()
     try:
         container = client.containers.create(image, command=["/bin/true"], network_disabled=True)
@@ -51,6 +52,7 @@ def image_export(image: str, dest: str, on_bytes: Callable[[int], None]) -> None
         rc = tar.wait()
     if rc != 0:
         raise SandboxError(f"unpacking {image} failed: {tar.stderr.read().decode()[-500:]}")
+    return container.attrs["Image"]
 
 
 def image_import(src: str, repository: str, tag: str, changes: list[str]) -> tuple[str, int]:
