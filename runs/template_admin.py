@@ -82,6 +82,9 @@ class TemplateAdmin(admin.ModelAdmin):
     readonly_fields = ["image", "image_digest", "python", "node", "updated_at"]
     inlines = [VersionInline]
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # runs and evidence name templates and versions: retire them instead
+
     def get_queryset(self, request):
         template_all()  # the settings templates (python-node) have their rows
         return super().get_queryset(request)

@@ -2,11 +2,10 @@
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from ..models import Run, Template, TemplateVersion
-from ..template_services import template_ensure_builtin, template_mirror
+from ..template_services import next_number, template_ensure_builtin, template_mirror
 from .sandbox import SandboxError
 from .sandbox.base import ImageInfo
 
@@ -45,7 +44,7 @@ def builtin_record(name: str, info: ImageInfo) -> None:
                 return
             version = TemplateVersion.objects.create(
                 template=template,
-                number=_next(template),
+                number=next_number(template),
                 recipe=version.recipe,
                 status=TemplateVersion.Status.READY,
                 image=info.image,
@@ -57,10 +56,6 @@ def builtin_record(name: str, info: ImageInfo) -> None:
         image_digest=info.digest, python=info.python, node=info.node
     )
     template_mirror(template)
-
-
-def _next(template: Template) -> int:
-    return (template.versions.aggregate(n=Max("number"))["n"] or 0) + 1
 
 
 def limits_record(run: Run, limits) -> dict:
