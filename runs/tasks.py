@@ -14,7 +14,7 @@ from .worker import reaper
 from .worker.execution import run_execute
 from .worker.sandbox import SandboxError, get_sandbox, limits_from_settings
 from .worker.sandbox.pool import PoolKeeper
-from .worker.template_build import template_build
+from .worker.template_build import stale_builds, template_build
 from .worker.templates import builtin_record
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ def reap() -> dict:
     report = reaper.reap()
     for run_id in report["requeue"]:
         execute_run.delay(run_id)
+    report["templateBuilds"] = stale_builds()
+    for version_id in report["templateBuilds"]:
+        build_template.delay(version_id)
     return report
 
 

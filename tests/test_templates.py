@@ -251,3 +251,19 @@ def test_the_admin_retires_a_version_and_new_runs_are_refused(client, api, djang
     assert version.retired_at is not None
     resp = new_run(api)
     assert resp.status_code == 409 and error_of(resp)["details"]["status"] == "retired"
+
+
+def test_builds_that_no_worker_can_still_be_running_are_sent_again(staff, settings):
+    from datetime import timedelta
+
+    from runs.worker.template_build import stale_builds
+
+    assert create(staff).status_code == 201
+    assert create(staff, name="other").status_code == 201
+    old = timezone.now() - timedelta(seconds=settings.CROWNEST_TEMPLATE_BUILD_TIMEOUT + 601)
+    TemplateVersion.objects.filter(template_id="extras").update(started_at=old)
+    TemplateVersion.objects.filter(template_id="other").update(started_at=timezone.now())
+    [lost] = stale_builds()
+    assert lost == TemplateVersion.objects.get(template_id="extras").pk
+    TemplateVersion.objects.filter(pk=lost).update(status="failed")
+    assert stale_builds() == []

@@ -219,11 +219,23 @@ class Builder:
         return digest, size
 
 
+def _stale() -> Q:
+    """Builds that no live worker can still be running (past the time limit, with a margin)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CROWNEST_TEMPLATE_BUILD_TIMEOUT + 600)
+    return Q(started_at__lt=cutoff) | Q(started_at__isnull=True, created_at__lt=cutoff)
+
+
+def stale_builds() -> list[int]:
+    """For the reaper: versions to send to a worker again (their worker or message was lost)."""
+    return list(
+        TemplateVersion.objects.filter(_stale(), status=V.BUILDING).values_list("pk", flat=True)
+    )
+
+
 def _claim(version_id: int) -> TemplateVersion | None:
     """Only one worker builds a version; a build whose worker died long ago may be taken over."""
-    stale = timezone.now() - timedelta(seconds=settings.CROWNEST_TEMPLATE_BUILD_TIMEOUT + 600)
     claimed = TemplateVersion.objects.filter(
-        Q(started_at__isnull=True) | Q(started_at__lt=stale), pk=version_id, status=V.BUILDING
+        Q(started_at__isnull=True) | _stale(), pk=version_id, status=V.BUILDING
     ).update(started_at=timezone.now())
     return TemplateVersion.objects.get(pk=version_id) if claimed == 1 else None
 
