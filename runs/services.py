@@ -63,6 +63,8 @@ def run_create(
             team=team_obj,
             template=template,
             template_version=version,
+            image=version.image,
+            image_digest=version.image_digest,
             command=command,
             artifact_paths=artifact_paths or [],
             timeout_seconds=timeout,

@@ -99,6 +99,7 @@ def test_a_template_with_a_pip_and_an_npm_package_builds_and_runs_offline(
     ended = runs.wait(run["id"], timeout=120)
     out = runs.output(run["id"])
     assert ended["status"] == "succeeded", out + runs.output(run["id"], "stderr")
+    assert ended["imageDigest"] == digest
     assert "idna 3." in out and "/opt/crownest/venv/" in out, out
     assert "is-number true" in out and "offline" in out
     assert "NETWORK" not in out

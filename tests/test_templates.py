@@ -141,6 +141,7 @@ def test_a_run_pins_the_current_version_and_a_change_makes_a_new_one(api, staff)
     run = new_run(api, "extras")
     assert run.status_code == 201, run.content
     assert Run.objects.get(pk=run.json()["id"]).template_version == first
+    assert run.json()["imageDigest"] == "sha256:" + "e" * 64
 
     resp = staff.patch("/api/v1/templates/extras", {"npmPackages": ["is-number"]}, format="json")
     assert resp.status_code == 200, resp.content
@@ -152,6 +153,7 @@ def test_a_run_pins_the_current_version_and_a_change_makes_a_new_one(api, staff)
     rerun = api.post(f"/api/v1/workspace-runs/{run.json()['id']}/rerun")
     assert rerun.status_code == 201, rerun.content
     assert Run.objects.get(pk=rerun.json()["id"]).template_version == first
+    assert rerun.json()["imageDigest"] == "sha256:" + "e" * 64
 
 
 def test_a_retired_version_refuses_reruns_and_the_previous_one_becomes_current(api, staff):

@@ -112,6 +112,11 @@ class RunOut(serializers.Serializer):
         serializers.CharField,
         help_text="the id of the run this one re-runs (POST .../rerun), or null",
     )
+    imageDigest = _nullable(
+        serializers.CharField,
+        help_text="the digest of the template version the run pinned (null until a worker "
+        "has recorded the image of a template built outside the workers)",
+    )
     links = LinksDoc()
 
     def to_representation(self, run: Run):
@@ -154,6 +159,7 @@ class RunOut(serializers.Serializer):
             },
             "phases": run.phases,
             "rerunOf": run.rerun_of_id,
+            "imageDigest": run.image_digest or None,
             "links": run_links(run, request),
         }
 

@@ -707,6 +707,8 @@ export interface components {
             /** Format: date-time */
             finishedAt: string | null;
             id: string;
+            /** @description the digest of the template version the run pinned (null until a worker has recorded the image of a template built outside the workers) */
+            imageDigest: string | null;
             keepSandbox: boolean;
             lastSeq: number;
             links: components["schemas"]["RunLinks"];
