@@ -249,18 +249,20 @@ def template_build(*, version_id: int) -> None:
     root = Path(tempfile.mkdtemp(prefix=f"crownest-tpl-{version.template_id}.", dir=base_dir))
     root.chmod(0o755)  # it becomes the chroot's /; apt's _apt user must traverse it
     builder = Builder(version, root)
+    error, done = "", {}
     try:
         if os.geteuid() != 0:
             raise BuildFailed("template builds need a worker running as root (chroot, mount)")
         digest, size, facts = builder.build()
+        image = f"crownest/tpl-{version.template_id}:v{version.number}"
+        done = {"image": image, "digest": digest, "size": size, **facts}
     except (BuildFailed, SandboxError, OSError, subprocess.SubprocessError) as exc:
-        _end(builder, version, started, error=str(exc) or type(exc).__name__)
-        return
+        error = str(exc) or type(exc).__name__
     finally:
+        # The tree goes before the version ends: whoever waits for the end finds it gone.
         if not rootfs.remove_tree(root):
             log.error("mounts remain below %s; not removed", root)
-    image = f"crownest/tpl-{version.template_id}:v{version.number}"
-    _end(builder, version, started, image=image, digest=digest, size=size, **facts)
+    _end(builder, version, started, error=error, **done)
 
 
 def _end(builder: Builder, version, started: float, *, error: str = "", **done) -> None:
