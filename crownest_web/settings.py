@@ -206,6 +206,9 @@ CROWNEST_TEMPLATES = {
         "description": "Debian 12 with Python 3, Node.js with npm, git and build tools.",
     }
 }
+CROWNEST_TEMPLATE_BUILD_TIMEOUT = env_int("CROWNEST_TEMPLATE_BUILD_TIMEOUT", 1800)  # templates.md
+CROWNEST_TEMPLATE_MAX_IMAGE_BYTES = env_int("CROWNEST_TEMPLATE_MAX_IMAGE_BYTES", 4096 * MIB)
+CROWNEST_TEMPLATE_MAX_PACKAGES = env_int("CROWNEST_TEMPLATE_MAX_PACKAGES", 50)
 
 CROWNEST_SANDBOX_BACKEND = env_str("CROWNEST_SANDBOX_BACKEND", "docker")
 # Labels every sandbox; the reaper only touches its own instance's containers on a shared engine.

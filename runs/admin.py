@@ -2,19 +2,12 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import services
-from .errors import DomainError
-from .models import (
-    ApiToken,
-    Artifact,
-    Membership,
-    Run,
-    RunEvent,
-    Team,
-    Template,
-    Transfer,
-    WorkerHost,
+from . import (
+    services,
+    template_admin,  # noqa: F401 (registers the template admins)
 )
+from .errors import DomainError
+from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Transfer, WorkerHost
 from .selectors import hosts_report
 from .tasks import reap
 
@@ -145,12 +138,6 @@ class ArtifactAdmin(admin.ModelAdmin):
     search_fields = ["id", "run__id", "path", "sha256"]
     readonly_fields = [f.name for f in Artifact._meta.fields]
     list_filter = ["content_type"]
-
-
-@admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
-    list_display = ["name", "image", "image_digest", "python", "node", "updated_at"]
-    readonly_fields = ["name", "image", "image_digest", "python", "node", "updated_at"]
 
 
 @admin.register(Transfer)

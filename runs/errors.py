@@ -143,3 +143,7 @@ class ArchiveDigestMismatch(ArchiveError):
 
 class ArchiveSizeMismatch(ArchiveError):
     pass
+
+
+class TemplateNotReady(DomainError):
+    """A template (or the version a rerun pins) that cannot take new runs now: 409 invalid_state."""

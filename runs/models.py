@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from .ids import new_id
+from .template_models import Template, TemplateVersion  # noqa: F401 (models of this app)
 
 
 def run_id():
@@ -60,20 +61,6 @@ class ApiToken(models.Model):
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
-
-
-class Template(models.Model):
-    """What a worker found when it inspected a template image (digest, versions)."""
-
-    name = models.CharField(max_length=50, primary_key=True)
-    image = models.CharField(max_length=200)
-    image_digest = models.CharField(max_length=100, blank=True)
-    python = models.CharField(max_length=20, blank=True)
-    node = models.CharField(max_length=20, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self):
-        return self.name
 
 
 class Run(models.Model):
@@ -161,6 +148,10 @@ class Run(models.Model):
     # The run this one repeats (POST .../rerun); it shares that run's stored archive.
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+    # The template version pinned when the run was made; reruns keep it.
+    template_version = models.ForeignKey(
+        TemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
 
     class Meta:

@@ -21,6 +21,7 @@ from .shared_archives import (
 )
 from .stream import events
 from .tasks import execute_run, finish_ending
+from .template_services import template_version_for_run, version_for_rerun
 
 S = Run.Status
 
@@ -52,6 +53,7 @@ def run_create(
     team: str | None = None,
     client: str = "",
     reuse_archive: bool = True,
+    template_version=None,
 ) -> Run:
     """A new run awaiting its archive; `ready` at once (uploadMethod "reused") when the caller
     or one of their teams already has this archive stored (shared_archives.py), unless
@@ -64,12 +66,16 @@ def run_create(
             {"limitBytes": settings.CROWNEST_ARCHIVE_LIMIT, "sizeBytes": size},
         )
     team_obj = team_for(user=owner, slug=team)
+    version = template_version or template_version_for_run(template)
     timeout = settings.CROWNEST_DEFAULT_TIMEOUT if timeout_seconds is None else timeout_seconds
     with transaction.atomic():
         run = Run.objects.create(
             owner=owner,
             team=team_obj,
             template=template,
+            template_version=version,
+            image=version.image,
+            image_digest=version.image_digest,
             command=command,
             artifact_paths=artifact_paths or [],
             timeout_seconds=timeout,
@@ -166,14 +172,16 @@ def run_cancel(*, run: Run) -> Run:
 
 
 def run_rerun(*, run: Run, user, client: str = "") -> Run:
-    """A new run of `user` with the original's template, command, archive, artifact paths,
+    """A new run of `user` with the original's template version, command, archive, artifact paths,
     timeout, env and team; `rerun_of` names the original. While the original's verified archive
     is still stored the new run shares that stored file (no copy, no upload) and is ready at
     once; otherwise it awaits an upload of the same bytes (the same size and sha256)."""
+    version = version_for_rerun(run)
     with transaction.atomic():
         new = run_create(
             owner=user,
             template=run.template,
+            template_version=version,
             command=run.command,
             archive={
                 "size_bytes": run.archive_size_bytes,

@@ -16,7 +16,8 @@ from .worker.execution import run_execute
 from .worker.hosts import HostKeeper, host_register
 from .worker.sandbox import SandboxError, get_sandbox, limits_from_settings
 from .worker.sandbox.pool import PoolKeeper
-from .worker.templates import template_register
+from .worker.template_build import stale_builds, template_build
+from .worker.templates import builtin_record
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ def reap_pass() -> dict:
     report = reaper.reap()
     for run_id in report["requeue"]:
         execute_run.delay(run_id)
+    report["templateBuilds"] = stale_builds()
+    for version_id in report["templateBuilds"]:
+        build_template.delay(version_id)
     return report
 
 
@@ -56,12 +60,17 @@ def retention_sweep() -> dict:
     return sweep_retention().as_dict()
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def build_template(version_id: int) -> None:
+    template_build(version_id=version_id)
+
+
 @worker_ready.connect
 def register_templates(**_):
-    """Record each template image's digest and versions so the API can show them."""
+    """The settings templates (python-node) as Template rows, with their image's digest."""
     for name, conf in settings.CROWNEST_TEMPLATES.items():
         try:
-            template_register(name, get_sandbox().describe_image(conf["image"]))
+            builtin_record(name, get_sandbox().describe_image(conf["image"]))
         except SandboxError as exc:
             log.error("template %s unavailable: %s", name, exc)
 

@@ -63,7 +63,10 @@ def world(user, other_user, django_user_model):
     staged = Staged(client_for(other_user))
     other = staged.run(DATA)
     transfer = staged.create(other["id"])
-    Template.objects.create(name="python-node", image="crownest/python-node:t", python="3.11")
+    # The runs above made python-node's row (a settings template); a worker records its image.
+    Template.objects.filter(name="python-node").update(
+        image="crownest/python-node:t", python="3.11"
+    )
     return SimpleNamespace(
         ended=ended["id"],
         other=other["id"],

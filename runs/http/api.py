@@ -15,11 +15,11 @@ from ..errors import ArtifactExpired, InvalidRequest, NotFound, UnsupportedArchi
 from ..ids import iso
 from ..intake.upload import archive_upload
 from ..stream.events import event_json
-from .docs import EventPageOut, RunPageOut, TemplateOut
+from .docs import EventPageOut, RunPageOut
 from .inputs import EventsQueryIn, RunCreateIn, RunListQueryIn, RunUpdateIn
 from .pagination import page_of
 from .schema import ARCHIVE_REQUEST, DOWNLOAD_HEADERS, errors
-from .serializers import ArtifactOut, RunOut, template_list
+from .serializers import ArtifactOut, RunOut
 
 RAW_ARCHIVE_TYPES = {
     "application/gzip",
@@ -73,7 +73,8 @@ class RunCollection(APIView):
     @extend_schema(
         operation_id="createRun",
         request=RunCreateIn,
-        responses={201: RunOut, **errors("archive_too_large")},
+        # 409: the template is not ready (building, failed, retired).
+        responses={201: RunOut, **errors("archive_too_large", "invalid_state")},
     )
     def post(self, request):
         body = RunCreateIn(data=request.data)
@@ -270,9 +271,3 @@ class ArtifactDownload(APIView):
         resp["Content-Length"] = str(artifact.size_bytes)
         resp["X-Content-Type-Options"] = "nosniff"
         return resp
-
-
-class Templates(APIView):
-    @extend_schema(operation_id="listTemplates", responses={200: TemplateOut(many=True)})
-    def get(self, request):
-        return Response(template_list())

@@ -51,16 +51,6 @@ class RunPageOut(serializers.Serializer):
     results = RunOut(many=True)
 
 
-@named("Template")
-class TemplateOut(serializers.Serializer):
-    name = serializers.CharField()
-    description = serializers.CharField()
-    image = serializers.CharField()
-    imageDigest = nullable(serializers.CharField, help_text="null until the image is built")
-    python = nullable(serializers.CharField)
-    node = nullable(serializers.CharField)
-
-
 @named("ArchiveLookup")
 class ArchiveLookupOut(serializers.Serializer):
     sha256 = serializers.CharField()

@@ -16,6 +16,7 @@ TABLE: dict[type, tuple[int, str]] = {
     e.Forbidden: (403, "forbidden"),
     e.NotFound: (404, "not_found"),
     e.InvalidState: (409, "invalid_state"),
+    e.TemplateNotReady: (409, "invalid_state"),
     e.ArchiveRequired: (409, "archive_required"),
     e.EvidenceNotReady: (409, "evidence_not_ready"),
     e.TransferOffsetMismatch: (409, "transfer_offset_mismatch"),

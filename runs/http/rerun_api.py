@@ -15,7 +15,8 @@ class RunRerun(APIView):
         operation_id="rerunRun",
         request=None,
         # 400: the caller left the original's team; 413: the archive limit shrank since.
-        responses={201: RunOut, **errors("invalid_request", "archive_too_large")},
+        # 409: the original's template version is retired.
+        responses={201: RunOut, **errors("invalid_request", "archive_too_large", "invalid_state")},
         description=(
             "A new run with the original's template, command, archive, artifactPaths, "
             "timeoutSeconds, env and team; `rerunOf` names the original. It is `ready` at once "

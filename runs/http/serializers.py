@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from ..ids import iso
-from ..models import Artifact, Run, Template
+from ..models import Artifact, Run
 from .inputs import command_field
 
 
@@ -119,6 +119,11 @@ class RunOut(serializers.Serializer):
         serializers.CharField,
         help_text="the id of the run this one re-runs (POST .../rerun), or null",
     )
+    imageDigest = _nullable(
+        serializers.CharField,
+        help_text="the digest of the template version the run pinned (null until a worker "
+        "has recorded the image of a template built outside the workers)",
+    )
     links = LinksDoc()
 
     def to_representation(self, run: Run):
@@ -163,6 +168,7 @@ class RunOut(serializers.Serializer):
             "phases": run.phases,
             "pinned": run.pinned,
             "rerunOf": run.rerun_of_id,
+            "imageDigest": run.image_digest or None,
             "links": run_links(run, request),
         }
 
@@ -196,22 +202,3 @@ class ArtifactOut(serializers.ModelSerializer):
 
     def get_downloadUrl(self, obj) -> str:
         return absolute(self.context.get("request"), reverse("artifact-download", args=[obj.id]))
-
-
-def template_list() -> list[dict]:
-    known = {t.name: t for t in Template.objects.all()}
-    out = []
-    for name, conf in settings.CROWNEST_TEMPLATES.items():
-        t = known.get(name)
-        current = t is not None and t.image == conf["image"]
-        out.append(
-            {
-                "name": name,
-                "description": conf["description"],
-                "image": conf["image"],
-                "imageDigest": t.image_digest if current else None,
-                "python": t.python if current else None,
-                "node": t.node if current else None,
-            }
-        )
-    return out

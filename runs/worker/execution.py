@@ -15,11 +15,12 @@ from ..blobs import storage
 from ..ending import Outcome, run_end
 from ..models import Run
 from ..stream.progress import ArchiveProgress
+from ..template_services import template_version_for_run
 from .artifacts import artifacts_collect
 from .command import CommandLoop, touch
 from .sandbox import DiskFull, RunSpec, SandboxError, get_sandbox, limits_from_settings
 from .sandbox.disk import size_bytes
-from .templates import limits_record, template_register
+from .templates import limits_record, version_image
 
 log = logging.getLogger(__name__)
 S = Run.Status
@@ -81,16 +82,16 @@ def _error(code: str, message: str) -> dict:
 
 
 def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
-    template = settings.CROWNEST_TEMPLATES[run.template]
+    version = run.template_version or template_version_for_run(run.template)
     limits = limits_from_settings()
-    spec = RunSpec(run.id, template["image"], argv_for(run.command), dict(run.env), limits)
     phases.begin()
-    image = sandbox.describe_image(spec.image)
-    template_register(run.template, image)
+    digest, _info = version_image(sandbox, version)
+    spec = RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits)
     sandbox_id = sandbox.prepare(spec)
     Run.objects.filter(pk=run.id).update(
-        image=image.image,
-        image_digest=image.digest,
+        template_version=version,
+        image=version.image,
+        image_digest=digest,
         sandbox_id=sandbox_id,
         limits=limits_record(run, limits),
     )

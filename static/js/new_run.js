@@ -73,12 +73,25 @@
     if (e.dataTransfer.files.length) { fileInput.files = e.dataTransfer.files; chosen(); }
   });
 
-  call("GET", "/api/v1/templates").then((templates) => {
+  // Only ready templates take runs; the line under the picker says what the chosen one holds.
+  call("GET", "/api/v1/templates").then((all) => {
+    const templates = all.filter((t) => t.status === undefined || t.status === "ready");
     const select = $("template");
     select.replaceChildren(...templates.map((t) => new Option(t.name, t.name)));
     const info = () => {
       const t = templates.find((x) => x.name === select.value);
-      $("template-info").textContent = t ? `${t.description} ${t.imageDigest || ""}` : "";
+      const box = $("template-info");
+      box.replaceChildren();
+      if (!t) return;
+      const contains = [t.python && `Python ${t.python}`, t.node && `Node ${t.node}`];
+      for (const [label, list] of [["pip", t.pipPackages], ["npm", t.npmPackages]]) {
+        if (list && list.length) contains.push(`${label}: ${list.join(", ")}`);
+      }
+      const link = document.createElement("a");
+      link.href = `/templates/${encodeURIComponent(t.name)}`;
+      link.textContent = t.version ? `version ${t.version}` : "details";
+      box.append(`${t.description} `, contains.filter(Boolean).join(" · "), " · ", link);
+      box.title = t.imageDigest || "";
     };
     select.addEventListener("change", info);
     info();

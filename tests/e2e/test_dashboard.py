@@ -386,8 +386,11 @@ def test_no_console_errors_on_any_page(stack, django_user_model, new_page, brows
         "/runs/new",
         f"/runs/{run['id']}",
         "/reviews",
+        "/templates",
+        "/templates/python-node",
         "/api/v1/docs/",
         "/admin/",
+        "/admin/runs/template/python-node/change/",
         f"/admin/runs/run/{run['id']}/change/",
     ]:
         page.goto(path)

@@ -227,3 +227,8 @@ class Template:
     @classmethod
     def from_json(cls, d: dict) -> Template:
         return cls(d["name"], d.get("description", ""), d.get("image"), d.get("imageDigest"), d)
+
+    @property
+    def status(self) -> str:
+        """building, ready, failed or retired; only a ready template takes new runs."""
+        return self.raw.get("status", "ready")

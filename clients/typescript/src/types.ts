@@ -24,7 +24,7 @@ export const RUN_FIELDS = [
   "id", "status", "template", "command", "archive", "artifactPaths", "timeoutSeconds",
   "keepSandbox", "env", "owner", "team", "exitCode", "failureReason", "createdAt", "queuedAt",
   "startedAt", "finishedAt", "lastSeq", "artifactIds", "evidenceAvailable", "sandbox", "links",
-  "cancelRequested", "phases", "rerunOf", "pinned",
+  "cancelRequested", "phases", "rerunOf", "pinned", "imageDigest",
 ] as const satisfies readonly (keyof Run)[];
 
 /** One event of a run's log: a union told apart by `type`, each with its own `data`. */

@@ -8,7 +8,9 @@ from rest_framework import serializers
 
 from ...errors import InvalidRequest
 from ...models import Run
-from .fields import INT32_MAX, QueryInt, documented
+from .fields import INT32_MAX, NO_NUL, QueryInt, documented
+
+NO_NUL_TEXT = {"type": "string", "pattern": NO_NUL}
 
 
 class EventsQueryIn(serializers.Serializer):
@@ -39,9 +41,20 @@ class RunListQueryIn(serializers.Serializer):
         trim_whitespace=False,
         help_text="one or more statuses, comma-separated (`running,queued`)",
     )
-    template = serializers.CharField(required=False, allow_blank=True, help_text="a name")
-    team = serializers.CharField(required=False, allow_blank=True, help_text="a team's slug")
-    owner = serializers.CharField(required=False, allow_blank=True, help_text="a username")
+    # No NUL (refused like any string of the API), which the schema says too.
+    template = documented(
+        serializers.CharField, NO_NUL_TEXT, required=False, allow_blank=True, help_text="a name"
+    )
+    team = documented(
+        serializers.CharField,
+        NO_NUL_TEXT,
+        required=False,
+        allow_blank=True,
+        help_text="a team's slug",
+    )
+    owner = documented(
+        serializers.CharField, NO_NUL_TEXT, required=False, allow_blank=True, help_text="a username"
+    )
     page = QueryInt(
         required=False,
         default=1,
