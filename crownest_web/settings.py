@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import env_bool, env_int, env_list, env_str, recipe_tag, secret_key
+from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
@@ -279,19 +279,13 @@ CROWNEST_TRANSFER_TTL_SECONDS = env_int("CROWNEST_TRANSFER_TTL_SECONDS", 24 * 36
 # Object storage for archives and artifacts instead of MEDIA_ROOT when a bucket is named.
 CROWNEST_S3_BUCKET = env_str("CROWNEST_S3_BUCKET", "")
 if CROWNEST_S3_BUCKET:
-    STORAGES = {
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": CROWNEST_S3_BUCKET,
-                "endpoint_url": env_str("CROWNEST_S3_ENDPOINT_URL", "") or None,
-                "access_key": env_str("CROWNEST_S3_ACCESS_KEY_ID", "") or None,
-                "secret_key": env_str("CROWNEST_S3_SECRET_ACCESS_KEY", "") or None,
-                "region_name": env_str("CROWNEST_S3_REGION", "") or None,
-                "file_overwrite": False,
-                # S3File buffers a whole object in memory unless this spills it to disk.
-                "max_memory_size": 8 * MIB,
-            },
-        },
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    STORAGES = s3_storages(CROWNEST_S3_BUCKET)
+# With S3 (docs/transfers.md): presigned part URLs for staged transfers, signed for the endpoint
+# clients reach (default: the server's); parts of 32 MiB, URLs handed out 100 per page; artifact
+# downloads optionally answered with a 302 to a short-lived presigned GET.
+CROWNEST_S3_PUBLIC_ENDPOINT_URL = env_str("CROWNEST_S3_PUBLIC_ENDPOINT_URL", "")
+CROWNEST_TRANSFER_PRESIGNED = env_bool("CROWNEST_TRANSFER_PRESIGNED", True)
+CROWNEST_PRESIGNED_PART = env_int("CROWNEST_PRESIGNED_PART", 32 * MIB)
+CROWNEST_PRESIGNED_PAGE = env_int("CROWNEST_PRESIGNED_PAGE", 100)
+CROWNEST_ARTIFACT_REDIRECT = env_bool("CROWNEST_ARTIFACT_REDIRECT", False)
+CROWNEST_ARTIFACT_REDIRECT_SECONDS = env_int("CROWNEST_ARTIFACT_REDIRECT_SECONDS", 300)

@@ -1,8 +1,83 @@
 """Where archives and artifacts are stored: the default storage (MEDIA_ROOT, or S3 when a
-bucket is configured). One accessor so that every part asks the same backend."""
+bucket is configured). One accessor so that every part asks the same backend.
 
+With S3 nothing lands under MEDIA_ROOT: temporary files go to the system's temporary folder,
+and presigned URLs let clients reach objects without the bytes passing through this process."""
+
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
 from django.core.files.storage import storages
 
 
 def storage():
     return storages["default"]
+
+
+def s3_storage():
+    """The default storage when it is S3 (django-storages), else None."""
+    try:
+        from storages.backends.s3 import S3Storage
+    except ImportError:  # django-storages is optional for a local-disk deployment
+        return None
+    default = storage()
+    return default if isinstance(default, S3Storage) else None
+
+
+def temp_dir() -> str | None:
+    """Where a whole archive waits before it is stored: beside the storage folder on the local
+    disk (a rename then moves it), the system's temporary folder (None) with object storage."""
+    if s3_storage() is not None:
+        return None
+    folder = Path(settings.MEDIA_ROOT) / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder)
+
+
+def object_key(store, name: str) -> str:
+    from storages.utils import clean_name
+
+    return store._normalize_name(clean_name(name))
+
+
+def public_client(store):
+    """An S3 client that signs URLs for the endpoint clients reach: the server's own client,
+    or one for CROWNEST_S3_PUBLIC_ENDPOINT_URL (a signature covers the host)."""
+    public = settings.CROWNEST_S3_PUBLIC_ENDPOINT_URL
+    if not public:
+        return store.connection.meta.client
+    import boto3
+
+    session = boto3.session.Session()
+    return session.client(
+        "s3",
+        endpoint_url=public,
+        aws_access_key_id=store.access_key or None,
+        aws_secret_access_key=store.secret_key or None,
+        aws_session_token=store.security_token or None,
+        region_name=store.region_name or None,
+        config=store.client_config,
+        verify=store.verify,
+    )
+
+
+def presigned_get(name: str, *, filename: str, content_type: str, seconds: int) -> str | None:
+    """A short-lived URL that downloads a stored object as an attachment; None without S3."""
+    store = s3_storage()
+    if store is None:
+        return None
+    safe = [c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename]
+    plain = "".join(safe)
+    disposition = f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename)}"
+    return public_client(store).generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": store.bucket_name,
+            "Key": object_key(store, name),
+            "ResponseContentDisposition": disposition,
+            "ResponseContentType": content_type,
+        },
+        ExpiresIn=seconds,
+        HttpMethod="GET",
+    )
