@@ -4,6 +4,7 @@ bucket is configured). One accessor so that every part asks the same backend.
 With S3 nothing lands under MEDIA_ROOT: temporary files go to the system's temporary folder,
 and presigned URLs let clients reach objects without the bytes passing through this process."""
 
+import functools
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,23 +43,34 @@ def object_key(store, name: str) -> str:
 
 
 def public_client(store):
-    """An S3 client that signs URLs for the endpoint clients reach: the server's own client,
-    or one for CROWNEST_S3_PUBLIC_ENDPOINT_URL (a signature covers the host)."""
-    public = settings.CROWNEST_S3_PUBLIC_ENDPOINT_URL
-    if not public:
-        return store.connection.meta.client
-    import boto3
+    """An S3 client that signs URLs (SigV4, which every S3 region and S3-compatible server
+    takes) for the endpoint clients reach: CROWNEST_S3_PUBLIC_ENDPOINT_URL, else the server's
+    own (a signature covers the host)."""
+    endpoint = settings.CROWNEST_S3_PUBLIC_ENDPOINT_URL or store.endpoint_url
+    return _signer(
+        endpoint or None,
+        store.access_key or None,
+        store.secret_key or None,
+        store.security_token or None,
+        store.region_name or None,
+        store.addressing_style,
+    )
 
-    session = boto3.session.Session()
-    return session.client(
+
+@functools.lru_cache(maxsize=8)
+def _signer(endpoint, access_key, secret_key, token, region, addressing_style):
+    import boto3
+    from botocore.config import Config
+
+    config = Config(signature_version="s3v4", s3={"addressing_style": addressing_style or "auto"})
+    return boto3.session.Session().client(
         "s3",
-        endpoint_url=public,
-        aws_access_key_id=store.access_key or None,
-        aws_secret_access_key=store.secret_key or None,
-        aws_session_token=store.security_token or None,
-        region_name=store.region_name or None,
-        config=store.client_config,
-        verify=store.verify,
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=token,
+        region_name=region,
+        config=config,
     )
 
 

@@ -77,6 +77,8 @@ def s3_env(moto, s3_media) -> dict:
         "CROWNEST_S3_SECRET_ACCESS_KEY": KEYS["aws_secret_access_key"],
         "CROWNEST_S3_REGION": "us-east-1",
         "CROWNEST_MEDIA_ROOT": str(s3_media),
+        # Runs started through an S3-configured web process go to the S3 worker.
+        "CROWNEST_QUEUE": QUEUE,
     }
 
 
@@ -92,7 +94,11 @@ def s3_worker(s3_env, live_worker, tmp_path_factory):
 @pytest.fixture(scope="module")
 def s3_web(s3_env, live_worker, tmp_path_factory):
     """A daphne configured for S3 (presigned transfers on); yields its base URL."""
-    env = {**s3_env, "CROWNEST_PRESIGNED_PART": str(5 * 1024 * 1024)}
+    env = {
+        **s3_env,
+        "CROWNEST_PRESIGNED_PART": str(5 * 1024 * 1024),
+        "CROWNEST_ARTIFACT_REDIRECT": "true",
+    }
     with daphne_process(tmp_path_factory.mktemp("s3web"), env) as (_proc, _log, base_url):
         yield base_url
 

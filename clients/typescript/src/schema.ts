@@ -98,6 +98,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/transfers/{transfer_id}/parts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getTransferParts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspace-runs": {
         parameters: {
             query?: never;
@@ -439,6 +455,11 @@ export interface components {
         };
         /** @description A string runs under `/bin/sh -c`; a list is the argv itself (its first element, the program, not empty). At most 65536 bytes of UTF-8 per string; no NUL. */
         Command: string | string[];
+        CompletedPart: {
+            /** @description the ETag header of the part's PUT answer, as received */
+            etag: string;
+            partNumber: number;
+        };
         DsseEnvelope: {
             /** @description base64 of the in-toto Statement v1 (JSON) */
             payload: string;
@@ -614,10 +635,23 @@ export interface components {
             /** Format: double */
             elapsedSeconds: number;
         };
+        /** @enum {string} */
+        ModeEnum: "chunked" | "presigned";
         NullEnum: null;
         OutputEventData: {
             /** @description a chunk of the stream, not necessarily a line */
             text: string;
+        };
+        PartUrl: {
+            /** @description inclusive */
+            end: number;
+            partNumber: number;
+            start: number;
+            /**
+             * Format: uri
+             * @description PUT the bytes start..end here, with no Authorization
+             */
+            url: string;
         };
         Review: {
             /** @description the attestation judged */
@@ -815,6 +849,11 @@ export interface components {
              */
             type: "stdout";
         };
+        StoredPart: {
+            etag: string;
+            partNumber: number;
+            sizeBytes: number;
+        };
         Template: {
             description: string;
             image: string;
@@ -846,20 +885,48 @@ export interface components {
         /** @enum {string} */
         TerminalStatus: "succeeded" | "failed" | "canceled";
         Transfer: {
+            /** @description the chunk size, or for presigned the part size */
             chunkSizeBytes: number;
             /** Format: date-time */
             expiresAt: string;
             id: string;
+            /** @description `chunked`: PUT chunks to uploadUrl; `presigned`: PUT parts to their urls */
+            mode: components["schemas"]["ModeEnum"];
+            /** @description presigned only: GET .../parts?from=N for the next page; null when none */
+            nextFrom?: number | null;
+            /** @description presigned only */
+            partCount?: number;
+            /** @description presigned only: the first page */
+            parts?: components["schemas"]["PartUrl"][];
             /** @description resume from here */
             receivedBytes: number;
             runId: string;
             sizeBytes: number;
             status: components["schemas"]["TransferStatus"];
+            /** @description presigned only: the parts storage holds (GET) */
+            storedParts?: components["schemas"]["StoredPart"][];
             /**
              * Format: uri
              * @description PUT each chunk here, with Content-Range
              */
             uploadUrl: string;
+        };
+        TransferComplete: {
+            /** @description presigned transfers: every part, numbered from 1, each with its ETag */
+            parts?: components["schemas"]["CompletedPart"][];
+        };
+        TransferCreate: {
+            /** @description `chunked` to send the chunks through this server even when object storage could take them directly (a client that cannot reach the bucket); `presigned` (the default wish) is granted only with object storage */
+            mode?: components["schemas"]["ModeEnum"];
+        };
+        TransferParts: {
+            /** Format: date-time */
+            expiresAt: string;
+            /** @description the next page's from; null if none */
+            nextFrom: number | null;
+            parts: components["schemas"]["PartUrl"][];
+            storedParts: components["schemas"]["StoredPart"][];
+            transferId: string;
         };
         /** @enum {string} */
         TransferStatus: "open" | "completed" | "aborted" | "failed" | "expired";
@@ -965,6 +1032,13 @@ export interface operations {
                 content: {
                     "*/*": string;
                 };
+            };
+            /** @description with CROWNEST_ARTIFACT_REDIRECT and object storage: Location is a short-lived presigned URL of the bytes (follow it without Authorization) */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description If-None-Match named this artifact's ETag */
             304: {
@@ -1136,7 +1210,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TransferComplete"];
+            };
+        };
         responses: {
             200: {
                 headers: {
@@ -1146,6 +1224,7 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
             404: components["responses"]["NotFound"];
             /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed); `transfer_incomplete`: not every byte has arrived (details.receivedBytes, .sizeBytes) */
@@ -1168,6 +1247,52 @@ export interface operations {
             };
             /** @description `archive_digest_mismatch`: the bytes' sha256 differs from the declared one; `archive_size_mismatch`: the byte count differs from the declared sizeBytes; `archive_unsafe`: a member breaks a rule (details.member, .rule) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+            /** @description `storage_unavailable`: archive storage refused; retry the same request */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getTransferParts: {
+        parameters: {
+            query?: {
+                /** @description the first part number of the page (default 1) */
+                from?: number;
+            };
+            header?: never;
+            path: {
+                transfer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferParts"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1783,7 +1908,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TransferCreate"];
+            };
+        };
         responses: {
             201: {
                 headers: {
@@ -1793,6 +1922,7 @@ export interface operations {
                     "application/json": components["schemas"]["Transfer"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
             404: components["responses"]["NotFound"];
             /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
