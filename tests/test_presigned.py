@@ -168,3 +168,13 @@ def test_a_client_may_keep_off_object_storage(on_s3, api):
     assert transfer["mode"] == "chunked"
     staged.send_all(transfer, ARCHIVE)
     assert staged.complete(transfer).status_code == 200
+
+
+def test_the_new_run_page_may_connect_to_the_bucket(on_s3, client, user, settings, moto):
+    settings.CROWNEST_S3_BUCKET = BUCKET
+    client.force_login(user)
+    policy = client.get("/runs/new")["Content-Security-Policy"]
+    assert f"connect-src 'self' {moto};" in policy
+    assert "connect-src 'self';" in client.get("/")["Content-Security-Policy"]
+    settings.CROWNEST_TRANSFER_PRESIGNED = False
+    assert "connect-src 'self';" in client.get("/runs/new")["Content-Security-Policy"]
