@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import json
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from django.core.files.base import ContentFile
 from rest_framework.test import APIClient
 
 from runs.blobs import storage
-from runs.models import Artifact
+from runs.models import Artifact, Transfer
 
-from .helpers import Stack, Staged, make_targz, wait_until
+from .helpers import CLI, Stack, Staged, make_targz, wait_until
 from .s3support import BUCKET, files_under, open_uploads, s3_client
 
 pytestmark = [pytest.mark.s3, pytest.mark.multihost]
@@ -177,3 +178,24 @@ def test_artifact_downloads_redirect_to_a_short_lived_url(on_s3, api, other_api,
     assert other_api.get(url).status_code == 404
     assert APIClient().get(url).status_code == 401
     assert api.get(url, HTTP_IF_NONE_MATCH=f'"{artifact.sha256}"').status_code == 304
+
+
+def test_the_cli_sends_a_staged_archive_straight_to_the_bucket(
+    s3_web, transactional_db, user, tmp_path
+):
+    path = tmp_path / "repo.tgz"
+    path.write_bytes(make_targz({"big.bin": os.urandom(6 * MIB)}))
+    token = Stack(s3_web).token(user)
+    with Client(s3_web, token) as sdk:
+        run = sdk.create_run(template="python-node", command="true", archive=meta(path))
+    env = {
+        **os.environ,
+        "CROWNEST_URL": s3_web,
+        "CROWNEST_TOKEN": token,
+        "CROWNEST_CONFIG": str(tmp_path / "no-config.json"),
+    }
+    argv = [CLI, "runs", "upload", run.id, str(path), "--staged"]
+    res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert [t.mode for t in Transfer.objects.filter(run_id=run.id)] == ["presigned"]
+    assert Transfer.objects.get(run_id=run.id).status == "completed"
