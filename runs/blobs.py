@@ -42,27 +42,45 @@ def object_key(store, name: str) -> str:
     return store._normalize_name(clean_name(name))
 
 
+def server_client(store):
+    """A process-wide S3 client for the server's own calls (multipart uploads, ListParts,
+    GetObject). django-storages keeps one per thread, and Django runs each ASGI request's sync
+    code in a thread of its own, so its client (a few hundred ms of CPU to build) would be
+    built again for every request."""
+    return _client(store, store.endpoint_url or None, store.signature_version or None)
+
+
 def public_client(store):
     """An S3 client that signs URLs (SigV4, which every S3 region and S3-compatible server
     takes) for the endpoint clients reach: CROWNEST_S3_PUBLIC_ENDPOINT_URL, else the server's
     own (a signature covers the host)."""
     endpoint = settings.CROWNEST_S3_PUBLIC_ENDPOINT_URL or store.endpoint_url
-    return _signer(
-        endpoint or None,
+    return _client(store, endpoint or None, "s3v4")
+
+
+def _client(store, endpoint, signature_version):
+    return _cached_client(
+        endpoint,
         store.access_key or None,
         store.secret_key or None,
         store.security_token or None,
         store.region_name or None,
         store.addressing_style,
+        signature_version,
+        store.verify,  # None (the default: verify), False, or a CA bundle path
     )
 
 
 @functools.lru_cache(maxsize=8)
-def _signer(endpoint, access_key, secret_key, token, region, addressing_style):
+def _cached_client(endpoint, access_key, secret_key, token, region, addressing, signing, verify):
     import boto3
     from botocore.config import Config
 
-    config = Config(signature_version="s3v4", s3={"addressing_style": addressing_style or "auto"})
+    config = Config(
+        signature_version=signing,
+        s3={"addressing_style": addressing or "auto"},
+        max_pool_connections=20,
+    )
     return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint,
@@ -71,6 +89,7 @@ def _signer(endpoint, access_key, secret_key, token, region, addressing_style):
         aws_session_token=token,
         region_name=region,
         config=config,
+        verify=verify,
     )
 
 

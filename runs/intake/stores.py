@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 
-from ..blobs import object_key, s3_storage, storage
+from ..blobs import object_key, s3_storage, server_client, storage
 
 S3_MIN_PART = 5 * 1024 * 1024
 READ_SIZE = 1 << 20
@@ -106,7 +106,7 @@ class S3Store:
         self.storage = storage
 
     def _client(self):
-        return self.storage.connection.meta.client
+        return server_client(self.storage)
 
     def _key(self, name: str) -> str:
         return object_key(self.storage, name)
