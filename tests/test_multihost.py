@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from runs.blobs import storage
 from runs.models import Artifact, Transfer
 
-from .helpers import CLI, Stack, Staged, make_targz, wait_until
+from .helpers import CLI, ROOT, Stack, Staged, make_targz, wait_until
 from .s3support import BUCKET, files_under, open_uploads, s3_client
 
 pytestmark = [pytest.mark.s3, pytest.mark.multihost]
@@ -199,3 +199,22 @@ def test_the_cli_sends_a_staged_archive_straight_to_the_bucket(
     assert res.returncode == 0, res.stderr
     assert [t.mode for t in Transfer.objects.filter(run_id=run.id)] == ["presigned"]
     assert Transfer.objects.get(run_id=run.id).status == "completed"
+
+
+def test_the_typescript_sdk_sends_parts_straight_to_the_bucket(s3_web, transactional_db, user):
+    ts = ROOT / "clients" / "typescript"
+    for cmd in (["npm", "ci", "--no-audit", "--no-fund"], ["npm", "run", "build"]):
+        if cmd[1] == "ci" and (ts / "node_modules" / ".bin" / "tsc").exists():
+            continue
+        out = subprocess.run(cmd, cwd=ts, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    env = {**os.environ, "CROWNEST_URL": s3_web, "CROWNEST_TOKEN": Stack(s3_web).token(user)}
+    res = subprocess.run(
+        ["node", "--test", "test/presigned.test.mjs"],
+        cwd=ts,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
