@@ -40,11 +40,11 @@ def s3_from_env():
     return client, os.environ["CROWNEST_S3_BUCKET"]
 
 
-def time_boto3(path: Path) -> float:
+def time_boto3(path: Path, config: TransferConfig) -> float:
     s3, bucket = s3_from_env()
     key = f"bench/boto3-{time.time_ns()}.tar.gz"
     t0 = time.perf_counter()
-    s3.upload_file(str(path), bucket, key, Config=TransferConfig())
+    s3.upload_file(str(path), bucket, key, Config=config)
     elapsed = time.perf_counter() - t0
     s3.delete_object(Bucket=bucket, Key=key)
     return elapsed
@@ -89,14 +89,23 @@ def time_chunked(sdk: Client, path: Path, sha256: str, pid: int) -> dict:
 def report(path: Path, base_url: str, token: str, sha256: str, pid: int, concurrency: int):
     size = path.stat().st_size
     mb, gb = size / 1e6, size / 1e9
-    boto_s = time_boto3(path)
+    default_s = time_boto3(path, TransferConfig())
     with Client(base_url, token, timeout=600) as sdk:
         pre = time_presigned(sdk, path, sha256, pid, concurrency)
         chunked = time_chunked(sdk, path, sha256, pid)
+    part = pre["part_mib"] << 20
+    matched_s = time_boto3(
+        path, TransferConfig(multipart_chunksize=part, max_concurrency=concurrency)
+    )
+    boto_s = min(default_s, matched_s)  # the faster baseline
     pre_total = pre["upload_s"] + pre["complete_s"]
     endpoint = os.environ.get("CROWNEST_S3_ENDPOINT_URL") or "AWS"
     print(f"archive: {path} ({mb:.1f} MB); S3 endpoint {endpoint}")
-    print(f"boto3 multipart (defaults):   {mb / boto_s:8.1f} MB/s  ({boto_s:.2f} s)")
+    print(f"boto3 multipart (defaults: 8 MiB, 10 threads): {mb / default_s:8.1f} MB/s")
+    print(
+        f"boto3 multipart ({pre['part_mib']} MiB, {concurrency} threads):  "
+        f"{mb / matched_s:8.1f} MB/s  ({matched_s:.2f} s)"
+    )
     print(
         f"presigned parts (SDK, {pre['parts']} x {pre['part_mib']} MiB, {concurrency} at a time): "
         f"{mb / pre['upload_s']:8.1f} MB/s  ({pre['upload_s']:.2f} s)"
@@ -105,8 +114,9 @@ def report(path: Path, base_url: str, token: str, sha256: str, pid: int, concurr
         f"  + complete (sha256 + member walk, one GetObject): {pre['complete_s']:.2f} s; "
         f"total {mb / pre_total:.1f} MB/s"
     )
-    print(f"  ratio to boto3, parts only: {boto_s / pre['upload_s']:.0%} (target >= 80%)")
-    print(f"  ratio to boto3, with complete: {boto_s / pre_total:.0%}")
+    ratio = boto_s / pre["upload_s"]
+    print(f"  ratio to the faster boto3, parts only: {ratio:.0%} (target >= 80%)")
+    print(f"  ratio to the faster boto3, with complete: {boto_s / pre_total:.0%}")
     print(
         f"  web CPU per GB: {pre['upload_cpu'] / gb:.3f} s while parts go to storage, "
         f"{pre['complete_cpu'] / gb:.2f} s for complete (the verification read)"
