@@ -124,7 +124,7 @@ def test_a_wrong_digest_fails_the_transfer_and_deletes_the_object(on_s3, api):
     assert staged.create(run["id"])["mode"] == "presigned"
 
 
-def test_part_urls_come_in_pages(on_s3, api, settings):
+def test_part_urls_come_in_pages(on_s3, api, other_api, settings):
     settings.CROWNEST_PRESIGNED_PAGE = 2
     staged = Staged(api)
     transfer = staged.create(staged.run(ARCHIVE)["id"])
@@ -138,6 +138,9 @@ def test_part_urls_come_in_pages(on_s3, api, settings):
     for bad in ("4", "0", "x", "1.0", ""):
         resp = api.get(url, {"from": bad})
         assert resp.status_code == 400 and error_of(resp)["code"] == "invalid_request", bad
+    # Another user sees neither the parts nor the transfer.
+    assert other_api.get(url).status_code == 404
+    assert other_api.get(f"/api/v1/transfers/{transfer['id']}").status_code == 404
 
 
 def test_urls_are_signed_for_the_public_endpoint(on_s3, api, settings, moto):
