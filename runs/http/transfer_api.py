@@ -18,7 +18,7 @@ from ..models import Transfer
 from .api import body_chunks, run_response, visible, visible_run
 from .docs import TransferOut, TransferPartsOut
 from .inputs import CONTENT_RANGE, ChunkHeadersIn
-from .inputs.transfer import PartsQueryIn, TransferCompleteIn, TransferCreateIn
+from .inputs.transfer import MAX_PARTS, PartsQueryIn, TransferCompleteIn, TransferCreateIn
 from .schema import errors
 from .serializers import RunOut, absolute
 
@@ -86,7 +86,7 @@ class TransferCollection(APIView):
     )
     def post(self, request, run_id):
         run = visible_run(request, run_id)
-        body = TransferCreateIn(data=request.data if request.data else {})
+        body = TransferCreateIn(data=request.data)  # no body is {}; a JSON null is refused
         body.is_valid(raise_exception=True)
         transfer = transfers.transfer_create(run=run, mode=body.validated_data.get("mode"))
         return Response(transfer_json(request, transfer), status=status.HTTP_201_CREATED)
@@ -157,7 +157,7 @@ class TransferComplete(APIView):
     )
     def post(self, request, transfer_id):
         transfer = visible_transfer(request, transfer_id)
-        body = TransferCompleteIn(data=request.data if request.data else {})
+        body = TransferCompleteIn(data=request.data)
         body.is_valid(raise_exception=True)
         run = transfers.transfer_complete(transfer=transfer, parts=body.validated_data.get("parts"))
         return run_response(request, run)
@@ -169,9 +169,9 @@ class TransferParts(APIView):
         parameters=[
             OpenApiParameter(
                 "from",
-                int,
+                {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
                 OpenApiParameter.QUERY,
-                description="the first part number of the page (default 1)",
+                description="the first part number of the page (default 1; at most partCount)",
             )
         ],
         responses={200: TransferPartsOut, **errors("invalid_state", "storage_unavailable")},

@@ -912,7 +912,7 @@ export interface components {
             uploadUrl: string;
         };
         TransferComplete: {
-            /** @description presigned transfers: every part, numbered from 1, each with its ETag */
+            /** @description presigned transfers: every part, numbered 1 to partCount in order, each with its ETag (checked against the stored parts); ignored for chunked transfers */
             parts?: components["schemas"]["CompletedPart"][];
         };
         TransferCreate: {
@@ -1269,7 +1269,7 @@ export interface operations {
     getTransferParts: {
         parameters: {
             query?: {
-                /** @description the first part number of the page (default 1) */
+                /** @description the first part number of the page (default 1; at most partCount) */
                 from?: number;
             };
             header?: never;

@@ -42,14 +42,9 @@ class TransferCompleteIn(serializers.Serializer):
         child=CompletedPartIn(),
         required=False,
         max_length=MAX_PARTS,
-        help_text="presigned transfers: every part, numbered from 1, each with its ETag",
+        help_text="presigned transfers: every part, numbered 1 to partCount in order, each "
+        "with its ETag (checked against the stored parts); ignored for chunked transfers",
     )
-
-    def validate_parts(self, value):
-        numbers = [p["partNumber"] for p in value]
-        if len(set(numbers)) != len(numbers):
-            raise serializers.ValidationError("each partNumber at most once")
-        return value
 
 
 class PartsQueryIn(serializers.Serializer):
