@@ -7,7 +7,9 @@ import os
 
 import httpx
 import pytest
+from django.utils import timezone
 
+from runs.intake.transfers import transfer_sweep
 from runs.models import Run, Transfer
 
 from .helpers import Staged, error_of, make_targz
@@ -165,12 +167,32 @@ def test_chunked_when_asked_or_without_object_storage(api, settings):
     assert resp.status_code == 400 and error_of(resp)["code"] == "invalid_request"
 
 
-def test_a_client_may_keep_off_object_storage(on_s3, api):
+def test_a_client_may_keep_off_object_storage(on_s3, api, settings):
     staged = Staged(api)
     transfer = staged.create(staged.run(ARCHIVE)["id"], mode="chunked")
     assert transfer["mode"] == "chunked"
     staged.send_all(transfer, ARCHIVE)
     assert staged.complete(transfer).status_code == 200
+    settings.CROWNEST_TRANSFER_PRESIGNED = False  # and an operator may keep everyone off
+    assert staged.create(staged.run(ARCHIVE)["id"], mode="presigned")["mode"] == "chunked"
+
+
+def test_an_expired_presigned_transfer_loses_its_parts(on_s3, api):
+    staged = Staged(api)
+    transfer = staged.create(staged.run(ARCHIVE)["id"])
+    send_parts(transfer, ARCHIVE, skip={2, 3})
+    upload_id = Transfer.objects.get(pk=transfer["id"]).s3_upload_id
+
+    def still_open() -> bool:
+        return upload_id in {u["UploadId"] for u in open_uploads(on_s3)}
+
+    assert still_open()
+    Transfer.objects.filter(pk=transfer["id"]).update(expires_at=timezone.now())
+    assert staged.get(transfer).json()["status"] == "expired"
+    assert transfer_sweep() == {"expired": 1, "discarded": 1}
+    assert not still_open()
+    # The URL names an upload that is gone (S3: 404 NoSuchUpload; moto answers 500).
+    assert put_part(transfer["parts"][1], ARCHIVE).status_code >= 400
 
 
 def test_the_new_run_page_may_connect_to_the_bucket(on_s3, client, user, settings, moto):
