@@ -3,6 +3,10 @@ same ~1 GB archive, measured in the same invocation.
 
 Needs a running stack (`make up`). Usage: .venv/bin/python bench/upload.py [--size-mb N]
 The archive is generated once into var/bench/ (incompressible data in a few members).
+
+With `--s3` (a stack started with CROWNEST_S3_* set, and the same variables here): a plain boto3
+multipart upload against a presigned transfer (parts straight to the bucket) and a chunked one,
+with the web process's CPU time per GB (bench/upload_s3.py).
 """
 
 import argparse
@@ -149,11 +153,19 @@ def upload(api: httpx.Client, path: Path, sha256: str) -> tuple[float, float, st
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--s3", action="store_true", help="boto3 vs presigned vs chunked")
+    parser.add_argument("--web-pid", type=int, help="daphne's pid (default: var/run/web.pid)")
+    parser.add_argument("--concurrency", type=int, default=4, help="parts sent at a time")
     args = parser.parse_args()
     path = archive(args.size_mb)
     size = path.stat().st_size
     mb = size / 1e6
-    pid = int((ROOT / "var" / "run" / "web.pid").read_text())
+    pid = args.web_pid or int((ROOT / "var" / "run" / "web.pid").read_text())
+    if args.s3:
+        from bench.upload_s3 import report
+
+        report(path, BASE, token(), time_sha256(path)[1], pid, args.concurrency)
+        return
     api = httpx.Client(
         base_url=f"{BASE}/api/v1",
         headers={"Authorization": f"Bearer {token()}"},

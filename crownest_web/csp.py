@@ -7,10 +7,13 @@ Pages keep to it by having no inline <script>, <style>, style="" or on*="" at al
 styles are static files, and scripts set styles through the CSSOM (element.style), which the
 policy allows. The one widening is `'wasm-unsafe-eval'` for the view marked by
 `csp_allow_wasm` (the new-run page hashes archives with WebAssembly); it allows compiling
-WebAssembly, never JavaScript eval."""
+WebAssembly, never JavaScript eval. That page may also connect to the object storage that takes
+presigned parts (the bucket's endpoint), when it is configured."""
 
 from functools import wraps
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.utils.deprecation import MiddlewareMixin
 
 HEADER = "Content-Security-Policy"
@@ -30,15 +33,29 @@ DIRECTIVES = {
 }
 
 
-def policy(*, wasm: bool = False) -> str:
+def storage_origin() -> str:
+    """The object storage origin that the new-run page PUTs presigned parts to, if any."""
+    if not (settings.CROWNEST_S3_BUCKET and settings.CROWNEST_TRANSFER_PRESIGNED):
+        return ""
+    options = settings.STORAGES.get("default", {}).get("OPTIONS", {})
+    url = settings.CROWNEST_S3_PUBLIC_ENDPOINT_URL or options.get("endpoint_url") or ""
+    if not url:
+        return "https://*.amazonaws.com"
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def policy(*, wasm: bool = False, upload_to: str = "") -> str:
     directives = dict(DIRECTIVES)
     if wasm:
         directives["script-src"] += " 'wasm-unsafe-eval'"
+    if upload_to:
+        directives["connect-src"] += f" {upload_to}"
     return "; ".join(f"{name} {value}" for name, value in directives.items())
 
 
 STRICT = policy()
-WITH_WASM = policy(wasm=True)
+WITH_WASM = policy(wasm=True)  # the new-run page without object storage
 
 
 def csp_allow_wasm(view):
@@ -58,5 +75,8 @@ class ContentSecurityPolicyMiddleware(MiddlewareMixin):
 
     def process_response(self, request, response):
         if HEADER not in response:
-            response[HEADER] = WITH_WASM if getattr(response, "csp_wasm", False) else STRICT
+            if getattr(response, "csp_wasm", False):  # the new-run page: it also uploads
+                response[HEADER] = policy(wasm=True, upload_to=storage_origin())
+            else:
+                response[HEADER] = STRICT
         return response

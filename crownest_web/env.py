@@ -23,6 +23,26 @@ def env_list(name, default):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def s3_storages(bucket: str) -> dict:
+    """STORAGES with the default storage in an S3 bucket (CROWNEST_S3_*)."""
+    return {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": env_str("CROWNEST_S3_ENDPOINT_URL", "") or None,
+                "access_key": env_str("CROWNEST_S3_ACCESS_KEY_ID", "") or None,
+                "secret_key": env_str("CROWNEST_S3_SECRET_ACCESS_KEY", "") or None,
+                "region_name": env_str("CROWNEST_S3_REGION", "") or None,
+                "file_overwrite": False,
+                # S3File buffers a whole object in memory unless this spills it to disk.
+                "max_memory_size": 8 * 1024 * 1024,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 def secret_key(path: Path) -> str:
     """CROWNEST_SECRET_KEY, else the file that `make setup` generates once (mode 0600) for a
     local install. A production host sets one of the two; with neither, nothing starts."""
@@ -45,23 +65,3 @@ def recipe_tag(here: Path) -> str:
     except OSError:
         return "latest"
     return hashlib.sha256(data).hexdigest()[:12]
-
-
-def s3_storages(bucket: str, mib: int) -> dict:
-    """STORAGES with S3-compatible object storage (django-storages) as the default storage."""
-    return {
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": bucket,
-                "endpoint_url": env_str("CROWNEST_S3_ENDPOINT_URL", "") or None,
-                "access_key": env_str("CROWNEST_S3_ACCESS_KEY_ID", "") or None,
-                "secret_key": env_str("CROWNEST_S3_SECRET_ACCESS_KEY", "") or None,
-                "region_name": env_str("CROWNEST_S3_REGION", "") or None,
-                "file_overwrite": False,
-                # S3File buffers a whole object in memory unless this spills it to disk.
-                "max_memory_size": 8 * mib,
-            },
-        },
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }

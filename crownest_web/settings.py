@@ -269,9 +269,7 @@ CROWNEST_MAX_JSON_BODY = env_int("CROWNEST_MAX_JSON_BODY", MIB)
 # A running run whose worker has not touched it for this long is failed as lost_worker.
 CROWNEST_LOST_WORKER_SECONDS = env_int("CROWNEST_LOST_WORKER_SECONDS", 90)
 CROWNEST_REQUEUE_SECONDS = env_int("CROWNEST_REQUEUE_SECONDS", 300)
-# Worker hosts (docs/deploy.md): each worker names its host (one Docker engine, DOCKER_HOST) and
-# beats every HEARTBEAT seconds; a host silent for LOST seconds is shown as lost and gets no
-# reaper pass. A kept sandbox (keepSandbox) is removed by its host this long after its run ended.
+# Worker hosts (docs/deploy.md, docs/operations.md): name, heartbeat, lost after, kept sandboxes.
 CROWNEST_WORKER_HOST = env_str("CROWNEST_WORKER_HOST", socket.gethostname())
 CROWNEST_HOST_HEARTBEAT_SECONDS = env_int("CROWNEST_HOST_HEARTBEAT_SECONDS", 5)
 CROWNEST_HOST_LOST_SECONDS = env_int("CROWNEST_HOST_LOST_SECONDS", 60)
@@ -280,9 +278,7 @@ CROWNEST_KEPT_SANDBOX_SECONDS = env_int("CROWNEST_KEPT_SANDBOX_SECONDS", 24 * 36
 # this long, reconnecting with backoff, before it gives the run up to the reaper.
 CROWNEST_DB_RETRY_SECONDS = float(env_str("CROWNEST_DB_RETRY_SECONDS", "30"))
 
-# Staged transfers. A chunk is one request body, which daphne holds in memory whole (see
-# docs/transfers.md), so the chunk size bounds the web process's memory per upload. S3 needs
-# every multipart part but the last to be at least 5 MiB.
+# Staged transfers (docs/transfers.md): a chunk is one request body, held in memory by daphne.
 CROWNEST_TRANSFER_CHUNK = env_int("CROWNEST_TRANSFER_CHUNK", 8 * MIB)
 CROWNEST_TRANSFER_TTL_SECONDS = env_int("CROWNEST_TRANSFER_TTL_SECONDS", 24 * 3600)
 # Retention (docs/operations.md): days until stored archives / artifacts go (0: never).
@@ -293,4 +289,12 @@ CROWNEST_RETENTION_BATCH = env_int("CROWNEST_RETENTION_BATCH", 200)
 # Object storage for archives and artifacts instead of MEDIA_ROOT when a bucket is named.
 CROWNEST_S3_BUCKET = env_str("CROWNEST_S3_BUCKET", "")
 if CROWNEST_S3_BUCKET:
-    STORAGES = s3_storages(CROWNEST_S3_BUCKET, MIB)
+    STORAGES = s3_storages(CROWNEST_S3_BUCKET)
+# With S3 (docs/transfers.md): presigned part URLs (signed for the endpoint clients reach) and
+# artifact downloads optionally answered with a 302 to a short-lived presigned GET.
+CROWNEST_S3_PUBLIC_ENDPOINT_URL = env_str("CROWNEST_S3_PUBLIC_ENDPOINT_URL", "")
+CROWNEST_TRANSFER_PRESIGNED = env_bool("CROWNEST_TRANSFER_PRESIGNED", True)
+CROWNEST_PRESIGNED_PART = env_int("CROWNEST_PRESIGNED_PART", 32 * MIB)
+CROWNEST_PRESIGNED_PAGE = env_int("CROWNEST_PRESIGNED_PAGE", 100)
+CROWNEST_ARTIFACT_REDIRECT = env_bool("CROWNEST_ARTIFACT_REDIRECT", False)
+CROWNEST_ARTIFACT_REDIRECT_SECONDS = env_int("CROWNEST_ARTIFACT_REDIRECT_SECONDS", 300)

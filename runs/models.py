@@ -218,8 +218,13 @@ class Transfer(models.Model):
         FAILED = "failed"
         EXPIRED = "expired"
 
+    class Mode(models.TextChoices):
+        CHUNKED = "chunked"  # chunks PUT to the web process
+        PRESIGNED = "presigned"  # parts PUT by the client straight to object storage
+
     id = models.CharField(primary_key=True, max_length=40, default=transfer_id, editable=False)
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="transfers")
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.CHUNKED)
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
     )

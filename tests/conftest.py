@@ -23,6 +23,7 @@ from .helpers import (
     wait_for_idle_worker,
     worker_process,
 )
+from .s3support import moto, on_s3, s3_env, s3_media, s3_web, s3_worker  # noqa: F401 (fixtures)
 
 NEEDS_DOCKER = {"worker", "stack", "live_worker", "live_stack", "docker_client"}
 

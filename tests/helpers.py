@@ -207,8 +207,9 @@ class Staged:
         assert resp.status_code == 201, resp.content
         return resp.json()
 
-    def create(self, run_id: str) -> dict:
-        resp = self.api.post(f"/api/v1/workspace-runs/{run_id}/transfers")
+    def create(self, run_id: str, mode: str | None = None) -> dict:
+        body = {"mode": mode} if mode else None
+        resp = self.api.post(f"/api/v1/workspace-runs/{run_id}/transfers", body, format="json")
         assert resp.status_code == 201, resp.content
         return resp.json()
 
@@ -361,9 +362,9 @@ def service(argv: list[str], folder: Path, ready, extra_env: dict | None = None)
     env = {
         **os.environ,
         **WORKER_ENV,
-        **(extra_env or {}),
         "DATABASE_URL": database_url(),
         "CROWNEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        **(extra_env or {}),
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -388,7 +389,7 @@ def worker_process(
     return service(argv, folder, lambda log: b"ready." in log.read_bytes(), extra_env)
 
 
-def daphne_process(folder: Path):
+def daphne_process(folder: Path, extra_env: dict | None = None):
     """daphne (HTTP, SSE, websockets) on a free port; yields (process, log, base URL)."""
     port = free_port()
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
@@ -396,7 +397,7 @@ def daphne_process(folder: Path):
 
     @contextlib.contextmanager
     def running():
-        with service(argv, folder, lambda _log: port_open(port)) as (proc, log):
+        with service(argv, folder, lambda _log: port_open(port), extra_env) as (proc, log):
             yield proc, log, f"http://127.0.0.1:{port}"
 
     return running()

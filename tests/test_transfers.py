@@ -40,6 +40,7 @@ def test_create_answers_the_documented_shape(staged):
     assert set(transfer) == {
         "id",
         "runId",
+        "mode",
         "uploadUrl",
         "chunkSizeBytes",
         "receivedBytes",
@@ -52,6 +53,7 @@ def test_create_answers_the_documented_shape(staged):
     assert transfer["chunkSizeBytes"] == CHUNK
     assert (transfer["receivedBytes"], transfer["sizeBytes"]) == (0, len(ARCHIVE))
     assert transfer["status"] == "open" and transfer["expiresAt"].endswith("Z")
+    assert transfer["mode"] == "chunked"  # the local disk: chunks through the server
 
 
 @pytest.mark.docker

@@ -1,7 +1,7 @@
 """REST views: thin, they parse, call a selector or a service, and render."""
 
 from django.conf import settings
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors, services
-from ..blobs import storage
+from ..blobs import presigned_get, storage
 from ..errors import ArtifactExpired, InvalidRequest, NotFound, UnsupportedArchive
 from ..ids import iso
 from ..intake.upload import archive_upload
@@ -246,6 +246,10 @@ class ArtifactDownload(APIView):
             ),
             304: OpenApiResponse(description="If-None-Match named this artifact's ETag"),
             **errors("artifact_expired"),
+            302: OpenApiResponse(
+                description="with CROWNEST_ARTIFACT_REDIRECT and object storage: Location is "
+                "a short-lived presigned URL of the bytes (follow it without Authorization)"
+            ),
         },
     )
     def get(self, request, artifact_id):
@@ -261,6 +265,18 @@ class ArtifactDownload(APIView):
         if request.META.get("HTTP_IF_NONE_MATCH") == etag:
             return HttpResponse(status=304, headers={"ETag": etag})
         name = artifact.path.rsplit("/", 1)[-1] or artifact.id
+        if settings.CROWNEST_ARTIFACT_REDIRECT:
+            # Checked like a download (visible, scoped) first: the URL is then the credential.
+            url = presigned_get(
+                artifact.file,
+                filename=name,
+                content_type=artifact.content_type,
+                seconds=settings.CROWNEST_ARTIFACT_REDIRECT_SECONDS,
+            )
+            if url is not None:
+                return HttpResponseRedirect(
+                    url, headers={"ETag": etag, "Cache-Control": "private, no-store"}
+                )
         resp = FileResponse(
             storage().open(artifact.file, "rb"),
             as_attachment=True,

@@ -60,15 +60,55 @@ class ArchiveLookupOut(serializers.Serializer):
     )
 
 
+@named("PartUrl")
+class PartUrlOut(serializers.Serializer):
+    partNumber = serializers.IntegerField(min_value=1)
+    url = serializers.URLField(help_text="PUT the bytes start..end here, with no Authorization")
+    start = serializers.IntegerField(min_value=0)
+    end = serializers.IntegerField(min_value=0, help_text="inclusive")
+
+
+@named("StoredPart")
+class StoredPartOut(serializers.Serializer):
+    partNumber = serializers.IntegerField(min_value=1)
+    sizeBytes = serializers.IntegerField(min_value=0)
+    etag = serializers.CharField()
+
+
 @named("Transfer")
 class TransferOut(serializers.Serializer):
     id = serializers.CharField()
     runId = serializers.CharField()
+    mode = serializers.ChoiceField(
+        choices=Transfer.Mode.choices,
+        help_text="`chunked`: PUT chunks to uploadUrl; `presigned`: PUT parts to their urls",
+    )
     uploadUrl = serializers.URLField(help_text="PUT each chunk here, with Content-Range")
-    chunkSizeBytes = serializers.IntegerField(min_value=1)
+    chunkSizeBytes = serializers.IntegerField(
+        min_value=1, help_text="the chunk size, or for presigned the part size"
+    )
     receivedBytes = serializers.IntegerField(min_value=0, help_text="resume from here")
     sizeBytes = serializers.IntegerField(min_value=1)
     status = serializers.ChoiceField(choices=Transfer.Status.choices)
+    expiresAt = serializers.DateTimeField()
+    partCount = serializers.IntegerField(min_value=1, required=False, help_text="presigned only")
+    parts = PartUrlOut(many=True, required=False, help_text="presigned only: the first page")
+    nextFrom = nullable(
+        serializers.IntegerField,
+        required=False,
+        help_text="presigned only: GET .../parts?from=N for the next page; null when none",
+    )
+    storedParts = StoredPartOut(
+        many=True, required=False, help_text="presigned only: the parts storage holds (GET)"
+    )
+
+
+@named("TransferParts")
+class TransferPartsOut(serializers.Serializer):
+    transferId = serializers.CharField()
+    parts = PartUrlOut(many=True)
+    nextFrom = nullable(serializers.IntegerField, help_text="the next page's from; null if none")
+    storedParts = StoredPartOut(many=True)
     expiresAt = serializers.DateTimeField()
 
 

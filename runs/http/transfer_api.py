@@ -13,20 +13,24 @@ from rest_framework.views import APIView
 from .. import selectors
 from ..errors import NotFound
 from ..ids import iso
-from ..intake import transfers
+from ..intake import partlist, presigned, transfers
 from ..models import Transfer
 from .api import body_chunks, run_response, visible, visible_run
-from .docs import TransferOut
+from .docs import TransferOut, TransferPartsOut
 from .inputs import CONTENT_RANGE, ChunkHeadersIn
+from .inputs.transfer import MAX_PARTS, PartsQueryIn, TransferCompleteIn, TransferCreateIn
 from .schema import errors
 from .serializers import RunOut, absolute
 
 
-def transfer_json(request, transfer) -> dict:
+def transfer_json(request, transfer, *, stored: list | None = None) -> dict:
+    """A transfer; a presigned one also carries its first page of part URLs and, when `stored`
+    is given (GET), the parts that storage already holds."""
     url = absolute(request, reverse("transfer", kwargs={"transfer_id": transfer.id}))
-    return {
+    out = {
         "id": transfer.id,
         "runId": transfer.run_id,
+        "mode": transfer.mode,
         "uploadUrl": url,
         "chunkSizeBytes": transfer.chunk_size_bytes,
         "receivedBytes": transfer.received_bytes,
@@ -34,6 +38,20 @@ def transfer_json(request, transfer) -> dict:
         "status": transfers.public_status(transfer),
         "expiresAt": iso(transfer.expires_at),
     }
+    if transfer.mode != Transfer.Mode.PRESIGNED:
+        return out
+    parts, next_from = [], None
+    if out["status"] == Transfer.Status.OPEN:
+        parts, next_from = partlist.transfer_part_urls(transfer=transfer)
+        if stored is not None:
+            out["receivedBytes"] = sum(p["sizeBytes"] for p in stored)
+    out.update(
+        partCount=presigned.part_count(transfer),
+        parts=parts,
+        nextFrom=next_from,
+        storedParts=stored or [],
+    )
+    return out
 
 
 def visible_transfer(request, transfer_id):
@@ -63,11 +81,14 @@ CHUNK = OpenApiParameter(
 class TransferCollection(APIView):
     @extend_schema(
         operation_id="createTransfer",
-        request=None,
+        request=TransferCreateIn,
         responses={201: TransferOut, **errors("invalid_state", "storage_unavailable")},
     )
     def post(self, request, run_id):
-        transfer = transfers.transfer_create(run=visible_run(request, run_id))
+        run = visible_run(request, run_id)
+        body = TransferCreateIn(data=request.data)  # no body is {}; a JSON null is refused
+        body.is_valid(raise_exception=True)
+        transfer = transfers.transfer_create(run=run, mode=body.validated_data.get("mode"))
         return Response(transfer_json(request, transfer), status=status.HTTP_201_CREATED)
 
 
@@ -76,7 +97,9 @@ class TransferDetail(APIView):
 
     @extend_schema(operation_id="getTransfer", responses={200: TransferOut})
     def get(self, request, transfer_id):
-        return Response(transfer_json(request, visible_transfer(request, transfer_id)))
+        transfer = visible_transfer(request, transfer_id)
+        stored = partlist.transfer_stored_parts(transfer=transfer)
+        return Response(transfer_json(request, transfer, stored=stored))
 
     @extend_schema(
         operation_id="putTransferChunk",
@@ -118,7 +141,7 @@ class TransferDetail(APIView):
 class TransferComplete(APIView):
     @extend_schema(
         operation_id="completeTransfer",
-        request=None,
+        request=TransferCompleteIn,
         responses={
             200: RunOut,
             **errors(
@@ -133,5 +156,36 @@ class TransferComplete(APIView):
         },
     )
     def post(self, request, transfer_id):
-        run = transfers.transfer_complete(transfer=visible_transfer(request, transfer_id))
+        transfer = visible_transfer(request, transfer_id)
+        body = TransferCompleteIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = transfers.transfer_complete(transfer=transfer, parts=body.validated_data.get("parts"))
         return run_response(request, run)
+
+
+class TransferParts(APIView):
+    @extend_schema(
+        operation_id="getTransferParts",
+        parameters=[
+            OpenApiParameter(
+                "from",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
+                OpenApiParameter.QUERY,
+                description="the first part number of the page (default 1; at most partCount)",
+            )
+        ],
+        responses={200: TransferPartsOut, **errors("invalid_state", "storage_unavailable")},
+    )
+    def get(self, request, transfer_id):
+        transfer = visible_transfer(request, transfer_id)
+        first = PartsQueryIn.checked(request)
+        parts, next_from = partlist.transfer_part_urls(transfer=transfer, first=first)
+        return Response(
+            {
+                "transferId": transfer.id,
+                "parts": parts,
+                "nextFrom": next_from,
+                "storedParts": partlist.transfer_stored_parts(transfer=transfer),
+                "expiresAt": iso(transfer.expires_at),
+            }
+        )

@@ -33,6 +33,11 @@ urlpatterns = [
     ),
     path("transfers/<str:transfer_id>", transfer_api.TransferDetail.as_view(), name="transfer"),
     path(
+        "transfers/<str:transfer_id>/parts",
+        transfer_api.TransferParts.as_view(),
+        name="transfer-parts",
+    ),
+    path(
         "transfers/<str:transfer_id>/complete",
         transfer_api.TransferComplete.as_view(),
         name="transfer-complete",

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 
-from ..blobs import storage
+from ..blobs import object_key, s3_storage, server_client, storage
 
 S3_MIN_PART = 5 * 1024 * 1024
 READ_SIZE = 1 << 20
@@ -106,12 +106,10 @@ class S3Store:
         self.storage = storage
 
     def _client(self):
-        return self.storage.connection.meta.client
+        return server_client(self.storage)
 
     def _key(self, name: str) -> str:
-        from storages.utils import clean_name
-
-        return self.storage._normalize_name(clean_name(name))
+        return object_key(self.storage, name)
 
     def _call(self, method: str, **kwargs):
         from botocore.exceptions import BotoCoreError, ClientError
@@ -180,9 +178,5 @@ class S3Store:
 
 
 def store_for_default():
-    default = storage()
-    try:
-        from storages.backends.s3 import S3Storage
-    except ImportError:  # django-storages is optional for a local-disk deployment
-        return LocalStore()
-    return S3Store(default) if isinstance(default, S3Storage) else LocalStore()
+    store = s3_storage()
+    return LocalStore() if store is None else S3Store(store)

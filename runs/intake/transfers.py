@@ -22,7 +22,7 @@ from ..errors import (
 )
 from ..models import Run, Transfer
 from ..stream.progress import ArchiveProgress
-from . import archives
+from . import archives, presigned
 from .stores import READ_SIZE, StoreError, store_for_default
 from .upload import archive_limits, archive_ready
 
@@ -41,7 +41,7 @@ def _offset_mismatch(transfer: Transfer) -> TransferOffsetMismatch:
     )
 
 
-def _storage_error(exc: StoreError) -> StorageUnavailable:
+def storage_error(exc: StoreError) -> StorageUnavailable:
     return StorageUnavailable(
         "Archive storage is unavailable right now; retry the same request in a moment.",
         {"reason": str(exc)[:200]},
@@ -57,7 +57,7 @@ def public_status(transfer: Transfer) -> str:
     return T.EXPIRED if is_expired(transfer) else transfer.status
 
 
-def _require_open(transfer: Transfer) -> None:
+def require_open(transfer: Transfer) -> None:
     status = public_status(transfer)
     if status != T.OPEN:
         raise InvalidState(status, [T.OPEN], what="transfer")
@@ -67,19 +67,27 @@ def _locked(transfer: Transfer) -> Transfer:
     return Transfer.objects.select_for_update().select_related("run").get(pk=transfer.pk)
 
 
-def transfer_create(*, run: Run) -> Transfer:
+def transfer_create(*, run: Run, mode: str | None = None) -> Transfer:
+    """A new transfer; `mode` is the client's wish ("chunked" is always granted, "presigned"
+    only with object storage), presigned.offered decides."""
     lifecycle.require(run, Run.Status.READY)
     store = store_for_default()
+    mode = presigned.offered(store, mode)
+    if mode == Transfer.Mode.PRESIGNED:
+        chunk = presigned.part_size(run.archive_size_bytes)
+    else:
+        chunk = max(settings.CROWNEST_TRANSFER_CHUNK, store.min_part)
     transfer = Transfer(
         run=run,
+        mode=mode,
         size_bytes=run.archive_size_bytes,
-        chunk_size_bytes=max(settings.CROWNEST_TRANSFER_CHUNK, store.min_part),
+        chunk_size_bytes=chunk,
         expires_at=timezone.now() + timedelta(seconds=settings.CROWNEST_TRANSFER_TTL_SECONDS),
     )
     try:
         store.begin(transfer)
     except StoreError as exc:
-        raise _storage_error(exc) from exc
+        raise storage_error(exc) from exc
     transfer.save()
     return transfer
 
@@ -127,11 +135,16 @@ def _check_range(transfer, start, end, total, content_length) -> int:
 def transfer_put_chunk(
     *, transfer: Transfer, start: int, end: int, total: int, chunks, content_length=None
 ) -> Transfer:
+    if transfer.mode == Transfer.Mode.PRESIGNED:
+        raise InvalidRequest(
+            "This transfer is presigned: PUT each part to its own url (GET .../parts?from=N).",
+            {"mode": transfer.mode},
+        )
     length = _check_range(transfer, start, end, total, content_length)
     store = store_for_default()
     with transaction.atomic():
         locked = _locked(transfer)
-        _require_open(locked)
+        require_open(locked)
         if start != locked.received_bytes:
             # Only a resend of a chunk already received, byte for byte, is harmless.
             part = next((p for p in locked.parts if (p["start"], p["end"]) == (start, end)), None)
@@ -144,7 +157,7 @@ def transfer_put_chunk(
         try:
             meta = store.write(locked, number, start, _exactly(chunks, length))
         except StoreError as exc:
-            raise _storage_error(exc) from exc
+            raise storage_error(exc) from exc
         before = locked.received_bytes
         locked.parts = [*locked.parts, {"n": number, "start": start, "end": end, **meta}]
         locked.received_bytes = end + 1
@@ -191,11 +204,18 @@ def _verify(transfer: Transfer, store, run: Run) -> archives.ArchiveInfo:
     return info
 
 
-def transfer_complete(*, transfer: Transfer) -> Run:
+def transfer_complete(*, transfer: Transfer, parts: list[dict] | None = None) -> Run:
+    """Verify the received archive and make it the run's. `parts` is the client's part list of
+    a presigned transfer: checked against storage first, a refusal there keeps the parts."""
     store = store_for_default()
     with transaction.atomic():
         locked = _locked(transfer)
-        _require_open(locked)
+        require_open(locked)
+        if locked.mode == Transfer.Mode.PRESIGNED:
+            try:
+                presigned.reconcile(store=store, transfer=locked, given=parts)
+            except StoreError as exc:
+                raise storage_error(exc) from exc
         if locked.received_bytes != locked.size_bytes:
             raise TransferIncomplete(
                 f"Only {locked.received_bytes} of {locked.size_bytes} bytes have arrived; send "
@@ -215,11 +235,12 @@ def transfer_complete(*, transfer: Transfer) -> Run:
             locked.save(update_fields=["status", "s3_upload_id", "updated_at"])
         else:
             locked.status, locked.temp_name = T.COMPLETED, ""
-            locked.save(update_fields=["status", "temp_name", "s3_upload_id", "updated_at"])
+            fields = ["status", "temp_name", "s3_upload_id", "parts", "received_bytes"]
+            locked.save(update_fields=[*fields, "updated_at"])
             return run
     _discard(locked)
     if isinstance(failure, StoreError):
-        raise _storage_error(failure) from failure
+        raise storage_error(failure) from failure
     raise failure
 
 
@@ -238,7 +259,7 @@ def transfer_abort(*, transfer: Transfer) -> None:
     with transaction.atomic():
         locked = _locked(transfer)
         if locked.status == T.COMPLETED:
-            _require_open(locked)
+            require_open(locked)
         if locked.status == T.OPEN:
             locked.status = T.ABORTED
             locked.save(update_fields=["status", "updated_at"])

@@ -9,7 +9,7 @@ from django.core.files import File
 from django.utils import timezone
 
 from .. import lifecycle
-from ..blobs import storage
+from ..blobs import storage, temp_dir
 from ..errors import ArchiveTooLarge
 from ..models import Run
 from ..stream.progress import ArchiveProgress
@@ -44,9 +44,7 @@ def archive_upload(*, run: Run, chunks, content_length: int | None = None) -> Ru
     for size in (run.archive_size_bytes, content_length or 0):
         if size > limit:
             raise _direct_limit_error(size)
-    tmp_dir = settings.MEDIA_ROOT / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=tmp_dir, suffix=".tar.gz")
+    fd, tmp_path = tempfile.mkstemp(dir=temp_dir(), suffix=".tar.gz")
     try:
         progress = ArchiveProgress(run.id, "upload", run.archive_size_bytes)
         with os.fdopen(fd, "wb") as out:

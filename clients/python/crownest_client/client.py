@@ -10,14 +10,15 @@ from typing import Any
 
 import httpx
 
-from .errors import ApiError, EvidenceNotReady, StreamError, TransferConflict, error_from_response
-from .models import Artifact, Event, EventPage, Evidence, Run, RunPage, Template, Transfer
+from .errors import ApiError, EvidenceNotReady, StreamError, error_from_response
+from .models import Artifact, Event, EventPage, Evidence, Run, RunPage, Template
+from .transfers import TransferCalls
 
 Progress = Callable[[int, int], None]
 UPLOAD_CHUNK = 256 * 1024
 
 
-class Client:
+class Client(TransferCalls):
     def __init__(
         self,
         base_url: str,
@@ -33,9 +34,14 @@ class Client:
             timeout=timeout,
             transport=transport,
         )
+        # Presigned URLs of object storage: no Authorization header (the URL is the credential).
+        self.storage = httpx.Client(
+            headers={"User-Agent": "crownest-python/0.1"}, timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self.http.close()
+        self.storage.close()
 
     def __enter__(self) -> Client:
         return self
@@ -128,71 +134,6 @@ class Client:
         )
         return Run.from_json(resp.json())
 
-    def create_transfer(self, run_id: str) -> Transfer:
-        return Transfer.from_json(self._call("POST", f"/workspace-runs/{run_id}/transfers").json())
-
-    def get_transfer(self, transfer_id: str) -> Transfer:
-        return Transfer.from_json(self._call("GET", f"/transfers/{transfer_id}").json())
-
-    def complete_transfer(self, transfer_id: str) -> Run:
-        return Run.from_json(self._call("POST", f"/transfers/{transfer_id}/complete").json())
-
-    def abort_transfer(self, transfer_id: str) -> None:
-        self._call("DELETE", f"/transfers/{transfer_id}")
-
-    def upload_chunk(self, transfer: Transfer, data: bytes, start: int, total: int) -> int:
-        """PUT one chunk; returns the server's receivedBytes."""
-        end = start + len(data) - 1
-        resp = self._call(
-            "PUT",
-            transfer.upload_url,  # absolute or server-relative: httpx resolves both
-            content=data,
-            headers={
-                "Content-Range": f"bytes {start}-{end}/{total}",
-                "Content-Type": "application/octet-stream",
-            },
-        )
-        return int(resp.json()["receivedBytes"])
-
-    def upload_staged(
-        self,
-        run_id: str,
-        path: str | Path,
-        *,
-        transfer_id: str | None = None,
-        on_progress: Progress = None,
-        max_retries: int = 5,
-    ) -> Run:
-        """Staged transfer in chunks. Resumes from the server's receivedBytes after a 409 or a
-        dropped connection; pass `transfer_id` to resume a transfer begun by an earlier process."""
-        total = Path(path).stat().st_size
-        transfer = self.get_transfer(transfer_id) if transfer_id else self.create_transfer(run_id)
-        chunk_size = transfer.chunk_size_bytes or UPLOAD_CHUNK
-        offset, failures = transfer.received_bytes, 0
-        with open(path, "rb") as fh:
-            while offset < total:
-                fh.seek(offset)
-                data = fh.read(chunk_size)
-                try:
-                    offset = self.upload_chunk(transfer, data, offset, total)
-                    failures = 0
-                except TransferConflict as err:
-                    offset = err.received_bytes
-                    failures += 1
-                except (httpx.TransportError, ApiError) as err:
-                    if isinstance(err, ApiError) and err.status < 500:
-                        raise
-                    failures += 1
-                    if failures > max_retries:
-                        raise
-                    time.sleep(min(0.2 * 2**failures, 5))
-                    offset = self.get_transfer(transfer.id).received_bytes
-                if failures > max_retries:
-                    raise StreamError(f"transfer {transfer.id} makes no progress")
-                if on_progress:
-                    on_progress(offset, total)
-        return self.complete_transfer(transfer.id)
-
     # events
     def list_events(self, run_id: str, *, after_seq: int = 0, limit: int = 100) -> EventPage:
         params = {"afterSeq": after_seq, "limit": limit}
@@ -257,9 +198,9 @@ class Client:
             if resp.status_code >= 400:
                 resp.read()
                 raise error_from_response(resp)
-            with open(dest, "wb") as fh:
-                for chunk in resp.iter_bytes():
-                    fh.write(chunk)
+            if resp.is_redirect:  # a presigned URL of the bytes: fetched without Authorization
+                return _save(self.storage, resp.headers["Location"], dest)
+            _write(resp, dest)
         return dest
 
     def get_evidence(self, run_id: str, *, wait: float = 30.0) -> Evidence:
@@ -303,6 +244,20 @@ class Client:
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)
+
+
+def _write(resp: httpx.Response, dest: Path) -> None:
+    with open(dest, "wb") as fh:
+        for chunk in resp.iter_bytes():
+            fh.write(chunk)
+
+
+def _save(http: httpx.Client, url: str, dest: Path) -> Path:
+    with http.stream("GET", url) as resp:
+        if resp.status_code >= 300:
+            raise StreamError(f"storage answered {resp.status_code} for the artifact's bytes")
+        _write(resp, dest)
+    return dest
 
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[Event]:

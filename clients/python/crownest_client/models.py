@@ -176,6 +176,7 @@ class Transfer:
     size_bytes: int
     status: str
     expires_at: str | None
+    mode: str  # "chunked" (PUT chunks to upload_url) or "presigned" (parts straight to storage)
     raw: dict = field(repr=False)
 
     @classmethod
@@ -189,6 +190,7 @@ class Transfer:
             d.get("sizeBytes") or 0,
             d.get("status"),
             d.get("expiresAt"),
+            d.get("mode") or "chunked",
             d,
         )
 

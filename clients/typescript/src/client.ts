@@ -6,8 +6,10 @@ import {
 } from "./errors.js";
 import type {
   Artifact, CreateRunRequest, EventPage, Evidence, ListRunsQuery, Run, RunEvent, RunList, Template,
-  TerminalData, Transfer,
+  TerminalData, Transfer, TransferParts,
 } from "./types.js";
+import { uploadPresigned } from "./presigned.js";
+import type { CompletedPart } from "./presigned.js";
 import { verifyEvidence } from "./verify.js";
 import type { Bytes, DsseEnvelope, EvidenceKey, SigstoreBundle, VerifyEvidenceResult } from "./verify.js";
 
@@ -117,9 +119,15 @@ export class Client {
     return this.json("PUT", `/workspace-runs/${id}/archive`, { body: data, headers: { "Content-Type": "application/gzip" } });
   }
 
-  createTransfer(runId: string): Promise<Transfer> { return this.json("POST", `/workspace-runs/${runId}/transfers`); }
+  /** `mode: "chunked"` keeps the bytes off object storage (a client that cannot reach it). */
+  createTransfer(runId: string, opts: { mode?: "chunked" | "presigned" } = {}): Promise<Transfer> {
+    return this.json("POST", `/workspace-runs/${runId}/transfers`, opts.mode ? { json: { mode: opts.mode } } : {});
+  }
   getTransfer(id: string): Promise<Transfer> { return this.json("GET", `/transfers/${id}`); }
-  completeTransfer(id: string): Promise<Run> { return this.json("POST", `/transfers/${id}/complete`); }
+  transferParts(id: string, from = 1): Promise<TransferParts> { return this.json("GET", `/transfers/${id}/parts`, { query: { from } }); }
+  completeTransfer(id: string, parts?: CompletedPart[]): Promise<Run> {
+    return this.json("POST", `/transfers/${id}/complete`, parts ? { json: { parts } } : {});
+  }
   async abortTransfer(id: string): Promise<void> { await this.raw("DELETE", `/transfers/${id}`); }
 
   /** PUT one chunk at `start`; returns the server's receivedBytes. */
@@ -132,11 +140,17 @@ export class Client {
     return body.receivedBytes;
   }
 
-  /** Staged transfer in chunks, resuming from the server's receivedBytes after a 409 or a
+  /** Staged transfer: parts straight to object storage when the server offers presigned URLs,
+   * else chunks through the server, resuming from what the server holds after a 409 or a
    * network error. Pass `transferId` to resume a transfer begun earlier (another process). */
-  async uploadStaged(runId: string, data: Blob, opts: { transferId?: string; onProgress?: Progress; maxRetries?: number } = {}): Promise<Run> {
+  async uploadStaged(runId: string, data: Blob, opts: { transferId?: string; onProgress?: Progress; maxRetries?: number; mode?: "chunked"; concurrency?: number } = {}): Promise<Run> {
     const maxRetries = opts.maxRetries ?? 5;
-    const transfer = opts.transferId ? await this.getTransfer(opts.transferId) : await this.createTransfer(runId);
+    const transfer = opts.transferId ? await this.getTransfer(opts.transferId) : await this.createTransfer(runId, { mode: opts.mode });
+    if (transfer.mode === "presigned") {
+      // Parts straight to object storage (no Authorization: the URLs are the credential).
+      const parts = await uploadPresigned(this, transfer, data, { ...opts, fetch: this.fetchImpl });
+      return this.completeTransfer(transfer.id, parts);
+    }
     const size = transfer.chunkSizeBytes || 256 * 1024;
     let offset = transfer.receivedBytes, failures = 0;
     while (offset < data.size) {

@@ -1,5 +1,6 @@
 export * from "./client.js";
 export * from "./errors.js";
+export * from "./presigned.js";
 export * from "./types.js";
 export * from "./verify.js";
 /** Every shape of the API, generated from its OpenAPI schema (src/schema.ts). */

@@ -44,6 +44,9 @@ export const ARTIFACT_FIELDS = [
 ] as const satisfies readonly (keyof Artifact)[];
 
 export type Transfer = Schemas["Transfer"];
+/** A page of presigned part URLs (`GET /api/v1/transfers/{id}/parts?from=N`). */
+export type TransferParts = Schemas["TransferParts"];
+export type PartUrl = Schemas["PartUrl"];
 
 /** The Evidence Bundle. Its `attestation` (docs/evidence.md) names the signed envelope: `sha256`
  * is the digest of the envelope bytes as served at `url`. */
