@@ -76,7 +76,42 @@ export interface paths {
         };
         get: operations["listTemplates"];
         put?: never;
+        /** @description Staff only. Builds the first version on a worker; poll GET .../{name}. */
+        post: operations["createTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getTemplate"];
+        put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description Staff only. Any change builds a new version; older ones stay runnable. */
+        patch: operations["updateTemplate"];
+        trace?: never;
+    };
+    "/api/v1/templates/{name}/retire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Staff only. The version takes no new runs and no reruns from now on. */
+        post: operations["retireTemplateVersion"];
         delete?: never;
         options?: never;
         head?: never;
@@ -109,6 +144,22 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["completeTransfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/transfers/{transfer_id}/parts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getTransferParts"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -468,6 +519,11 @@ export interface components {
         };
         /** @description A string runs under `/bin/sh -c`; a list is the argv itself (its first element, the program, not empty). At most 65536 bytes of UTF-8 per string; no NUL. */
         Command: string | string[];
+        CompletedPart: {
+            /** @description the ETag header of the part's PUT answer, as received */
+            etag: string;
+            partNumber: number;
+        };
         DsseEnvelope: {
             /** @description base64 of the in-toto Statement v1 (JSON) */
             payload: string;
@@ -624,6 +680,8 @@ export interface components {
                 docker: string;
                 redis: string;
             };
+            /** @description every worker host that has registered */
+            hosts: components["schemas"]["WorkerHost"][];
             status: components["schemas"]["HealthStatus"];
         };
         /** @enum {string} */
@@ -643,15 +701,41 @@ export interface components {
             /** Format: double */
             elapsedSeconds: number;
         };
+        /** @enum {string} */
+        ModeEnum: "chunked" | "presigned";
         NullEnum: null;
         OutputEventData: {
             /** @description a chunk of the stream, not necessarily a line */
             text: string;
         };
+        PartUrl: {
+            /** @description inclusive */
+            end: number;
+            partNumber: number;
+            start: number;
+            /**
+             * Format: uri
+             * @description PUT the bytes start..end here, with no Authorization
+             */
+            url: string;
+        };
         /** @description PATCH of a run: only `pinned` (kept by retention) can change. */
         PatchedRunUpdate: {
             /** @description true: retention keeps this run's archive and artifacts */
             pinned?: boolean;
+        };
+        PatchedTemplateIn: {
+            /** @description another template's name: the build starts from its current version's image */
+            basedOn?: string | null;
+            /** @description each a Debian package name, optionally =version (e.g. jq, curl=7.88.1-10); at most 50 */
+            debianPackages?: string[];
+            description?: string;
+            /** @description lowercase letters, digits and '-'; names the image too */
+            name?: string;
+            /** @description each an npm package name with an optional @version (e.g. is-number@7); at most 50 */
+            npmPackages?: string[];
+            /** @description each a PyPI name with optional version specifiers (e.g. six, idna>=3,<4); at most 50 */
+            pipPackages?: string[];
         };
         Review: {
             /** @description the attestation judged */
@@ -693,6 +777,8 @@ export interface components {
             /** Format: date-time */
             finishedAt: string | null;
             id: string;
+            /** @description the digest of the template version the run pinned (null until a worker has recorded the image of a template built outside the workers) */
+            imageDigest: string | null;
             keepSandbox: boolean;
             lastSeq: number;
             links: components["schemas"]["RunLinks"];
@@ -824,6 +910,8 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** @enum {string} */
+        StateEnum: "up" | "stopped" | "lost";
         StatusEvent: {
             data: components["schemas"]["StatusEventData"];
             seq: number;
@@ -861,14 +949,91 @@ export interface components {
              */
             type: "stdout";
         };
+        StoredPart: {
+            etag: string;
+            partNumber: number;
+            sizeBytes: number;
+        };
         Template: {
+            basedOn: string | null;
+            debianPackages: string[];
             description: string;
             image: string;
-            /** @description null until the image is built */
+            /** @description null until a version is ready */
             imageDigest: string | null;
             name: string;
             node: string | null;
+            npmPackages: string[];
+            pipPackages: string[];
             python: string | null;
+            /** @description of the current (newest not retired) version */
+            status: components["schemas"]["TemplateStatus"];
+            /** @description the current version's number */
+            version: number | null;
+        };
+        TemplateDetail: {
+            basedOn: string | null;
+            /** @description the current version's */
+            buildLog: string;
+            debianPackages: string[];
+            description: string;
+            /** @description why the current version failed */
+            error: string | null;
+            image: string;
+            /** @description null until a version is ready */
+            imageDigest: string | null;
+            name: string;
+            node: string | null;
+            npmPackages: string[];
+            pipPackages: string[];
+            /** @description phase, step, steps, percent of the current build */
+            progress: {
+                [key: string]: unknown;
+            };
+            python: string | null;
+            /** @description of the current (newest not retired) version */
+            status: components["schemas"]["TemplateStatus"];
+            /** @description the current version's number */
+            version: number | null;
+            /** @description newest first */
+            versions: components["schemas"]["TemplateVersion"][];
+        };
+        TemplateIn: {
+            /** @description another template's name: the build starts from its current version's image */
+            basedOn?: string | null;
+            /** @description each a Debian package name, optionally =version (e.g. jq, curl=7.88.1-10); at most 50 */
+            debianPackages?: string[];
+            description?: string;
+            /** @description lowercase letters, digits and '-'; names the image too */
+            name: string;
+            /** @description each an npm package name with an optional @version (e.g. is-number@7); at most 50 */
+            npmPackages?: string[];
+            /** @description each a PyPI name with optional version specifiers (e.g. six, idna>=3,<4); at most 50 */
+            pipPackages?: string[];
+        };
+        TemplateRetireIn: {
+            /** @description the digest of the version to retire */
+            imageDigest: string;
+        };
+        /** @enum {string} */
+        TemplateStatus: "building" | "ready" | "failed" | "retired";
+        TemplateVersion: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            finishedAt: string | null;
+            image: string | null;
+            /** @description null until built */
+            imageDigest: string | null;
+            node: string | null;
+            number: number;
+            python: string | null;
+            /** Format: date-time */
+            retiredAt: string | null;
+            sizeBytes: number | null;
+            /** @description `worker`, or the script under images/ that built it */
+            source: string;
+            status: components["schemas"]["TemplateStatus"];
         };
         TerminalEvent: {
             data: components["schemas"]["TerminalEventData"];
@@ -892,20 +1057,48 @@ export interface components {
         /** @enum {string} */
         TerminalStatus: "succeeded" | "failed" | "canceled";
         Transfer: {
+            /** @description the chunk size, or for presigned the part size */
             chunkSizeBytes: number;
             /** Format: date-time */
             expiresAt: string;
             id: string;
+            /** @description `chunked`: PUT chunks to uploadUrl; `presigned`: PUT parts to their urls */
+            mode: components["schemas"]["ModeEnum"];
+            /** @description presigned only: GET .../parts?from=N for the next page; null when none */
+            nextFrom?: number | null;
+            /** @description presigned only */
+            partCount?: number;
+            /** @description presigned only: the first page */
+            parts?: components["schemas"]["PartUrl"][];
             /** @description resume from here */
             receivedBytes: number;
             runId: string;
             sizeBytes: number;
             status: components["schemas"]["TransferStatus"];
+            /** @description presigned only: the parts storage holds (GET) */
+            storedParts?: components["schemas"]["StoredPart"][];
             /**
              * Format: uri
              * @description PUT each chunk here, with Content-Range
              */
             uploadUrl: string;
+        };
+        TransferComplete: {
+            /** @description presigned transfers: every part, numbered 1 to partCount in order, each with its ETag (checked against the stored parts); ignored for chunked transfers */
+            parts?: components["schemas"]["CompletedPart"][];
+        };
+        TransferCreate: {
+            /** @description `chunked` to send the chunks through this server even when object storage could take them directly (a client that cannot reach the bucket); `presigned` (the default wish) is granted only with object storage */
+            mode?: components["schemas"]["ModeEnum"];
+        };
+        TransferParts: {
+            /** Format: date-time */
+            expiresAt: string;
+            /** @description the next page's from; null if none */
+            nextFrom: number | null;
+            parts: components["schemas"]["PartUrl"][];
+            storedParts: components["schemas"]["StoredPart"][];
+            transferId: string;
         };
         /** @enum {string} */
         TransferStatus: "open" | "completed" | "aborted" | "failed" | "expired";
@@ -913,6 +1106,21 @@ export interface components {
         UploadMethod: "direct" | "staged" | "reused";
         /** @enum {string} */
         Verdict: "approve" | "reject";
+        WorkerHost: {
+            /**
+             * Format: date-time
+             * @description its last heartbeat
+             */
+            lastSeenAt: string;
+            /** @description CROWNEST_WORKER_HOST of the worker */
+            name: string;
+            /** @description runs it can run at once (its concurrency) */
+            slots: number;
+            /** @description its runs in status running */
+            slotsInUse: number;
+            /** @description up: heard within CROWNEST_HOST_LOST_SECONDS; stopped: shut down cleanly */
+            state: components["schemas"]["StateEnum"];
+        };
     };
     responses: {
         /** @description `invalid_request`: a body field, query parameter or header breaks a rule; details.fields names each one */
@@ -1041,6 +1249,13 @@ export interface operations {
                     "*/*": string;
                 };
             };
+            /** @description with CROWNEST_ARTIFACT_REDIRECT and object storage: Location is a short-lived presigned URL of the bytes (follow it without Authorization) */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description If-None-Match named this artifact's ETag */
             304: {
                 headers: {
@@ -1102,6 +1317,168 @@ export interface operations {
                 };
             };
             401: components["responses"]["NotAuthenticated"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    createTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateIn"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+        };
+    };
+    getTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetail"];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    updateTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedTemplateIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+        };
+    };
+    retireTemplateVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateRetireIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["Throttled"];
         };
     };
@@ -1220,7 +1597,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TransferComplete"];
+            };
+        };
         responses: {
             200: {
                 headers: {
@@ -1230,6 +1611,7 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
             404: components["responses"]["NotFound"];
             /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed); `transfer_incomplete`: not every byte has arrived (details.receivedBytes, .sizeBytes) */
@@ -1252,6 +1634,52 @@ export interface operations {
             };
             /** @description `archive_digest_mismatch`: the bytes' sha256 differs from the declared one; `archive_size_mismatch`: the byte count differs from the declared sizeBytes; `archive_unsafe`: a member breaks a rule (details.member, .rule) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+            /** @description `storage_unavailable`: archive storage refused; retry the same request */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getTransferParts: {
+        parameters: {
+            query?: {
+                /** @description the first part number of the page (default 1; at most partCount) */
+                from?: number;
+            };
+            header?: never;
+            path: {
+                transfer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferParts"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1329,6 +1757,15 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `archive_too_large`: over the limit (details.limitBytes; .useStagedTransfer for direct) */
             413: {
                 headers: {
@@ -1771,6 +2208,15 @@ export interface operations {
             };
             401: components["responses"]["NotAuthenticated"];
             404: components["responses"]["NotFound"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `archive_too_large`: over the limit (details.limitBytes; .useStagedTransfer for direct) */
             413: {
                 headers: {
@@ -1905,7 +2351,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TransferCreate"];
+            };
+        };
         responses: {
             201: {
                 headers: {
@@ -1915,6 +2365,7 @@ export interface operations {
                     "application/json": components["schemas"]["Transfer"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
             404: components["responses"]["NotFound"];
             /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
