@@ -41,6 +41,8 @@ def reap_pass() -> dict:
     report["templateBuilds"] = stale_builds()
     for version_id in report["templateBuilds"]:
         build_template.delay(version_id)
+    if any(report.values()):  # what it did, in the worker's log
+        log.info("reaper pass: %s", report)
     return report
 
 

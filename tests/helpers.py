@@ -202,6 +202,7 @@ class Staged:
             "template": "python-node",
             "command": command,
             "archive": {**archive_meta(data), **archive},
+            "reuseArchive": False,  # these tests upload the same bytes run after run
         }
         resp = self.api.post("/api/v1/workspace-runs", body, format="json")
         assert resp.status_code == 201, resp.content
@@ -531,3 +532,21 @@ def assert_hardened(out: str) -> None:
     assert "uid 1000" in out
     assert "caps 0000000000000000" in out
     assert "nnp 1" in out
+
+
+def stored_artifact(run_id: str, path: str, body: bytes):
+    """An artifact of the run whose bytes are in the default storage (local or S3)."""
+    from django.core.files.base import ContentFile
+
+    from runs.blobs import storage
+    from runs.models import Artifact
+
+    name = storage().save(f"artifacts/{run_id}/{path.rsplit('/', 1)[-1]}", ContentFile(body))
+    return Artifact.objects.create(
+        run_id=run_id,
+        path=path,
+        size_bytes=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+        content_type="text/plain",
+        file=name,
+    )

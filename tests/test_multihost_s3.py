@@ -15,13 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 from crownest_client import Client, StreamError
-from django.core.files.base import ContentFile
 from rest_framework.test import APIClient
 
-from runs.blobs import storage
-from runs.models import Artifact, Transfer
+from runs.models import Transfer
 
-from .helpers import CLI, ROOT, Stack, Staged, make_targz, wait_until
+from .helpers import CLI, ROOT, Stack, Staged, make_targz, stored_artifact, wait_until
 from .s3support import BUCKET, files_under, open_uploads, s3_client
 
 pytestmark = [pytest.mark.s3, pytest.mark.multihost]
@@ -72,7 +70,9 @@ def test_a_300_mb_presigned_transfer_resumes_after_a_dropped_part(
 ):
     path = big_archive(tmp_path / "big.tar.gz", 300 * 1000 * 1000)
     with Client(s3_web, Stack(s3_web).token(user), timeout=120) as sdk:
-        run = sdk.create_run(template="python-node", command="true", archive=meta(path))
+        run = sdk.create_run(
+            template="python-node", command="true", archive=meta(path), reuse_archive=False
+        )
         transfer = sdk.create_transfer(run.id)
         assert transfer.mode == "presigned" and transfer.raw["partCount"] == 58
         dropped, sent = 7, []
@@ -120,7 +120,11 @@ def test_a_run_on_object_storage_writes_no_blob_under_the_media_root(
     )
     with Client(s3_web, Stack(s3_web).token(user), timeout=120) as sdk:
         run = sdk.create_run(
-            template="python-node", command=command, archive=meta(path), artifact_paths=["out/"]
+            template="python-node",
+            command=command,
+            archive=meta(path),
+            artifact_paths=["out/"],
+            reuse_archive=False,
         )
         assert sdk.upload_staged(run.id, path).status == "ready"  # presigned parts
         sdk.start(run.id)
@@ -138,7 +142,9 @@ def test_a_run_on_object_storage_writes_no_blob_under_the_media_root(
         assert [e["seq"] for e in exported] == list(range(1, len(exported) + 1))
 
         # A direct upload (under the direct limit) lands in the bucket as well.
-        other = sdk.create_run(template="python-node", command="true", archive=meta(path))
+        other = sdk.create_run(
+            template="python-node", command="true", archive=meta(path), reuse_archive=False
+        )
         assert sdk.upload_archive(other.id, path).status == "ready"
 
     s3 = s3_client(moto)
@@ -151,15 +157,7 @@ def test_a_run_on_object_storage_writes_no_blob_under_the_media_root(
 def test_artifact_downloads_redirect_to_a_short_lived_url(on_s3, api, other_api, settings):
     run = Staged(api).run(make_targz({"a": "b"}))
     body = b"hello from the bucket\n"
-    name = storage().save(f"artifacts/{run['id']}/hello", ContentFile(body))
-    artifact = Artifact.objects.create(
-        run_id=run["id"],
-        path="out/héllo.txt",
-        size_bytes=len(body),
-        sha256=hashlib.sha256(body).hexdigest(),
-        content_type="text/plain",
-        file=name,
-    )
+    artifact = stored_artifact(run["id"], "out/héllo.txt", body)
     url = f"/api/v1/artifacts/{artifact.id}/download"
     streamed = api.get(url)
     assert streamed.status_code == 200 and b"".join(streamed.streaming_content) == body
@@ -187,7 +185,9 @@ def test_the_cli_sends_a_staged_archive_straight_to_the_bucket(
     path.write_bytes(make_targz({"big.bin": os.urandom(6 * MIB)}))
     token = Stack(s3_web).token(user)
     with Client(s3_web, token) as sdk:
-        run = sdk.create_run(template="python-node", command="true", archive=meta(path))
+        run = sdk.create_run(
+            template="python-node", command="true", archive=meta(path), reuse_archive=False
+        )
     env = {
         **os.environ,
         "CROWNEST_URL": s3_web,

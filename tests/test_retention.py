@@ -2,12 +2,10 @@
 pinned run's are kept, a shared archive only goes with its last young run, expired artifacts
 answer 410, and Evidence Bundles, attestations and event logs are never touched."""
 
-import hashlib
 from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.test import TestCase
 from django.utils import timezone
@@ -19,7 +17,7 @@ from runs.ending import Outcome, run_end
 from runs.models import Artifact, Membership, Run, RunEvent, Team
 from runs.retention import retention_sweep
 
-from .helpers import archive_meta, error_of, make_targz
+from .helpers import archive_meta, error_of, make_targz, stored_artifact
 
 pytestmark = pytest.mark.django_db
 S = Run.Status
@@ -39,15 +37,7 @@ def ended(runs, data: bytes, *, age=OLD, artifact=b"report", reuse=False) -> str
     run = runs.create(data, reuseArchive=reuse)
     if run["status"] == "awaiting_archive":
         assert runs.upload(run["id"], data).status_code == 200
-    name = storage().save(f"artifacts/{run['id']}/out.txt", ContentFile(artifact))
-    Artifact.objects.create(
-        run_id=run["id"],
-        path="out.txt",
-        size_bytes=len(artifact),
-        sha256=hashlib.sha256(artifact).hexdigest(),
-        content_type="text/plain",
-        file=name,
-    )
+    stored_artifact(run["id"], "out.txt", artifact)
     Run.objects.filter(pk=run["id"]).update(status=S.RUNNING)
     run_end(run["id"], Outcome(S.SUCCEEDED, 0))
     then = timezone.now() - age

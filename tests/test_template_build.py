@@ -113,7 +113,33 @@ def test_a_template_with_a_pip_and_an_npm_package_builds_and_runs_offline(
     assert runs.wait(plain["id"])["status"] == "succeeded"
     assert runs.output(plain["id"]).strip() == "None"
     runs.wait(run["id"], until=lambda r: r["sandbox"]["removedAt"])
+    node_project_twice(runs, "py-extras")
     docker_client.images.remove(digest, force=True)
+
+
+def node_project_twice(runs: Runs, template: str) -> None:
+    """A Node project whose dev dependency the template carries: its archive holds no
+    node_modules. Run twice: the second run sends no archive bytes (the stored one is reused)."""
+    project = make_targz(
+        {
+            "package.json": '{"name": "p", "version": "1.0.0", "private": true, '
+            '"scripts": {"test": "node test.js"}, "devDependencies": {"is-number": "^7.0.0"}}',
+            "test.js": "const isNumber = require('is-number');\n"
+            "if (!isNumber(3) || isNumber('x')) process.exit(1);\nconsole.log('tests pass');\n",
+        }
+    )
+    env = {"NPM_CONFIG_UPDATE_NOTIFIER": "false"}
+    first = runs.create(project, "npm test", template=template, env=env)
+    assert runs.upload(first["id"], project).status_code == 200
+    second = runs.create(project, "npm test", template=template, env=env, reuseArchive=True)
+    # ready at once, nothing uploaded: the only bytes sent for it were the create request's
+    assert second["status"] == "ready" and second["archive"]["uploadMethod"] == "reused"
+    for run in (first, second):
+        assert runs.start(run["id"]).status_code == 202
+        ended = runs.wait(run["id"], timeout=120)
+        assert ended["status"] == "succeeded", runs.output(run["id"], "stderr")
+        assert "tests pass" in runs.output(run["id"])
+    assert runs.get(second["id"])["archive"]["sha256"] == first["archive"]["sha256"]
 
 
 def test_a_package_that_does_not_exist_fails_the_build_with_the_reason(

@@ -41,9 +41,9 @@ test("presigned transfer: parts go straight to storage; a dropped part is sent a
 test("a client may ask for chunked even with object storage", async () => {
   const data = bytesOf(targz({ "small.txt": "hello" }));
   const api = client();
-  const run = await api.createRun({ template: "python-node", command: "true", archive: declare(data) });
+  const run = await api.createRun({ template: "python-node", command: "true", archive: declare(data), reuseArchive: false });
   const ready = await api.uploadStaged(run.id, new Blob([data]), { mode: "chunked" });
   assert.equal(ready.status, "ready");
-  const other = await api.createRun({ template: "python-node", command: "true", archive: declare(data) });
+  const other = await api.createRun({ template: "python-node", command: "true", archive: declare(data), reuseArchive: false });
   assert.equal((await api.createTransfer(other.id, { mode: "chunked" })).mode, "chunked");
 });

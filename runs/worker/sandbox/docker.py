@@ -250,11 +250,9 @@ class DockerSandbox:
     def remove_named(self, name: str, run_id: str = "") -> None:
         volumes = {f"{name}-workspace"}
         try:
-            found = self.client.containers.list(all=True, filters={"name": f"^/?{name}$"})
+            found = self.containers({"name": f"^/?{name}$"})
             if run_id:
-                found += self.client.containers.list(
-                    all=True, filters={"label": f"{LABEL}={run_id}"}
-                )
+                found += self.containers({"label": f"{LABEL}={run_id}"})
             for container in {c.id: c for c in found}.values():
                 volumes.add(container.labels.get(VOLUME, ""))
                 _gone_ok(container.remove, force=True)
@@ -262,14 +260,24 @@ class DockerSandbox:
                 _gone_ok(lambda v=volume: self.client.volumes.get(v).remove(force=True))
         except DockerException as exc:
             raise SandboxError(f"could not remove the sandbox: {exc}") from exc
-        for volume in filter(None, volumes):
-            self.disks.destroy(volume)
+        finally:  # the disk goes even when the engine is away (a volume left is the reaper's)
+            for volume in filter(None, volumes):
+                self.disks.destroy(volume)
+
+    def containers(self, filters: dict) -> list:
+        """containers.list(all=True) without its race: docker-py inspects each container it
+        listed, and one removed meanwhile (a run ending) failed the whole call."""
+        found = []
+        for row in self.client.api.containers(all=True, filters=filters):
+            with contextlib.suppress(NotFound):
+                found.append(self.client.containers.get(row["Id"]))
+        return found
 
     def run_ids(self) -> set[str]:
         """Runs that still have a container, volume or disk of this instance on this engine."""
         prefix = sandbox_name("")
         mine = {"label": f"{INSTANCE}={self.instance}"}
-        names = {c.name for c in self.client.containers.list(all=True, filters=mine)}
+        names = {c.name for c in self.containers(mine)}
         names |= {v.name.removesuffix("-workspace") for v in self.client.volumes.list(filters=mine)}
         names |= {n.removesuffix("-workspace") for n in self.disks.names()}
         return {n[len(prefix) :] for n in names if n.startswith(prefix)}

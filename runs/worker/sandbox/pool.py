@@ -41,7 +41,7 @@ def pool_list(sandbox, image_id: str | None = None, limits=None) -> list:
     labels.append(f"{INSTANCE_LABEL}={sandbox.instance}")
     if limits is not None:
         labels.append(f"{LIMITS_LABEL}={fingerprint(limits)}")
-    return sandbox.client.containers.list(all=True, filters={"label": labels, "name": PREFIX})
+    return sandbox.containers({"label": labels, "name": PREFIX})
 
 
 CLAIM_KEEP_SECONDS = 24 * 3600
@@ -149,7 +149,7 @@ def orphan_workspaces(sandbox, grace_seconds: float = 120) -> list[str]:
     workspace is made before its container, so only images older than the grace are taken."""
     used = {
         c.labels.get("org.crownest.volume", "")
-        for c in sandbox.client.containers.list(all=True, filters={"label": INSTANCE_LABEL})
+        for c in sandbox.containers({"label": INSTANCE_LABEL})
     }
     now = time.time()
     names = {
