@@ -38,7 +38,10 @@ fi
 if docker info >/dev/null 2>&1 && ! docker info 2>/dev/null | grep -q "Runtimes:.*runsc" \
   && grep -q '"runsc"' /etc/docker/daemon.json; then
   echo "==> reloading dockerd (runtimes)"
-  kill -HUP "$(pidof dockerd)" && sleep 1
+  for pid in $(pidof dockerd); do  # the machine's engine, not a second one (--host) beside it
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- '--host' || kill -HUP "$pid"
+  done
+  sleep 1
 fi
 
 if ! docker info >/dev/null 2>&1; then

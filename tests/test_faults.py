@@ -117,11 +117,20 @@ def docker_answers() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
+def machine_dockerd() -> int:
+    """The machine's dockerd (the default socket), not a second engine (--host) beside it."""
+    for pid in map(int, subprocess.check_output(["pidof", "dockerd"]).split()):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if not any(a in (b"--host", b"-H") or a.startswith(b"--host=") for a in argv):
+            return pid
+    raise AssertionError("no dockerd on the default socket")
+
+
 def dockerd_restart() -> float:
     """Stop the machine's dockerd (SIGTERM, as `systemctl restart docker` does) and start it
     again with the same command line, environment and folder, logging to var/log/dockerd.log
     as scripts/setup.sh does; returns the seconds it was away."""
-    pid = int(subprocess.check_output(["pidof", "dockerd"]).split()[0])
+    pid = machine_dockerd()
     proc_dir = Path(f"/proc/{pid}")
     argv = [a.decode() for a in (proc_dir / "cmdline").read_bytes().split(b"\0") if a]
     env = dict(
