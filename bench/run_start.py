@@ -224,6 +224,7 @@ def main():
 
 def real_archive(base_key, image: str, path: Path, reps: int) -> None:
     data = path.read_bytes()
+    ENV["CROWNEST_DIRECT_UPLOAD_LIMIT"] = str(max(len(data) + 1, 32 << 20))  # one PUT
     bare_x = [bare_extract(image, data) for _ in range(max(2, reps // 3))]
     with stack(2) as base:
         api = httpx.Client(base_url=f"{base}/api/v1", timeout=300,
