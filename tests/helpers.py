@@ -534,19 +534,19 @@ def assert_hardened(out: str) -> None:
     assert "nnp 1" in out
 
 
-def stored_artifact(run_id: str, path: str, body: bytes):
+def stored_artifact(run_id: str, path: str, body: bytes, content_type: str = "text/plain"):
     """An artifact of the run whose bytes are in the default storage (local or S3)."""
     from django.core.files.base import ContentFile
 
     from runs.blobs import storage
     from runs.models import Artifact
 
-    name = storage().save(f"artifacts/{run_id}/{path.rsplit('/', 1)[-1]}", ContentFile(body))
+    name = storage().save(f"artifacts/{run_id}/{path.replace('/', '_')}", ContentFile(body))
     return Artifact.objects.create(
         run_id=run_id,
         path=path,
         size_bytes=len(body),
         sha256=hashlib.sha256(body).hexdigest(),
-        content_type="text/plain",
+        content_type=content_type,
         file=name,
     )

@@ -2,17 +2,14 @@
 their messages, and hostile reports that must come to no harm (entities, external entities,
 malformed or huge files, markup in names)."""
 
-import hashlib
 import time
 
 import pytest
-from django.core.files.base import ContentFile
 
 from runs import testreports
-from runs.blobs import storage
 from runs.models import Artifact, Run
 
-from .helpers import Runs, client_for, make_targz
+from .helpers import Runs, client_for, make_targz, stored_artifact
 
 JUNIT = b"""<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="1" failures="1" skipped="1" tests="5" time="0.53">
@@ -115,15 +112,7 @@ def test_only_report_names_are_read():
 
 
 def add_artifact(run_id: str, path: str, data: bytes) -> Artifact:
-    name = storage().save(f"test-artifacts/{run_id}/{path.replace('/', '_')}", ContentFile(data))
-    return Artifact.objects.create(
-        run_id=run_id,
-        path=path,
-        size_bytes=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        content_type="application/xml",
-        file=name,
-    )
+    return stored_artifact(run_id, path, data, content_type="application/xml")
 
 
 @pytest.fixture
