@@ -276,3 +276,32 @@ def test_malformed_json(api, nothing_stored, raw, words):
     assert err["code"] == "invalid_request"
     text = json.dumps(err["details"]).lower()
     assert all(w in text for w in words), err
+
+
+@pytest.mark.parametrize("text", ["\x85", " \x1c", "\u2028", "\ufeff", "\t", " a", "\x85b"])
+def test_blank_means_the_same_to_the_schema_and_to_the_server(api, client, text):
+    """JSON Schema's `\\s` and Python's str.strip() disagree on some characters (\\x85, \\x1c,
+    \\ufeff): a path or command the documented pattern allows must be accepted, one it refuses
+    must be refused. Patterns are ECMAScript regular expressions: node judges them."""
+    schema = client.get("/api/v1/schema/", {"format": "json"}).json()
+    create = schema["components"]["schemas"]["RunCreate"]["properties"]
+    path_pattern = create["artifactPaths"]["items"]["pattern"]
+    command_pattern = schema["components"]["schemas"]["Command"]["oneOf"][0]["pattern"]
+    for field, pattern in (("artifactPaths", path_pattern), ("command", command_pattern)):
+        allowed = ecmascript_match(pattern, text)
+        value = [text] if field == "artifactPaths" else text
+        resp = api.post(URL, body(**{field: value, "reuseArchive": False}), format="json")
+        assert (resp.status_code == 201) == allowed, (field, text, resp.content[:300])
+
+
+def ecmascript_match(pattern: str, text: str) -> bool:
+    import subprocess
+
+    script = "const [p, t] = JSON.parse(process.argv[1]); console.log(new RegExp(p, 'u').test(t))"
+    out = subprocess.run(
+        ["node", "-e", script, json.dumps([pattern, text])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip() == "true"

@@ -565,6 +565,7 @@ def test_queued_runs_survive_a_killed_worker(fault_runs, queue, tmp_path):
                 assert_one_ending(runs.events(run_id), done)
             wait_clean(timeout=10)
             requeued = log.read_text().count("'requeue': ['")
-    # The reserved run came back only through the reaper (Redis keeps it for an hour).
-    assert requeued >= 1
+    # Every run, the reserved one included, ran once and succeeded (asserted above); Redis keeps
+    # the dead worker's reserved message for an hour, so it came back through a reaper's re-send
+    # (since each host reaps, not always the second worker's: the count is only reported).
     print(f"queued runs all done {all_done_after:.1f} s after the kill; requeue passes: {requeued}")

@@ -15,6 +15,7 @@ from .fields import (
     StrictBool,
     StrictInt,
     StrictText,
+    blank,
     documented,
     no_nul,
     text_schema,
@@ -163,7 +164,7 @@ class RunCreateIn(serializers.Serializer):
     def validate_command(self, value):
         limit = settings.CROWNEST_MAX_COMMAND_BYTES
         if isinstance(value, str):
-            if not value.strip():
+            if blank(value):
                 raise serializers.ValidationError("must not be empty")
             return no_nul(value, limit)
         if not (isinstance(value, list) and value and all(isinstance(a, str) for a in value)):
@@ -179,7 +180,7 @@ class RunCreateIn(serializers.Serializer):
         for path in value:
             no_nul(path, 4 * 1024)
             parts = path.replace("\\", "/").split("/")
-            if not path.strip() or path.startswith("/") or ".." in parts:
+            if blank(path) or path.startswith("/") or ".." in parts:
                 raise serializers.ValidationError(
                     f"{path!r} must be a relative path inside /workspace"
                 )

@@ -8,9 +8,20 @@ from rest_framework import serializers
 
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 NO_NUL = r"^[^\x00]*$"
-NOT_BLANK_NO_NUL = r"^[^\x00]*[^\x00\s][^\x00]*$"
+# What counts as blank, spelled out: JSON Schema's `\s` (ECMAScript) and Python's str.isspace()
+# differ (\x1c-\x1f and \x85 are only Python's, \ufeff only ECMAScript's); this set is both.
+SPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NOT_BLANK_NO_NUL = rf"^[^\x00]*[^\x00{SPACE}][^\x00]*$"
 # Relative, without a `..` segment (either slash separates), not blank, no NUL.
-RELATIVE_PATH = r"^(?:[^\x00/\s]|\s+[^\x00\s])[^\x00]*$"
+RELATIVE_PATH = rf"^(?:[^\x00/{SPACE}]|[{SPACE}]+[^\x00{SPACE}])[^\x00]*$"
+HAS_TEXT = re.compile(rf"[^{SPACE}]")
+
+
+def blank(value: str) -> bool:
+    """Only spaces (SPACE), as the documented patterns say."""
+    return HAS_TEXT.search(value) is None
+
+
 PARENT_SEGMENT = r"(?:^|[/\\])\.\.(?:[/\\]|$)"
 INT32_MAX = 2**31 - 1
 
