@@ -14,6 +14,7 @@ import docker
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig
+from requests.exceptions import RequestException
 
 from . import base
 from .base import Collected, DiskFull, ImageInfo, RunSpec, SandboxError, sandbox_name
@@ -24,6 +25,8 @@ from .host_collect import collect_from_device, collect_in_container
 from .pool import claim_take, pool_take
 
 log = logging.getLogger(__name__)
+# An engine that is away answers with a connection error of requests, not a DockerException.
+ENGINE_ERRORS = (DockerException, RequestException)
 
 LABEL = "org.crownest.run"
 DISK = "org.crownest.disk"
@@ -53,13 +56,13 @@ class DockerSandbox:
         self._running: dict[str, tuple] = {}  # run id -> (container, extraction)
         try:
             self.client = docker.from_env(timeout=120)
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise SandboxError(f"Docker engine unavailable: {exc}") from exc
 
     def ping(self) -> None:
         try:
             self.client.ping()
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise SandboxError(str(exc)) from exc
 
     def describe_image(self, image: str) -> ImageInfo:
@@ -67,7 +70,7 @@ class DockerSandbox:
             img = self.client.images.get(image)
         except ImageNotFound as exc:
             raise SandboxError(f"template image {image} is not built") from exc
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise SandboxError(str(exc)) from exc
         labels = img.attrs.get("Config", {}).get("Labels") or {}
         return ImageInfo(
@@ -116,7 +119,7 @@ class DockerSandbox:
             self.client.volumes.create(
                 name=name, labels={INSTANCE: self.instance, **labels}, **options
             )
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             self.disks.destroy(name)
             raise SandboxError(f"could not create the workspace: {exc}") from exc
 
@@ -131,7 +134,7 @@ class DockerSandbox:
             # half-closes its socket, the bootstrap sees the end of the archive.
             container = self.client.containers.create(**cfg)
             container.start()
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             self.remove_named(name)
             raise SandboxError(f"could not start the sandbox: {exc}") from exc
         return container
@@ -142,7 +145,7 @@ class DockerSandbox:
             return False
         try:
             self.client.api.rename(container.name, sandbox_name(run_id))
-        except DockerException:
+        except ENGINE_ERRORS:
             return False
         return True
 
@@ -160,7 +163,7 @@ class DockerSandbox:
         params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
         try:
             sock = _raw_socket(self.client.api.attach_socket(container.id, params=params))
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise SandboxError(f"could not attach to the sandbox: {exc}") from exc
         sock.settimeout(None)  # a silent command must not look like a dead socket
         job = {"argv": spec.argv, "env": spec.env}
@@ -201,7 +204,7 @@ class DockerSandbox:
             return known[0]
         try:
             return self.client.containers.get(sandbox_name(run_id))
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise SandboxError(f"the sandbox of {run_id} is gone: {exc}") from exc
 
     def _volume(self, run_id: str):
@@ -235,7 +238,7 @@ class DockerSandbox:
             params = {"stdout": 1, "stderr": 1, "stream": 1}
             sock = _raw_socket(self.client.api.attach_socket(container.id, params=params))
             container.start()
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise SandboxError(f"could not start a sandbox container: {exc}") from exc
         return container, sock
 
@@ -258,11 +261,10 @@ class DockerSandbox:
                 _gone_ok(container.remove, force=True)
             for volume in filter(None, volumes):
                 _gone_ok(lambda v=volume: self.client.volumes.get(v).remove(force=True))
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise SandboxError(f"could not remove the sandbox: {exc}") from exc
-        finally:  # the disk goes even when the engine is away (a volume left is the reaper's)
-            for volume in filter(None, volumes):
-                self.disks.destroy(volume)
+        for volume in filter(None, volumes):
+            self.disks.destroy(volume)
 
     def containers(self, filters: dict) -> list:
         """containers.list(all=True) without its race: docker-py inspects each container it

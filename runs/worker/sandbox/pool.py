@@ -83,10 +83,17 @@ def pool_take(sandbox, spec):
     return None
 
 
-def pool_add(sandbox, image: str, image_id: str, limits) -> None:
+def pool_add(sandbox, image: str, image_id: str, limits, leftovers: set | None = None) -> None:
+    """One more pooled container; a name whose creation failed half-way (the engine went away
+    after its workspace was made) goes into `leftovers`, removed once the engine is back."""
     name = f"{PREFIX}{uuid.uuid4().hex[:12]}"
     labels = {POOL_LABEL: image_id, OWNER_LABEL: OWNER, LIMITS_LABEL: fingerprint(limits)}
-    sandbox.create_started(image, limits, name, labels)
+    try:
+        sandbox.create_started(image, limits, name, labels)
+    except SandboxError:
+        if leftovers is not None:
+            leftovers.add(name)
+        raise
 
 
 class PoolKeeper:
@@ -95,6 +102,7 @@ class PoolKeeper:
         self.size, self.interval = size, interval
         self.stopping = threading.Event()
         self.thread = None
+        self.leftovers: set[str] = set()
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._loop, name="sandbox-pool", daemon=True)
@@ -116,6 +124,9 @@ class PoolKeeper:
 
     def fill_once(self) -> int:
         """Replace stale containers and add missing ones; returns how many were added."""
+        for name in list(self.leftovers):
+            self.sandbox.remove_named(name)  # raises while the engine is still away
+            self.leftovers.discard(name)
         added = 0
         for template in self.templates.values():
             image = template["image"]
@@ -133,7 +144,7 @@ class PoolKeeper:
             for _ in range(self.size - len(ready)):
                 if self.stopping.is_set():
                     break
-                pool_add(self.sandbox, image, current, self.limits)
+                pool_add(self.sandbox, image, current, self.limits, self.leftovers)
                 added += 1
         return added
 
