@@ -77,21 +77,20 @@ def register_templates(**_):
             log.error("template %s unavailable: %s", name, exc)
 
 
-_keeper: list[PoolKeeper] = []
-
-
-_host: list = []
+# The keepers this worker's main process started (pool, host), stopped when it shuts down.
+_keeper: list[PoolKeeper | HostKeeper] = []
+_slots: list[int] = []
 
 
 @celeryd_after_setup.connect
 def note_slots(sender, instance, **_):
-    _host.append(instance.concurrency)
+    _slots.append(instance.concurrency)
 
 
 @worker_ready.connect
 def start_host_keeper(**_):
     """The host records itself with its slots, then beats and reaps from a thread of its own."""
-    slots = _host[0] if _host else 0
+    slots = _slots[0] if _slots else 0
     try:
         host_register(slots)
     except Exception:  # the worker still takes runs; the host shows once a beat gets through
@@ -99,7 +98,7 @@ def start_host_keeper(**_):
     beat, reap_every = settings.CROWNEST_HOST_HEARTBEAT_SECONDS, settings.CROWNEST_REAPER_INTERVAL
     keeper = HostKeeper(slots, beat, reap_every, reap_pass)
     keeper.start()
-    _host.append(keeper)
+    _keeper.append(keeper)
 
 
 @worker_ready.connect
@@ -122,11 +121,10 @@ def start_pool(**_):
 
 
 @worker_shutdown.connect
-def drain_pool(**_):
+def stop_keepers(**_):
+    """The pool is drained, then the host is recorded as stopped (last started, first stopped)."""
     while _keeper:
         _keeper.pop().stop()
-    for keeper in [item for item in _host if isinstance(item, HostKeeper)]:
-        keeper.stop()
 
 
 @control_command()
