@@ -18,10 +18,13 @@ demo: up
 	.venv/bin/python scripts/demo.py
 
 # The suite uses its own Redis (a redis-server on port 6390 that the tests start and restart),
-# Celery queue and media folder, so a stack started with `make up` never mixes with it.
+# Celery queue and media folder, so a stack started with `make up` never mixes with it. Two
+# suites at once on one machine (two checkouts) each set DATABASE_URL, TEST_REDIS_URL and
+# CROWNEST_TEST_INSTANCE (the label of their sandboxes and warm pool) to their own.
 TEST_ENV = DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6390/0} \
-	CROWNEST_QUEUE=crownest-test CROWNEST_CHANNEL_PREFIX=crownest-test CROWNEST_INSTANCE=test \
+	CROWNEST_QUEUE=crownest-test CROWNEST_CHANNEL_PREFIX=crownest-test \
+	CROWNEST_INSTANCE=$${CROWNEST_TEST_INSTANCE:-test} \
 	CROWNEST_MEDIA_ROOT=$(CURDIR)/var/test-media
 
 test: setup
