@@ -258,7 +258,7 @@ def test_the_admin_retires_a_version_and_new_runs_are_refused(client, api, djang
 def test_builds_that_no_worker_can_still_be_running_are_sent_again(staff, settings):
     from datetime import timedelta
 
-    from runs.worker.template_build import stale_builds
+    from runs.sandbox_templates.build import stale_builds
 
     assert create(staff).status_code == 201
     assert create(staff, name="other").status_code == 201
