@@ -76,7 +76,8 @@ def retire_and_remove(docker_client, version: TemplateVersion, digest: str) -> N
     """Retire a version the test made; once no pool keeps its image, remove the image."""
     TemplateVersion.objects.filter(pk=version.pk).update(retired_at=version.created_at)
     label = {"label": f"{POOL}={digest}"}
-    wait_until(lambda: not docker_client.containers.list(all=True, filters=label), timeout=60)
+    # The low-level list: containers.list() inspects each one, and these are being removed.
+    wait_until(lambda: not docker_client.api.containers(all=True, filters=label), timeout=60)
     docker_client.images.remove(digest, force=True)
 
 
