@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from django.conf import settings
+from django.test import TransactionTestCase
 
 from .helpers import (
     PrivateRedis,
@@ -23,6 +24,7 @@ from .helpers import (
     wait_for_idle_worker,
     worker_process,
 )
+from .quiet import quiet_fixture_teardown
 from .s3support import moto, on_s3, s3_env, s3_media, s3_web, s3_worker  # noqa: F401 (fixtures)
 
 NEEDS_DOCKER = {"worker", "stack", "live_worker", "live_stack", "docker_client"}
@@ -60,6 +62,17 @@ def other_api(other_user):
 @pytest.fixture
 def runs(api):
     return Runs(api)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quiet_flush():
+    """Every flush between transactional tests (every test with committed data: the live stack,
+    the fault tests, the feed) runs with the database closed to every other client: see
+    quiet.py for why a flush that races the stack's queries deadlocks."""
+    original = TransactionTestCase._fixture_teardown
+    TransactionTestCase._fixture_teardown = quiet_fixture_teardown(original)
+    yield
+    TransactionTestCase._fixture_teardown = original
 
 
 @pytest.fixture(scope="session", autouse=True)

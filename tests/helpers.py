@@ -363,6 +363,8 @@ def service(argv: list[str], folder: Path, ready, extra_env: dict | None = None)
     env = {
         **os.environ,
         **WORKER_ENV,
+        # libpq names the process's connections (pg_stat_activity.application_name)
+        "PGAPPNAME": f"crownest-{Path(argv[2]).name}",
         "DATABASE_URL": database_url(),
         "CROWNEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         **(extra_env or {}),
