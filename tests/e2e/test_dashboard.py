@@ -4,7 +4,6 @@ with hostile output, phones and the keyboard. Screenshots: test-results/screensh
 
 import json
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -364,7 +363,7 @@ def test_phones_and_new_run_page(stack, django_user_model, new_page, shot, tmp_p
     page.wait_for_url(re.compile(r"/runs/wr_"), timeout=60_000)
     expect(page.locator("#log")).to_contain_text("hi from a phone", timeout=60_000)
     assert no_sideways_scroll(page) <= 0
-    time.sleep(0.2)
+    page.wait_for_load_state("networkidle")  # late requests (and their errors) are in
     assert errors == []
 
 
