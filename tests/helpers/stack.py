@@ -174,12 +174,28 @@ class PrivateRedis:
             self.proc = None
 
 
-def wait_for_idle_worker(timeout=60):
-    """Cancel what a test left running and wait until the worker's last write for every run
-    (the phases it records after the Evidence Bundle) is done. The database is flushed between
-    tests, and a flush that races the worker's writes deadlocks in PostgreSQL."""
+def busy_runs():
+    """Runs a worker (or the reaper) is still writing: waiting or running, or ended but not done
+    ending (the Evidence Bundle, written by the worker even for a run the API ended before it
+    started), or ended by a worker that has yet to record its phases (its last write)."""
     from django.db.models import Q
 
+    from runs.models import Run
+
+    S = Run.Status
+    lost = Q(failure_reason=Run.Failure.LOST_WORKER)  # its worker is gone: the reaper ended it
+    ended = Run.objects.filter(status__in=Run.TERMINAL)
+    return (
+        Run.objects.filter(status__in=[S.QUEUED, S.RUNNING])
+        | ended.filter(ending_done_at__isnull=True)
+        | ended.filter(worker__gt="").exclude(Q(phases__has_key="evidence") | lost)
+    )
+
+
+def wait_for_idle_worker(timeout=60):
+    """Cancel what a test left running and wait until every worker's last write for every run
+    is done (see busy_runs): the database is flushed between tests, and the flush must not
+    race them (tests/quiet.py)."""
     from runs.models import Run
     from runs.services import run_cancel
 
@@ -189,14 +205,11 @@ def wait_for_idle_worker(timeout=60):
             run_cancel(run=run)
         except Exception:  # it ended meanwhile
             pass
-    # a lost run's worker is gone: the reaper's ending (ending_done_at) is its last write
-    lost = Q(failure_reason=Run.Failure.LOST_WORKER, ending_done_at__isnull=False)
-    busy = Run.objects.filter(status__in=[S.QUEUED, S.RUNNING]) | Run.objects.filter(
-        status__in=Run.TERMINAL, worker__gt=""
-    ).exclude(Q(phases__has_key="evidence") | lost)
     wait_until(
-        lambda: not busy.exists(),
+        lambda: not busy_runs().exists(),
         timeout=timeout,
         interval=0.1,
-        message=lambda: f"the worker is still busy with {list(busy.values_list('id', 'status'))}",
+        message=lambda: (
+            f"the workers are still busy with {list(busy_runs().values_list('id', 'status'))}"
+        ),
     )
