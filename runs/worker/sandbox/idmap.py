@@ -94,13 +94,10 @@ def _run(*argv: str) -> None:
         raise SandboxError(f"{argv[0]} failed: {done.stderr.strip()[:300]}")
 
 
-@contextlib.contextmanager
-def workspace_tree(device: str, owner: str, uid: int):
-    """Yield a descriptor (O_PATH) of the root of a detached, read-only mount of the workspace on
-    `device`, in which the files of `owner` ("uid:gid") belong to `uid`."""
-    owner_uid, _, owner_gid = owner.partition(":")
-    ns = mapping(int(owner_uid), int(owner_gid or owner_uid), collector_uid(uid, int(owner_uid)))
+def _clone(device: str) -> int:
+    """A detached clone of a read-only mount of `device`, whose own mount is gone at once."""
     mountpoint = tempfile.mkdtemp(prefix="crownest-collect-")  # 0700, root's
+    tree = None
     try:
         _run("mount", "-t", "ext4", "-o", MOUNT_OPTIONS, device, mountpoint)
         try:
@@ -110,8 +107,22 @@ def workspace_tree(device: str, owner: str, uid: int):
             raise IdmapUnavailable(f"cannot clone the workspace mount: {exc}") from exc
         finally:
             _run("umount", mountpoint)
+    except BaseException:
+        if tree is not None:
+            os.close(tree)
+        raise
     finally:
         os.rmdir(mountpoint)
+    return tree
+
+
+@contextlib.contextmanager
+def workspace_tree(device: str, owner: str, uid: int):
+    """Yield a descriptor (O_PATH) of the root of a detached, read-only mount of the workspace on
+    `device`, in which the files of `owner` ("uid:gid") belong to `uid`."""
+    owner_uid, _, owner_gid = owner.partition(":")
+    ns = mapping(int(owner_uid), int(owner_gid or owner_uid), collector_uid(uid, int(owner_uid)))
+    tree = _clone(device)
     try:
         attr = struct.pack("QQQQ", MOUNT_ATTRS, 0, 0, ns)
         size = ctypes.c_size_t(len(attr))
