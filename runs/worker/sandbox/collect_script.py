@@ -25,12 +25,15 @@ class Sink:
 
     def __init__(self, req, out):
         self.req, self.out = req, out
-        self.files, self.errors, self.unlisted = [], [], 0
+        self.files, self.errors, self.unlisted, self.refused = [], [], 0, set()
         self.names, self.total = {}, 0  # recorded name -> (device, inode)
 
     def error(self, path, code, message):
+        path = path if isinstance(path, str) else shown(path)
+        if (path, code) in self.refused:  # the same path met again through another pattern
+            return
+        self.refused.add((path, code))
         if len(self.errors) < self.req["maxErrors"]:
-            path = path if isinstance(path, str) else shown(path)
             self.errors.append({"path": path, "code": code, "message": message})
         else:
             self.unlisted += 1
@@ -121,7 +124,7 @@ def split(pattern):
     except UnicodeEncodeError:
         return None
     parts = [p for p in raw.split(b"/") if p not in (b"", b".")]
-    if not clean or raw.startswith(b"/") or b".." in parts:
+    if not clean or raw.startswith(b"/") or b".." in parts or b"\0" in raw:
         return None
     return parts
 

@@ -50,7 +50,7 @@ class Missing(Exception):
 
 
 class Unreadable(Exception):
-    pass
+    """It exists but cannot be read (permissions, a link loop): the message says why."""
 
 
 class Cut(Exception):
