@@ -12,15 +12,20 @@ const fs = require("fs"), vm = require("vm");
 const window = {};
 vm.createContext(window);
 window.window = window;
-for (const f of ["static/js/api.js", "static/js/run_progress.js"]) vm.runInContext(fs.readFileSync(f, "utf8"), window);
+for (const f of ["static/js/api.js", "static/js/run_progress.js"]) {
+  vm.runInContext(fs.readFileSync(f, "utf8"), window);
+}
 const el = () => ({ textContent: "", value: 0 });
 function page(dataset, events) {
   const parts = { "#ap-phase": el(), "#ap-text": el(), "#ap-bar": el() };
-  const box = { dataset, hidden: true, classList: { add() {}, remove() {} }, querySelector: (s) => parts[s] };
+  const box = {
+    dataset, hidden: true, classList: { add() {}, remove() {} }, querySelector: (s) => parts[s],
+  };
   const progress = new window.CrowNestArchiveProgress(box);
   const lines = events.map((e) => { progress.update(e); return parts["#ap-text"].textContent; });
   progress.finish();
-  return { lines, phase: parts["#ap-phase"].textContent, summary: parts["#ap-text"].textContent, hidden: box.hidden };
+  const text = (s) => parts[s].textContent;
+  return { lines, phase: text("#ap-phase"), summary: text("#ap-text"), hidden: box.hidden };
 }
 const cases = JSON.parse(process.argv[1]);
 console.log(JSON.stringify(cases.map(([dataset, events]) => page(dataset, events))));
