@@ -464,6 +464,8 @@ export interface components {
         ArchiveProgressEventData: {
             bytesDone: number;
             bytesTotal: number;
+            /** @description extract: the archive's size unpacked (bytesDone/bytesTotal count it compressed) */
+            expandedBytes?: number;
             filesDone?: number;
             phase: components["schemas"]["ArchivePhase"];
         };
