@@ -33,12 +33,14 @@ test: setup
 	$(TEST_ENV) .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 	$(TEST_ENV) .venv/bin/python -m pytest $(PYTEST_ARGS)
 
-# The fast core: `test` without the tests marked docker, browser or s3 (pyproject.toml).
+# The fast core: `test` without the tests that need Docker, a browser, S3, node/npm, faults or a
+# second host (markers in pyproject.toml): PostgreSQL and Redis only.
+FAST = not docker and not browser and not s3 and not node and not faults and not multihost
 test-fast: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	$(TEST_ENV) .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
-	$(TEST_ENV) .venv/bin/python -m pytest -m "not docker and not browser and not s3" $(PYTEST_ARGS)
+	$(TEST_ENV) .venv/bin/python -m pytest -m "$(FAST)" $(PYTEST_ARGS)
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -4,10 +4,19 @@ these documents themselves: the bundle and the envelope are stored, signed bytes
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from runs.http.docs import SHA256, TERMINAL_CHOICES, const, named, nullable, run_event
-from runs.http.inputs import command_field, documented
+from runs.http.public import (
+    SHA256,
+    TERMINAL_CHOICES,
+    command_field,
+    const,
+    documented,
+    named,
+    nullable,
+    run_event,
+)
 from runs.models import Run
 
+from .canonical import JCS
 from .models import Review
 
 SHA256_FIELD = (serializers.CharField, SHA256)
@@ -170,6 +179,13 @@ class AttestationRef(serializers.Serializer):
 @named("Evidence")
 class EvidenceOut(serializers.Serializer):
     schema = const("crownest.evidence/v1")
+    canonicalization = documented(
+        serializers.CharField,
+        {"type": "string", "const": JCS},
+        required=False,
+        help_text="RFC 8785 (JCS): this bundle's digest (X-Evidence-Sha256) and its events.ndjson "
+        "lines are JCS bytes; absent on bundles written before (docs/evidence.md)",
+    )
     runId = serializers.CharField()
     status = serializers.ChoiceField(choices=TERMINAL_CHOICES)
     exitCode = nullable(serializers.IntegerField)

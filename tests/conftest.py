@@ -1,16 +1,18 @@
 """Fixtures shared by the suite: users, API clients, the suite's Redis, and the live stack (one
 real Celery worker and one daphne, against the test database, real Redis and the real Docker
-engine, started once per session and shared). Helpers that are not fixtures live in helpers.py.
+engine, started once per session and shared). Helpers that are not fixtures live in helpers/.
 
-Markers (pyproject.toml): `docker`, `browser`, `s3`. A test that uses one of the live-stack
-fixtures below is marked `docker` here, and one that uses tests/e2e's `browser` is marked
-`browser`, even where its module does not say so."""
+Markers (pyproject.toml): `docker`, `browser`, `s3`, `node`, `faults`, `multihost`. A test that
+uses a fixture of the live stack, the browser, the S3 server or the built TypeScript SDK is
+marked here (MARKED_BY_FIXTURE), even where its module does not say so; `make test-fast` runs
+what carries none of them."""
 
 import os
 import sys
 
 import pytest
 from django.conf import settings
+from django.test import TransactionTestCase
 
 from .helpers import (
     PrivateRedis,
@@ -23,18 +25,24 @@ from .helpers import (
     wait_for_idle_worker,
     worker_process,
 )
+from .quiet import quiet_fixture_teardown
 from .s3support import moto, on_s3, s3_env, s3_media, s3_web, s3_worker  # noqa: F401 (fixtures)
 
-NEEDS_DOCKER = {"worker", "stack", "live_worker", "live_stack", "docker_client"}
+# A test that uses one of these fixtures needs what the marker names, whatever its module says.
+MARKED_BY_FIXTURE = {
+    "docker": {"worker", "stack", "live_worker", "live_stack", "docker_client"},
+    "browser": {"browser"},
+    "s3": {"moto", "on_s3", "s3_env", "s3_media", "s3_web", "s3_worker"},
+    "node": {"sigstore_verifier", "ts_built"},
+}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & NEEDS_DOCKER:
-            item.add_marker(pytest.mark.docker)
-        if "browser" in fixtures:
-            item.add_marker(pytest.mark.browser)
+        for marker, needs in MARKED_BY_FIXTURE.items():
+            if fixtures & needs:
+                item.add_marker(getattr(pytest.mark, marker))
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +81,17 @@ def other_api(other_user):
 @pytest.fixture
 def runs(api):
     return Runs(api)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quiet_flush():
+    """Every flush between transactional tests (every test with committed data: the live stack,
+    the fault tests, the feed) runs with the database closed to every other client: see
+    quiet.py for why a flush that races the stack's queries deadlocks."""
+    original = TransactionTestCase._fixture_teardown
+    TransactionTestCase._fixture_teardown = quiet_fixture_teardown(original)
+    yield
+    TransactionTestCase._fixture_teardown = original
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -278,6 +278,7 @@ def test_malformed_json(api, nothing_stored, raw, words):
     assert all(w in text for w in words), err
 
 
+@pytest.mark.node
 @pytest.mark.parametrize("text", ["\x85", " \x1c", "\u2028", "\ufeff", "\t", " a", "\x85b"])
 def test_blank_means_the_same_to_the_schema_and_to_the_server(api, client, text):
     """JSON Schema's `\\s` and Python's str.strip() disagree on some characters (\\x85, \\x1c,

@@ -4,11 +4,10 @@ import json
 import signal
 import stat
 import subprocess
-import time
 
 import httpx
 
-from .helpers import CLI, LINES, CutProxy, make_targz
+from .helpers import CLI, LINES, CutProxy, make_targz, wait_until
 
 
 def crownest(env, *args, timeout=180):
@@ -34,11 +33,16 @@ def wait_for_running(env, proc):
     line = proc.stderr.readline()
     assert "--- run wr_" in line, line
     run_id = line.split()[-1]
-    deadline = time.monotonic() + 60
-    while api_get(env, f"/workspace-runs/{run_id}")["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_status(env, run_id, "running", timeout=60)
     return run_id
+
+
+def wait_for_status(env, run_id, status, timeout):
+    wait_until(
+        lambda: api_get(env, f"/workspace-runs/{run_id}")["status"] == status,
+        timeout=timeout,
+        message=f"{run_id} never {status}",
+    )
 
 
 def test_one_shot_on_a_directory(cli_env, tmp_path):
@@ -134,10 +138,7 @@ def test_ctrl_c_prints_how_to_resume_and_cancel_on_interrupt_cancels(cli_env, tm
     run_id = wait_for_running(cli_env, proc)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 130
-    deadline = time.monotonic() + 30
-    while api_get(cli_env, f"/workspace-runs/{run_id}")["status"] != "canceled":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_status(cli_env, run_id, "canceled", timeout=30)
 
 
 def test_rejected_archive_api_error_and_usage_exit_codes(cli_env, tmp_path):

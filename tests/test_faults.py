@@ -31,7 +31,16 @@ from runs import tasks
 from runs.models import Run
 from runs.tokens import token_issue
 
-from .helpers import ROOT, TERMINAL, Runs, daphne_process, make_targz, service, wait_until
+from .helpers import (
+    ROOT,
+    TERMINAL,
+    Runs,
+    busy_runs,
+    daphne_process,
+    make_targz,
+    service,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.docker]
 
@@ -106,11 +115,14 @@ def other_pytests() -> list[str]:
 @pytest.fixture
 def machine_to_myself():
     """Wait until no other pytest session runs on this machine: a restart would break it."""
-    deadline = time.monotonic() + float(os.environ.get("CROWNEST_FAULTS_WAIT", "600"))
-    while others := other_pytests():
-        if time.monotonic() > deadline:
-            pytest.fail(f"other test sessions kept running, a restart would break them: {others}")
-        time.sleep(5)
+    wait_until(
+        lambda: not other_pytests(),
+        timeout=float(os.environ.get("CROWNEST_FAULTS_WAIT", "600")),
+        interval=5,
+        message=lambda: (
+            f"other test sessions kept running, a restart would break them: {other_pytests()}"
+        ),
+    )
 
 
 def docker_answers() -> bool:
@@ -311,17 +323,8 @@ def lines(text: str) -> list[str]:
 
 
 def idle() -> bool:
-    """No run of this file is waiting or running, and every ended one is done ending (the
-    worker's last write, its phases, comes after the evidence: the flush must not race it)."""
-    runs = Run.objects.all()
-    if runs.filter(status__in=[S.QUEUED, S.RUNNING]).exists():
-        return False
-    if runs.filter(status__in=Run.TERMINAL, ending_done_at__isnull=True).exists():
-        return False
-    by_worker = runs.filter(status__in=Run.TERMINAL, worker__gt="").exclude(
-        failure_reason=Run.Failure.LOST_WORKER
-    )
-    return not by_worker.exclude(phases__has_key="evidence").exists()
+    """No run of this file is waiting, running or still being written by a worker."""
+    return not busy_runs().exists()
 
 
 @pytest.fixture
@@ -442,9 +445,10 @@ def test_cancel_racing_the_commands_exit(steady):
         assert_one_ending(events, done)
         assert_evidence_agrees(runs, done, events)
         wait_clean()
-    # Some of the races must land on each side (with a warm pool most runs win the race).
+    # The races land on each side: every fourth run is canceled while queued, and with a warm
+    # pool most of the others end on their own first.
     assert sum(n for k, n in seen.items() if k.endswith("canceled")) >= 1, seen
-    print(f"cancel race outcomes: {seen}")
+    assert sum(n for k, n in seen.items() if k.endswith("succeeded")) >= 1, seen
 
 
 def test_postgres_restart_mid_run(steady, user, tmp_path, machine_to_myself):
@@ -528,12 +532,19 @@ def test_worker_sigkilled_mid_run_ends_lost_worker(fault_runs, queue, tmp_path):
     print(f"lost_worker after {ended_after:.1f} s; sandbox gone after {cleaned_after:.1f} s")
 
 
-def test_queued_runs_survive_a_killed_worker(fault_runs, queue, tmp_path):
+def test_queued_runs_survive_a_killed_worker(fault_runs, queue, tmp_path, steady_worker):
     """A worker holding a running run and a reserved one (prefetch 2) is killed while more runs
     wait in the queue; a second worker runs them all: the queued ones straight from the broker,
-    the reserved one (stuck unacknowledged in Redis) once the reaper sends it again."""
+    the reserved one (stuck unacknowledged in Redis) once a reaper sends it again.
+
+    Every host reaps (one at a time: an advisory lock), and a reaper sends a run again to its
+    own worker's queue. The steady worker, another host on this database with a queue of its
+    own, reaps too: whichever host's pass comes first after CROWNEST_REQUEUE_SECONDS re-sends
+    the reserved run, to itself, and runs it. That is the re-send once found in neither the
+    doomed nor the second worker's log: it was in the steady worker's."""
     runs = fault_runs
     data = make_targz(FILES)
+    steady_log = steady_worker[1]
     doomed_worker = fault_worker(tmp_path / "doomed", "doomed", queue, concurrency=1, prefetch=2)
     with doomed_worker as (doomed, doomed_log):
         long = runs.submit(FILES, command=TICKS.format(n=600))
@@ -550,22 +561,25 @@ def test_queued_runs_survive_a_killed_worker(fault_runs, queue, tmp_path):
             timeout=10,
             message=lambda: doomed_log.read_text()[-2000:],
         )
-        time.sleep(0.5)
         assert all(runs.get(r)["status"] == "queued" for r in queued)
+        reserved = queued[0]  # the broker hands tasks out in order: the first after `long`
         second = fault_worker(tmp_path / "second", "second", queue, beat=True)
         with second as (_, log):
             kill_worker(doomed)
-            killed = time.monotonic()
             finished = {r: runs.wait(r, timeout=REQUEUE + 30) for r in queued}
-            all_done_after = time.monotonic() - killed
             assert runs.wait(long["id"], timeout=LOST + 20)["failureReason"] == "lost_worker"
             for i, (run_id, done) in enumerate(finished.items()):
                 assert done["status"] == "succeeded", (done, log.read_text()[-3000:])
                 assert lines(runs.output(run_id)) == [f"queued{i}"]
                 assert_one_ending(runs.events(run_id), done)
             wait_clean(timeout=10)
-            requeued = log.read_text().count("'requeue': ['")
-    # Every run, the reserved one included, ran once and succeeded (asserted above); Redis keeps
-    # the dead worker's reserved message for an hour, so it came back through a reaper's re-send
-    # (since each host reaps, not always the second worker's: the count is only reported).
-    print(f"queued runs all done {all_done_after:.1f} s after the kill; requeue passes: {requeued}")
+            resent = {"second": requeued(log, reserved), "steady": requeued(steady_log, reserved)}
+    # The reserved run came back through a live host's reaper (Redis keeps the dead worker's
+    # message for an hour), and ran once (asserted above: one ending, its output once).
+    assert sum(resent.values()) >= 1, resent
+
+
+def requeued(log: Path, run_id: str) -> int:
+    """The reaper passes in a worker's log that sent `run_id` again."""
+    passes = [line for line in log.read_text().splitlines() if "reaper pass:" in line]
+    return sum(1 for line in passes if "'requeue': [" in line and run_id in line)

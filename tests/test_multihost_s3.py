@@ -201,6 +201,7 @@ def test_the_cli_sends_a_staged_archive_straight_to_the_bucket(
     assert Transfer.objects.get(run_id=run.id).status == "completed"
 
 
+@pytest.mark.node
 def test_the_typescript_sdk_sends_parts_straight_to_the_bucket(s3_web, transactional_db, user):
     ts = ROOT / "clients" / "typescript"
     for cmd in (["npm", "ci", "--no-audit", "--no-fund"], ["npm", "run", "build"]):

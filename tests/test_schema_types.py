@@ -18,6 +18,7 @@ def node_modules():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=TS, check=True, timeout=600)
 
 
+@pytest.mark.node
 @pytest.mark.django_db
 def test_committed_typescript_types_match_the_served_schema(client, tmp_path):
     served = client.get("/api/v1/schema/", {"format": "json"})

@@ -241,6 +241,7 @@ def test_staged_upload_resumes_from_received_bytes(sdk, tmp_path):
     assert "staged-ok\n" in "".join(e.data.get("text", "") for e in events)
 
 
+@pytest.mark.node
 @pytest.mark.docker
 def test_typescript_sdk_suite(stack, user):
     """clients/typescript: `npm ci && npm run build && npm test` against this live stack."""

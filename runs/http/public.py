@@ -3,12 +3,29 @@ the rest of runs/http stays free to change. Those apps add their own error class
 links here (from their AppConfig.ready); runs itself never names them."""
 
 from .api import visible_run
+from .docs import SHA256, TERMINAL_CHOICES, const, named, nullable, run_event
 from .errors import TABLE
-from .inputs import DownloadQueryIn
+from .inputs import DownloadQueryIn, command_field, documented
 from .schema import WHEN, errors
 from .serializers import RUN_LINKS
 
-__all__ = ["DownloadQueryIn", "error_add", "errors", "run_link_add", "visible_run"]
+# visible_run: the 404-or-run rule; DownloadQueryIn: ?download=1; errors(): documented error
+# responses; the rest: the shapes the evidence documents share with the run's (schema only).
+__all__ = [
+    "SHA256",
+    "TERMINAL_CHOICES",
+    "DownloadQueryIn",
+    "command_field",
+    "const",
+    "documented",
+    "error_add",
+    "errors",
+    "named",
+    "nullable",
+    "run_event",
+    "run_link_add",
+    "visible_run",
+]
 
 
 def error_add(cls: type, *, status: int, code: str, when: str) -> None:

@@ -1,7 +1,6 @@
 """Browser tests: Debian's Chromium, headless, driven by Playwright against the live stack."""
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -55,10 +54,6 @@ def new_page(browser, stack):
     yield open_as
     for context in contexts:
         context.close()
-    if contexts:
-        # A page's last requests may still be served after its context closed; the database
-        # flush that follows (TRUNCATE) can deadlock with such a query. Let them finish first.
-        time.sleep(0.5)
 
 
 @pytest.fixture
