@@ -2,12 +2,12 @@
 
 import os
 import socket
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
+from .settings_access import *  # noqa: F403 (signing in, passwords, per-user caps)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
@@ -68,10 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # After WhiteNoise, which answers static files itself (they keep their own caching).
-    "crownest_web.cache_headers.PrivateNoStoreMiddleware",
-    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
-    "axes.middleware.AxesMiddleware",
+    "crownest_web.cache_headers.PrivateNoStoreMiddleware",  # after WhiteNoise's static files
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "crownest_web.urls"
@@ -109,32 +107,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-_VALIDATION = "django.contrib.auth.password_validation"
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": f"{_VALIDATION}.UserAttributeSimilarityValidator"},
-    {
-        "NAME": f"{_VALIDATION}.MinimumLengthValidator",
-        "OPTIONS": {"min_length": env_int("CROWNEST_PASSWORD_MIN_LENGTH", 12)},
-    },
-    {"NAME": f"{_VALIDATION}.CommonPasswordValidator"},
-    {"NAME": f"{_VALIDATION}.NumericPasswordValidator"},
-]
-
-# Sign-in throttling (django-axes; docs/operations.md, "Limits"): after
-# CROWNEST_LOGIN_FAILURE_LIMIT failed sign-ins for one username from one address, that pair is
-# refused (429, the sign-in page says until when) for CROWNEST_LOGIN_COOLOFF_SECONDS, even with
-# the right password; another failure meanwhile starts the cool-off again. The address is the
-# connection's (REMOTE_ADDR): behind a proxy, run daphne with --proxy-headers.
-AUTHENTICATION_BACKENDS = [
-    "crownest_web.signin.SignInLockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
-AXES_FAILURE_LIMIT = env_int("CROWNEST_LOGIN_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(seconds=env_int("CROWNEST_LOGIN_COOLOFF_SECONDS", 900))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "crownest_web.signin.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "crownest_web.signin.client_address"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
@@ -144,8 +116,6 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(env_str("CROWNEST_MEDIA_ROOT", VAR_DIR / "media"))
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
 # Archives arrive as a stream that the view reads itself; Django must not cap or buffer it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -222,8 +192,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("CROWNEST_LOG_LEVEL", "INFO")},
-    # django-axes: lockouts (warnings) are logged; not its start-up banner nor each failure.
-    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # --- Workspace Runs --------------------------------------------------------------------------
@@ -286,16 +254,6 @@ CROWNEST_OUTPUT_LIMIT = env_int("CROWNEST_OUTPUT_LIMIT", 64 * MIB)
 CROWNEST_OUTPUT_LIMIT_FAILS = env_bool("CROWNEST_OUTPUT_LIMIT_FAILS", False)
 CROWNEST_EVENT_CHUNK = env_int("CROWNEST_EVENT_CHUNK", 8192)
 CROWNEST_FLUSH_SECONDS = float(env_str("CROWNEST_FLUSH_SECONDS", "0.05"))
-CROWNEST_MAX_ACTIVE_RUNS = env_int("CROWNEST_MAX_ACTIVE_RUNS", 20)
-# Runs of one user still waiting for their archive; past it, creating (or re-running) answers
-# 429 throttled with this Retry-After until an archive arrives or a waiting run is canceled or
-# deleted.
-CROWNEST_MAX_AWAITING_ARCHIVE = env_int("CROWNEST_MAX_AWAITING_ARCHIVE", 50)
-CROWNEST_AWAITING_ARCHIVE_RETRY_SECONDS = env_int("CROWNEST_AWAITING_ARCHIVE_RETRY_SECONDS", 60)
-# Requests with a bad bearer token from one address (API, SSE, websocket), at most this many per
-# period (s, min, hour, day); past it that address is refused with 429 throttled (Retry-After)
-# before any token is looked up, until its oldest failure leaves the period.
-CROWNEST_BAD_TOKEN_RATE = env_str("CROWNEST_BAD_TOKEN_RATE", "30/min")
 CROWNEST_SSE_KEEPALIVE_SECONDS = float(env_str("CROWNEST_SSE_KEEPALIVE_SECONDS", "15"))
 
 CROWNEST_ARTIFACT_MAX_BYTES = env_int("CROWNEST_ARTIFACT_MAX_BYTES", 256 * MIB)

@@ -1,16 +1,11 @@
 """Sign-in throttling with django-axes: the lockout check, the sign-in page that states the rule,
-and the page a locked-out sign-in gets (settings.py, "Sign-in throttling")."""
+and the page a locked-out sign-in gets (settings_access.py has the settings)."""
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.shortcuts import render
-
-
-def client_address(request) -> str:
-    """The connection's address, the same one runs/token_guard.py counts bad tokens by."""
-    return request.META.get("REMOTE_ADDR", "")
 
 
 class SignInLockoutBackend(AxesStandaloneBackend):
