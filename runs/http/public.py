@@ -6,13 +6,15 @@ from .api import visible_run
 from .docs import SHA256, TERMINAL_CHOICES, const, named, nullable, run_event
 from .errors import TABLE
 from .inputs import DownloadQueryIn, command_field, documented
+from .negotiation import AnyAccept
 from .schema import WHEN, errors
 from .serializers import RUN_LINKS
 
-# visible_run: the 404-or-run rule; DownloadQueryIn: ?download=1; errors(): documented error
-# responses; the rest: the shapes the evidence documents share with the run's (schema only).
+# visible_run: the 404-or-run rule; DownloadQueryIn: ?download=1; AnyAccept: documents with one
+# form; errors(): documented error responses; the rest: shapes shared with the run's (schema).
 __all__ = [
     "SHA256",
+    "AnyAccept",
     "TERMINAL_CHOICES",
     "DownloadQueryIn",
     "command_field",
