@@ -7,7 +7,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from runs.http.public import AnyAccept, DownloadQueryIn, errors, visible_run
-from runs.ids import iso
 
 from . import reviews
 from .attestation import sigstore_bundle
@@ -114,18 +113,8 @@ class RunSigstoreBundle(APIView):
 class EvidenceKeys(APIView):
     @extend_schema(operation_id="listEvidenceKeys", responses={200: EvidenceKeyOut(many=True)})
     def get(self, request):
-        return Response(
-            [
-                {
-                    "keyid": key.keyid,
-                    "algorithm": key.algorithm,
-                    "publicKeyPem": key.public_key_pem,
-                    "createdAt": iso(key.created_at),
-                    "retiredAt": iso(key.retired_at),
-                }
-                for key in EvidenceKey.objects.order_by("created_at")
-            ]
-        )
+        keys = EvidenceKey.objects.order_by("created_at")
+        return Response(EvidenceKeyOut(keys, many=True).data)
 
 
 class RunReviews(APIView):
@@ -134,7 +123,7 @@ class RunReviews(APIView):
     @extend_schema(operation_id="listReviews", responses={200: ReviewOut(many=True)})
     def get(self, request, run_id):
         run = visible_run(request, run_id)
-        return Response([reviews.review_json(r) for r in reviews.run_reviews(run)])
+        return Response(ReviewOut(reviews.run_reviews(run), many=True).data)
 
     @extend_schema(
         operation_id="createReview",
@@ -148,4 +137,4 @@ class RunReviews(APIView):
         body = ReviewIn(data=request.data)
         body.is_valid(raise_exception=True)
         review = reviews.review_create(run=run, reviewer=request.user, **body.validated_data)
-        return Response(reviews.review_json(review), status=201)
+        return Response(ReviewOut(review).data, status=201)

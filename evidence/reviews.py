@@ -3,7 +3,6 @@
 from django.db.models import Exists, OuterRef
 
 from runs import roles
-from runs.ids import iso
 from runs.models import Run
 
 from .attestation import envelope_digest
@@ -63,17 +62,3 @@ def review_void(review: Review) -> bool:
     if signed is None or not review.attestation_sha256:
         return True
     return envelope_digest(signed.envelope) != review.attestation_sha256
-
-
-def review_json(review: Review) -> dict:
-    return {
-        "id": review.id,
-        "runId": review.run_id,
-        "reviewer": review.reviewer.get_username(),
-        "verdict": review.verdict,
-        "comment": review.comment,
-        "evidenceSha256": review.evidence_sha256,
-        "attestationSha256": review.attestation_sha256 or None,
-        "void": review_void(review),
-        "createdAt": iso(review.created_at),
-    }

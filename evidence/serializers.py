@@ -1,33 +1,32 @@
-"""Review input, and the shapes of the evidence answers in the OpenAPI schema (the views build
-these documents themselves: the bundle and the envelope are stored, signed bytes)."""
+"""Review input; reviews and keys as the API shows them (these serializers build the answers);
+and the shapes of the stored evidence documents. The bundle, the DSSE envelope and the Sigstore
+bundle are not built at read time: they are the stored, signed or hashed documents (written once,
+by services.py and attestation.py), so their serializers only describe them in the schema."""
 
-from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from runs.http.public import (
-    SHA256,
     TERMINAL_CHOICES,
+    Timestamp,
+    blank_null,
     command_field,
     const,
     documented,
     named,
     nullable,
     run_event,
+    sha256,
 )
 from runs.models import Run
 
 from .canonical import JCS
 from .models import Review
+from .reviews import review_void
 
-SHA256_FIELD = (serializers.CharField, SHA256)
 URI_REFERENCE = {"type": "string", "format": "uri-reference"}
 
 
-def sha256():
-    return documented(*SHA256_FIELD)
-
-
-@extend_schema_serializer(component_name="ReviewCreate")
+@named("ReviewCreate")
 class ReviewIn(serializers.Serializer):
     verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
     comment = serializers.CharField(
@@ -45,23 +44,30 @@ class ReviewIn(serializers.Serializer):
 @named("Review")
 class ReviewOut(serializers.Serializer):
     id = serializers.IntegerField()
-    runId = serializers.CharField()
-    reviewer = serializers.CharField()
+    runId = serializers.CharField(source="run_id")
+    reviewer = serializers.CharField(source="reviewer.get_username")
     verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
     comment = serializers.CharField(allow_blank=True)
-    evidenceSha256 = sha256()
-    attestationSha256 = nullable(serializers.CharField, help_text="the attestation judged")
-    void = serializers.BooleanField(help_text="the attestation it judged is no longer stored")
-    createdAt = serializers.DateTimeField()
+    evidenceSha256 = sha256(source="evidence_sha256")
+    attestationSha256 = blank_null(
+        serializers.CharField, source="attestation_sha256", help_text="the attestation judged"
+    )
+    void = serializers.SerializerMethodField(
+        help_text="the attestation it judged is no longer stored"
+    )
+    createdAt = Timestamp(source="created_at")
+
+    def get_void(self, review: Review) -> bool:
+        return review_void(review)
 
 
 @named("EvidenceKey")
 class EvidenceKeyOut(serializers.Serializer):
-    keyid = documented(serializers.CharField, SHA256, help_text="sha256 of the public key's DER")
-    algorithm = documented(serializers.CharField, {"type": "string", "const": "ecdsa-p256-sha256"})
-    publicKeyPem = serializers.CharField()
-    createdAt = serializers.DateTimeField()
-    retiredAt = nullable(serializers.DateTimeField, help_text="retired keys still verify")
+    keyid = sha256(help_text="sha256 of the public key's DER")
+    algorithm = const("ecdsa-p256-sha256")
+    publicKeyPem = serializers.CharField(source="public_key_pem")
+    createdAt = Timestamp(source="created_at")
+    retiredAt = nullable(Timestamp, source="retired_at", help_text="retired keys still verify")
 
 
 @named("DsseSignature")

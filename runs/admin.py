@@ -185,7 +185,7 @@ class WorkerHostAdmin(admin.ModelAdmin):
 
     @admin.display(description="slots in use")
     def slots_in_use(self, obj):
-        return self._report.get(obj.name, {}).get("slotsInUse", 0)
+        return self._report.get(obj.name, {}).get("slots_in_use", 0)
 
     def has_add_permission(self, request):
         return False

@@ -66,7 +66,7 @@ def hosts_alive():
 
 
 def hosts_report() -> list[dict]:
-    """Each host with its slots in use and when it was last heard from (admin, /healthz)."""
+    """Each host with its slots in use and its state (the admin; /healthz shows it as HostOut)."""
     alive = set(hosts_alive().values_list("name", flat=True))
     busy: dict[str, int] = {}
     running = Run.objects.filter(status=Run.Status.RUNNING).values_list("worker_host", flat=True)
@@ -76,8 +76,8 @@ def hosts_report() -> list[dict]:
         {
             "name": host.name,
             "slots": host.slots,
-            "slotsInUse": busy.get(host.name, 0),
-            "lastSeenAt": host.last_seen_at.isoformat().replace("+00:00", "Z"),
+            "slots_in_use": busy.get(host.name, 0),
+            "last_seen_at": host.last_seen_at,
             "state": "up" if host.name in alive else ("stopped" if host.stopped_at else "lost"),
         }
         for host in WorkerHost.objects.all()

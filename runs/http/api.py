@@ -1,7 +1,6 @@
 """REST views: thin, they parse, call a selector or a service, and render."""
 
 from django.conf import settings
-from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -12,12 +11,13 @@ from .. import selectors, services
 from ..errors import InvalidRequest, NotFound, UnsupportedArchive
 from ..intake.upload import archive_upload
 from ..roles import Action, run_require
-from ..stream.events import event_json
-from .docs import EventPageOut, RunPageOut
+from .event_out import EventPageOut, event_window
 from .inputs import EventsQueryIn, RunCreateIn, RunListQueryIn, RunUpdateIn
-from .pagination import page_of
+from .pagination import page_of, paged
 from .schema import ARCHIVE_REQUEST, errors
 from .serializers import RunOut
+
+RunPageOut = paged(RunOut, "RunPage")
 
 RAW_ARCHIVE_TYPES = {
     "application/gzip",
@@ -69,15 +69,20 @@ class RunCollection(APIView):
             .prefetch_related("artifacts")
         )
         page = page_of(request, qs, q["page"], q["pageSize"])
-        page["results"] = RunOut(page["results"], many=True, context={"request": request}).data
-        return Response(page)
+        return Response(RunPageOut(page, context={"request": request}).data)
 
     @extend_schema(
         operation_id="createRun",
         request=RunCreateIn,
-        # 409: the template is not ready (building, failed, retired); 429: too many runs
-        # awaiting their archive (CROWNEST_MAX_AWAITING_ARCHIVE).
-        responses={201: RunOut, **errors("archive_too_large", "invalid_state", "throttled")},
+        # 404: no template of that name; 409: the template is not ready (building, failed,
+        # retired); 429: too many runs awaiting their archive (CROWNEST_MAX_AWAITING_ARCHIVE).
+        responses={
+            201: RunOut,
+            **errors("not_found", "archive_too_large", "invalid_state", "throttled"),
+        },
+        description="A new run, `awaiting_archive` (or `ready` at once when a stored archive "
+        "is reused). A `template` that no template is named answers 404 `not_found`, like "
+        "any unknown id; one that is not ready answers 409 `invalid_state`.",
     )
     def post(self, request):
         body = RunCreateIn(data=request.data)
@@ -214,14 +219,5 @@ class RunEvents(APIView):
         query = EventsQueryIn(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         after, limit = query.validated_data["afterSeq"], query.validated_data["limit"]
-        events = selectors.events_after(run.id, after, limit)
-        last = events[-1].seq if events else after
-        # Built from event_json so these bytes equal the SSE and websocket ones for each seq.
-        terminal = run.terminal_seq is not None
-        body = (
-            '{"events":[' + ",".join(event_json(e) for e in events) + "],"
-            f'"nextAfterSeq":{last},'
-            f'"hasMore":{"true" if last < run.last_seq else "false"},'
-            f'"terminal":{"true" if terminal and last >= run.terminal_seq else "false"}}}'
-        )
-        return HttpResponse(body, content_type="application/json")
+        window = event_window(run, after, limit)
+        return Response(EventPageOut(window).data)

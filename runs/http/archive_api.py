@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..shared_archives import reusable_archive
-from .docs import ArchiveLookupOut
 from .errors import invalid_request
 from .inputs import ArchiveLookupQueryIn
+from .serializers import ArchiveLookupOut
 
 
 class ArchiveLookup(APIView):
@@ -40,4 +40,5 @@ class ArchiveLookup(APIView):
         query.is_valid(raise_exception=True)
         size = query.validated_data["sizeBytes"]
         known = reusable_archive(user=request.user, sha256=sha256, size_bytes=size) is not None
-        return Response({"sha256": sha256.lower(), "sizeBytes": size, "known": known})
+        answer = {"sha256": sha256.lower(), "sizeBytes": size, "known": known}
+        return Response(ArchiveLookupOut(answer).data)

@@ -1,46 +1,42 @@
-"""The API's one error table and envelope: {"error": {"code", "message", "details"}}.
+"""The API's error envelope: {"error": {"code", "message", "details"}}.
 
-Domain errors (runs/errors.py) carry a sentence and details; this table alone decides each one's
-HTTP status and error code. Every error response, DRF or plain view, is built by `envelope`."""
+Domain errors (runs/errors.py) carry a sentence and details; the error table (error_table.py)
+alone decides each one's HTTP status and code. Every error response, DRF or plain view, is built
+by `envelope`, and DRF's own refusals are turned into the same envelope here."""
+
+from dataclasses import dataclass
 
 from django.http import JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .. import errors as e
-
-# Most specific class first: lookups walk the exception's MRO. Apps built on runs add their own
-# classes (runs/http/public.py `error_add`).
-TABLE: dict[type, tuple[int, str]] = {
-    e.InvalidRequest: (400, "invalid_request"),
-    e.Forbidden: (403, "forbidden"),
-    e.NotFound: (404, "not_found"),
-    e.InvalidState: (409, "invalid_state"),
-    e.TemplateNotReady: (409, "invalid_state"),
-    e.ArchiveRequired: (409, "archive_required"),
-    e.TransferOffsetMismatch: (409, "transfer_offset_mismatch"),
-    e.TransferIncomplete: (409, "transfer_incomplete"),
-    e.ArtifactExpired: (410, "artifact_expired"),
-    e.ArchiveTooLarge: (413, "archive_too_large"),
-    e.UnsupportedArchive: (415, "unsupported_archive"),
-    e.ArchiveDigestMismatch: (422, "archive_digest_mismatch"),
-    e.ArchiveSizeMismatch: (422, "archive_size_mismatch"),
-    e.ArchiveUnsafe: (422, "archive_unsafe"),
-    e.Throttled: (429, "throttled"),
-    e.StorageUnavailable: (503, "storage_unavailable"),
-}
+from .error_table import status_and_code
+from .shapes import named
 
 
-def status_and_code(exc: e.DomainError) -> tuple[int, str]:
-    for cls in type(exc).__mro__:
-        if cls in TABLE:
-            return TABLE[cls]
-    return 400, "bad_request"
+@dataclass
+class Problem:
+    code: str
+    message: str
+    details: dict
+
+
+@named("Error")
+class ErrorBody(serializers.Serializer):
+    code = serializers.CharField(help_text="snake_case, stable: clients branch on it")
+    message = serializers.CharField(help_text="what happened and what to do, for a person")
+    details = serializers.DictField(help_text="facts of this error: fields, status, limits...")
+
+
+@named("ErrorEnvelope")
+class ErrorOut(serializers.Serializer):
+    error = ErrorBody(source="*")
 
 
 def envelope(code: str, message: str, details: dict | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    return ErrorOut(Problem(code, message, details or {})).data
 
 
 def _headers(exc: e.DomainError) -> dict:

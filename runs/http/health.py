@@ -8,12 +8,14 @@ from celery import current_app
 from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..selectors import hosts_report
-from .docs import HealthOut
+from .inputs import documented
+from .shapes import Timestamp, named
 
 DOCKER_PING_TIMEOUT = 1.5
 
@@ -48,6 +50,36 @@ def check_docker():
 CHECKS = {"database": check_database, "redis": check_redis, "docker": check_docker}
 
 
+@named("WorkerHost")
+class HostOut(serializers.Serializer):
+    name = serializers.CharField(help_text="CROWNEST_WORKER_HOST of the worker")
+    slots = serializers.IntegerField(help_text="runs it can run at once (its concurrency)")
+    slotsInUse = serializers.IntegerField(
+        source="slots_in_use", help_text="its runs in status running"
+    )
+    lastSeenAt = Timestamp(source="last_seen_at", help_text="its last heartbeat")
+    state = serializers.ChoiceField(
+        choices=["up", "stopped", "lost"],
+        help_text="up: heard within CROWNEST_HOST_LOST_SECONDS; stopped: shut down cleanly",
+    )
+
+
+@named("Health")
+class HealthOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    checks = documented(
+        serializers.DictField,
+        {
+            "type": "object",
+            "properties": {k: {"type": "string"} for k in CHECKS},
+            "required": list(CHECKS),
+            "additionalProperties": False,
+            "description": '"ok", or "error: <what failed>"',
+        },
+    )
+    hosts = HostOut(many=True, help_text="every worker host that has registered")
+
+
 class Healthz(APIView):
     # No credentials, no throttle: load balancers and monitors ask without either.
     authentication_classes = []
@@ -73,10 +105,8 @@ class Healthz(APIView):
             hosts = hosts_report()
         except Exception:  # the database check above already says why
             hosts = []
-        return Response(
-            {"status": "ok" if healthy else "unavailable", "checks": results, "hosts": hosts},
-            status=200 if healthy else 503,
-        )
+        health = {"status": "ok" if healthy else "unavailable", "checks": results, "hosts": hosts}
+        return Response(HealthOut(health).data, status=200 if healthy else 503)
 
 
 healthz = Healthz.as_view()

@@ -4,9 +4,22 @@
 empty page (count still says how many there are), not an error: a list that shrinks while a
 client walks it must not turn into 404s."""
 
+from dataclasses import dataclass
+
+from rest_framework import serializers
 from rest_framework.utils.urls import replace_query_param
 
-from .serializers import absolute
+from .shapes import absolute, named, nullable
+
+
+@dataclass
+class Page:
+    count: int
+    page: int
+    page_size: int
+    next: str | None
+    previous: str | None
+    results: list
 
 
 def page_link(request, page: int) -> str:
@@ -14,16 +27,31 @@ def page_link(request, page: int) -> str:
     return replace_query_param(url, "page", page)
 
 
-def page_of(request, qs, page: int, page_size: int) -> dict:
+def page_of(request, qs, page: int, page_size: int) -> Page:
     count = qs.count()
     start = (page - 1) * page_size
     results = list(qs[start : start + page_size]) if start < count else []
     last = max((count + page_size - 1) // page_size, 1)
-    return {
-        "count": count,
-        "page": page,
-        "pageSize": page_size,
-        "next": page_link(request, page + 1) if page < last else None,
-        "previous": page_link(request, min(page - 1, last)) if page > 1 else None,
-        "results": results,
+    return Page(
+        count=count,
+        page=page,
+        page_size=page_size,
+        next=page_link(request, page + 1) if page < last else None,
+        previous=page_link(request, min(page - 1, last)) if page > 1 else None,
+        results=results,
+    )
+
+
+def paged(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    """The page serializer (schema component `name`) of a list of `item`s: it renders a Page."""
+    fields = {
+        "count": serializers.IntegerField(min_value=0),
+        "page": serializers.IntegerField(min_value=1),
+        "pageSize": serializers.IntegerField(min_value=1, max_value=100, source="page_size"),
+        "next": nullable(serializers.URLField, help_text="the next page, or null on the last one"),
+        "previous": nullable(
+            serializers.URLField, help_text="the page before, or null on the first"
+        ),
+        "results": item(many=True),
     }
+    return named(name)(type(name + "Out", (serializers.Serializer,), fields))

@@ -3,20 +3,24 @@ the rest of runs/http stays free to change. Those apps add their own error class
 links here (from their AppConfig.ready); runs itself never names them."""
 
 from .api import visible_run
-from .docs import SHA256, TERMINAL_CHOICES, const, named, nullable, run_event
-from .errors import TABLE
+from .error_table import error_add
+from .event_out import TERMINAL_CHOICES, run_event
 from .inputs import DownloadQueryIn, command_field, documented
 from .negotiation import AnyAccept
-from .schema import WHEN, errors
+from .schema import errors
 from .serializers import RUN_LINKS
+from .shapes import SHA256, Timestamp, blank_null, const, named, nullable, sha256
 
 # visible_run: the 404-or-run rule; DownloadQueryIn: ?download=1; AnyAccept: documents with one
-# form; errors(): documented error responses; the rest: shapes shared with the run's (schema).
+# form; errors(): documented error responses; error_add: a row of the error table; the rest:
+# what output serializers are made of, and shapes shared with the run's (schema).
 __all__ = [
     "SHA256",
     "AnyAccept",
     "TERMINAL_CHOICES",
     "DownloadQueryIn",
+    "Timestamp",
+    "blank_null",
     "command_field",
     "const",
     "documented",
@@ -26,15 +30,9 @@ __all__ = [
     "nullable",
     "run_event",
     "run_link_add",
+    "sha256",
     "visible_run",
 ]
-
-
-def error_add(cls: type, *, status: int, code: str, when: str) -> None:
-    """A domain error of another app joins the one error table; `when` documents the code in
-    the schema (`errors(code)`)."""
-    TABLE[cls] = (status, code)
-    WHEN[code] = when
 
 
 def run_link_add(key: str, url_name: str) -> None:

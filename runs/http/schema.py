@@ -1,7 +1,7 @@
 """How the API appears in its OpenAPI schema (/api/v1/schema/) beyond what each view declares.
 
 - `errors(...)` turns error codes into documented responses, through the one error table
-  (runs/http/errors.py), so a view declares "invalid_state" and the schema says 409.
+  (runs/http/error_table.py), so a view declares "invalid_state" and the schema says 409.
 - `postprocess` (a drf-spectacular hook) adds what every operation shares: 400/401/404/429 where
   they apply, the SSE stream (a plain Django view spectacular cannot see), the error envelope's
   headers; and it closes every response object (`additionalProperties: false`), so that a field
@@ -15,59 +15,26 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
 JSON_ERROR = {"application/json": {"schema": ENVELOPE}}
 
-# Codes answered outside the domain table (authentication, DRF's own refusals).
-EXTRA_CODES = {
-    "not_authenticated": 401,
-    "unsupported_media_type": 415,
-    "method_not_allowed": 405,
-    "not_acceptable": 406,
-}
-
-WHEN = {
-    "invalid_request": "the request breaks a rule; details.fields names each field",
-    "forbidden": "you may see this run but not do this to it",
-    "not_found": "no such id, or not visible to you",
-    "invalid_state": "the action does not fit the current status (details.status, .allowed)",
-    "archive_required": "the run has no verified archive yet",
-    "transfer_offset_mismatch": "the chunk does not continue at details.receivedBytes",
-    "transfer_incomplete": "not every byte has arrived (details.receivedBytes, .sizeBytes)",
-    "artifact_expired": "retention removed the artifact's bytes (its metadata and the evidence "
-    "remain)",
-    "archive_too_large": "over the limit (details.limitBytes; .useStagedTransfer for direct)",
-    "unsupported_archive": "not a gzip-compressed tar",
-    "unsupported_media_type": "the body's Content-Type is not one this operation reads",
-    "archive_digest_mismatch": "the bytes' sha256 differs from the declared one",
-    "archive_size_mismatch": "the byte count differs from the declared sizeBytes",
-    "archive_unsafe": "a member breaks a rule (details.member, .rule)",
-    "throttled": "too many requests, bad tokens, active runs or runs awaiting their archive; "
-    "wait Retry-After seconds",
-    "storage_unavailable": "archive storage refused; retry the same request",
-}
-
-
-def status_of(code: str) -> int:
-    from .errors import TABLE  # not at import time: DRF imports auth.py, hence this, early
-
-    for status, name in TABLE.values():
-        if name == code:
-            return status
-    return EXTRA_CODES[code]
-
 
 def errors(*codes: str) -> dict:
-    """{status: response} documenting each error code under its status, in the envelope."""
-    from .docs import ErrorOut
+    """{status: response} documenting each error code under its status, in the envelope, with
+    the words of the error table (runs/http/error_table.py)."""
+    from .error_table import api_error  # not at import time: DRF imports auth.py, hence this,
+    from .errors import ErrorOut  # early, and these import the models
 
     by_status: dict[int, list[str]] = {}
     for code in codes:
-        by_status.setdefault(status_of(code), []).append(code)
+        by_status.setdefault(api_error(code).status, []).append(code)
     return {
-        status: OpenApiResponse(
-            response=ErrorOut,
-            description="; ".join(f"`{code}`: {WHEN[code]}" for code in names),
-        )
+        status: OpenApiResponse(response=ErrorOut, description=described(*names))
         for status, names in by_status.items()
     }
+
+
+def described(*codes: str) -> str:
+    from .error_table import api_error
+
+    return "; ".join(f"`{code}`: {api_error(code).when}" for code in codes)
 
 
 ARCHIVE_BYTES = {"type": "string", "format": "binary", "contentMediaType": "application/gzip"}
@@ -104,31 +71,31 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
-SHARED_RESPONSES = {
-    "BadRequest": {
-        "description": "`invalid_request`: a body field, query parameter or header breaks a "
-        "rule; details.fields names each one",
-        "content": JSON_ERROR,
-    },
-    "NotAuthenticated": {
-        "description": "`not_authenticated`: no token or session, or a revoked one",
-        "headers": {
-            "WWW-Authenticate": {"schema": {"type": "string"}, "required": True},
-        },
-        "content": JSON_ERROR,
-    },
-    "NotFound": {
-        "description": "`not_found`: no such id, or not visible to you (never 403)",
-        "content": JSON_ERROR,
-    },
-    "Throttled": {
-        "description": "`throttled`: too many requests; wait Retry-After seconds",
-        "headers": {
-            "Retry-After": {"schema": {"type": "integer", "minimum": 0}, "required": True},
-        },
-        "content": JSON_ERROR,
-    },
+# Responses every operation may give (_add_shared_errors says which): name -> (code, headers).
+SHARED = {
+    "BadRequest": ("invalid_request", {}),
+    "NotAuthenticated": (
+        "not_authenticated",
+        {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
+    ),
+    "NotFound": ("not_found", {}),
+    "Throttled": (
+        "throttled",
+        {"Retry-After": {"schema": {"type": "integer", "minimum": 0}, "required": True}},
+    ),
 }
+
+
+def shared_responses() -> dict:
+    out = {}
+    for name, (code, headers) in SHARED.items():
+        out[name] = {"description": described(code)}
+        if headers:
+            out[name]["headers"] = headers
+        out[name]["content"] = JSON_ERROR
+    return out
+
+
 SECURED = [{"bearerAuth": []}, {"cookieAuth": []}]
 
 
@@ -212,7 +179,7 @@ def _add_shared_errors(path: str, operation: dict) -> None:
     for status, name in (("401", "NotAuthenticated"), ("429", "Throttled")):
         own = responses.get(status, {})
         if own and "$ref" not in own:  # a view's own description: the headers still apply
-            own["headers"] = SHARED_RESPONSES[name]["headers"]
+            own["headers"] = SHARED[name][1]
     operation["responses"] = dict(sorted(responses.items()))
 
 
@@ -245,10 +212,14 @@ def _request_components(result: dict) -> set:
 
 
 def _close(schema: dict) -> None:
+    """An answer's shape: closed, and with no `readOnly` (drf-spectacular marks derived fields
+    so; in a shape that only answers, every field is, and clients would type a few `readonly`)."""
     if isinstance(schema, dict):
         if "properties" in schema and "additionalProperties" not in schema:
             schema["additionalProperties"] = False
         for value in schema.get("properties", {}).values():
+            if isinstance(value, dict):
+                value.pop("readOnly", None)
             _close(value)
 
 
@@ -277,19 +248,20 @@ def _collapse_blank(node) -> None:
 
 
 def postprocess(result, generator, request, public):
-    from .docs import EVENT_DATA
+    from .event_out import EVENT_DATA
 
     components = result.setdefault("components", {})
     stream = "/api/v1/workspace-runs/{run_id}/events/stream"
     result["paths"][stream] = sse_path()
     result["paths"] = dict(sorted(result["paths"].items()))
-    components.setdefault("responses", {}).update(SHARED_RESPONSES)
+    components.setdefault("responses", {}).update(shared_responses())
     components["schemas"]["ServerSentEvent"] = server_sent_event(EVENT_DATA)
     for path, item in result["paths"].items():
         for operation in item.values():
             _add_shared_errors(path, operation)
     open_ones = _request_components(result)
     _collapse_blank(components["schemas"])
+    _collapse_blank(result["paths"])  # query parameters: `?team=` is a blank string too
     for name, schema in components["schemas"].items():
         if name not in open_ones:
             _close(schema)

@@ -1,190 +1,155 @@
-from django.conf import settings
+"""The run object and its artifacts (docs/api.md): each serializer builds its answer, and the
+OpenAPI schema is generated from the same fields. A new field of the run is one line here."""
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..ids import iso
 from ..models import Artifact, Run
 from .inputs import command_field
+from .shapes import Number, Timestamp, absolute, blank_null, named, nullable, ws_url
 
 
-@extend_schema_field(OpenApiTypes.DATETIME)
-class Timestamp(serializers.Field):
-    def to_representation(self, value):
-        return iso(value)
+@extend_schema_field(OpenApiTypes.URI)
+class RunLink(serializers.Field):
+    """One of the run's links, absolute: the URL named `url_name` (kwarg run_id), or `path`
+    formatted with the run's id (routes that Django's URL names do not cover)."""
+
+    def __init__(self, url_name: str = "", *, path: str = "", **kwargs):
+        self.url_name, self.path = url_name, path
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, run: Run) -> str:
+        if self.url_name:
+            where = reverse(self.url_name, kwargs={"run_id": run.id})
+        else:
+            where = self.path.format(id=run.id)
+        return absolute(self.context.get("request"), where)
 
 
-def absolute(request, path: str) -> str:
-    if settings.PUBLIC_URL:
-        return settings.PUBLIC_URL.rstrip("/") + path
-    return request.build_absolute_uri(path) if request else path
+@extend_schema_field(OpenApiTypes.STR)
+class WebsocketLink(RunLink):
+    def to_representation(self, run: Run) -> str:
+        return ws_url(self.context.get("request"), self.path.format(id=run.id))
 
 
-def ws_url(request, path: str) -> str:
-    url = absolute(request, path)
-    return "ws" + url[4:] if url.startswith("http") else url
-
-
-# Links other apps add (runs/http/public.py `run_link_add`): key -> URL name taking run_id.
+# key -> URL name taking run_id. Apps built on runs add theirs (runs/http/public.py
+# `run_link_add`); they come before `page`, in the order they were added.
 RUN_LINKS: dict[str, str] = {}
 
 
-def run_links(run: Run, request) -> dict:
-    def api(name, **kw):
-        return absolute(request, reverse(name, kwargs={"run_id": run.id, **kw}))
-
-    return {
-        "self": api("run-detail"),
-        "archive": api("run-archive"),
-        "transfers": absolute(request, f"/api/v1/workspace-runs/{run.id}/transfers"),
-        "start": api("run-start"),
-        "cancel": api("run-cancel"),
-        "events": api("run-events"),
-        "stream": absolute(request, f"/api/v1/workspace-runs/{run.id}/events/stream"),
-        "websocket": ws_url(request, f"/ws/workspace-runs/{run.id}/events"),
-        "artifacts": api("run-artifacts"),
-        **{key: api(name) for key, name in RUN_LINKS.items()},
-        "page": absolute(request, f"/runs/{run.id}"),
-    }
-
-
-def _nullable(field_class, **kw):
-    return field_class(allow_null=True, **kw)
+@named("RunLinks")
+class LinksOut(serializers.Serializer):
+    def get_fields(self):
+        fields = {
+            "self": RunLink("run-detail"),
+            "archive": RunLink("run-archive"),
+            "transfers": RunLink("run-transfers"),
+            "start": RunLink("run-start"),
+            "cancel": RunLink("run-cancel"),
+            "events": RunLink("run-events"),
+            "stream": RunLink("run-stream"),
+            "websocket": WebsocketLink(path="/ws/workspace-runs/{id}/events"),
+            "artifacts": RunLink("run-artifacts"),
+        }
+        fields.update((key, RunLink(name)) for key, name in RUN_LINKS.items())
+        fields["page"] = RunLink("run-page")
+        return fields
 
 
-@extend_schema_serializer(component_name="RunArchive")
-class ArchiveDoc(serializers.Serializer):
-    sizeBytes = serializers.IntegerField()
-    sha256 = serializers.CharField()
-    filename = _nullable(serializers.CharField)
-    uploadMethod = _nullable(serializers.ChoiceField, choices=["direct", "staged", "reused"])
-    verifiedAt = _nullable(serializers.DateTimeField)
-    expiredAt = _nullable(
-        serializers.DateTimeField,
+@named("RunArchive")
+class ArchiveOut(serializers.Serializer):
+    sizeBytes = serializers.IntegerField(source="archive_size_bytes")
+    sha256 = serializers.CharField(source="archive_sha256")
+    filename = blank_null(serializers.CharField, source="archive_filename")
+    uploadMethod = blank_null(
+        serializers.ChoiceField,
+        choices=["direct", "staged", "reused"],
+        source="archive_upload_method",
+    )
+    verifiedAt = nullable(Timestamp, source="archive_verified_at")
+    expiredAt = nullable(
+        Timestamp,
+        source="archive_expired_at",
         help_text="when retention removed the stored archive (re-runs then await an upload)",
     )
 
 
-@extend_schema_serializer(component_name="RunSandbox")
-class SandboxDoc(serializers.Serializer):
-    id = _nullable(serializers.CharField)
-    kept = serializers.BooleanField()
-    removedAt = _nullable(serializers.DateTimeField)
+@named("RunSandbox")
+class SandboxOut(serializers.Serializer):
+    id = blank_null(serializers.CharField, source="sandbox_id")
+    kept = serializers.SerializerMethodField()
+    removedAt = nullable(Timestamp, source="sandbox_removed_at")
+
+    def get_kept(self, run: Run) -> bool:
+        return bool(run.sandbox_id) and run.is_terminal and run.sandbox_removed_at is None
 
 
-@extend_schema_serializer(component_name="RunLinks")
-class LinksDoc(serializers.Serializer):
-    self = serializers.URLField()
-    archive = serializers.URLField()
-    transfers = serializers.URLField()
-    start = serializers.URLField()
-    cancel = serializers.URLField()
-    events = serializers.URLField()
-    stream = serializers.URLField()
-    websocket = serializers.CharField()
-    artifacts = serializers.URLField()
-    evidence = serializers.URLField()
-    page = serializers.URLField()
-
-
-@extend_schema_serializer(component_name="Run")
+@named("Run")
 class RunOut(serializers.Serializer):
-    """The run object (docs/api.md). The fields below describe it in the OpenAPI schema; the
-    object itself is built by to_representation, which a test keeps in step with them."""
+    """The run object (docs/api.md)."""
 
     id = serializers.CharField()
     status = serializers.ChoiceField(choices=Run.Status.choices)
     template = serializers.CharField()
     command = command_field()
-    archive = ArchiveDoc()
-    artifactPaths = serializers.ListField(child=serializers.CharField())
-    timeoutSeconds = serializers.IntegerField()
-    keepSandbox = serializers.BooleanField()
+    archive = ArchiveOut(source="*")
+    artifactPaths = serializers.ListField(child=serializers.CharField(), source="artifact_paths")
+    timeoutSeconds = serializers.IntegerField(source="timeout_seconds")
+    keepSandbox = serializers.BooleanField(source="keep_sandbox")
     env = serializers.DictField(child=serializers.CharField())
-    owner = serializers.CharField()
-    team = _nullable(serializers.CharField)
-    exitCode = _nullable(serializers.IntegerField)
-    failureReason = _nullable(serializers.ChoiceField, choices=Run.Failure.choices)
-    createdAt = serializers.DateTimeField()
-    queuedAt = _nullable(serializers.DateTimeField)
-    startedAt = _nullable(serializers.DateTimeField)
-    finishedAt = _nullable(serializers.DateTimeField)
-    lastSeq = serializers.IntegerField()
-    artifactIds = serializers.ListField(child=serializers.CharField())
-    evidenceAvailable = serializers.BooleanField()
-    cancelRequested = serializers.BooleanField()
-    sandbox = SandboxDoc()
-    phases = serializers.DictField(child=serializers.FloatField())
+    owner = serializers.CharField(source="owner.get_username")
+    team = nullable(serializers.CharField, source="team.slug")
+    exitCode = nullable(serializers.IntegerField, source="exit_code")
+    failureReason = blank_null(
+        serializers.ChoiceField, choices=Run.Failure.choices, source="failure_reason"
+    )
+    createdAt = Timestamp(source="created_at")
+    queuedAt = nullable(Timestamp, source="queued_at")
+    startedAt = nullable(Timestamp, source="started_at")
+    finishedAt = nullable(Timestamp, source="finished_at")
+    lastSeq = serializers.IntegerField(source="last_seq")
+    artifactIds = serializers.SerializerMethodField()
+    evidenceAvailable = serializers.SerializerMethodField()
+    cancelRequested = serializers.SerializerMethodField()
+    sandbox = SandboxOut(source="*")
+    phases = serializers.DictField(child=Number())
     pinned = serializers.BooleanField(
         help_text="retention keeps a pinned run's archive and artifacts (PATCH to change)"
     )
-    rerunOf = _nullable(
+    rerunOf = nullable(
         serializers.CharField,
+        source="rerun_of_id",
         help_text="the id of the run this one re-runs (POST .../rerun), or null",
     )
-    imageDigest = _nullable(
+    imageDigest = blank_null(
         serializers.CharField,
+        source="image_digest",
         help_text="the digest of the template version the run pinned (null until a worker "
         "has recorded the image of a template built outside the workers)",
     )
-    links = LinksDoc()
+    links = LinksOut(source="*")
 
-    def to_representation(self, run: Run):
-        request = self.context.get("request")
+    def get_artifactIds(self, run: Run) -> list[str]:
         # Sorted in Python so a list view's prefetch serves every run without a query each.
-        artifacts = sorted(run.artifacts.all(), key=lambda a: (a.created_at, a.path))
-        artifact_ids = [a.id for a in artifacts]
-        return {
-            "id": run.id,
-            "status": run.status,
-            "template": run.template,
-            "command": run.command,
-            "archive": {
-                "sizeBytes": run.archive_size_bytes,
-                "sha256": run.archive_sha256,
-                "filename": run.archive_filename or None,
-                "uploadMethod": run.archive_upload_method or None,
-                "verifiedAt": iso(run.archive_verified_at),
-                "expiredAt": iso(run.archive_expired_at),
-            },
-            "artifactPaths": run.artifact_paths,
-            "timeoutSeconds": run.timeout_seconds,
-            "keepSandbox": run.keep_sandbox,
-            "env": run.env,
-            "owner": run.owner.get_username(),
-            "team": run.team.slug if run.team_id else None,
-            "exitCode": run.exit_code,
-            "failureReason": run.failure_reason or None,
-            "createdAt": iso(run.created_at),
-            "queuedAt": iso(run.queued_at),
-            "startedAt": iso(run.started_at),
-            "finishedAt": iso(run.finished_at),
-            "lastSeq": run.last_seq,
-            "artifactIds": artifact_ids,
-            "evidenceAvailable": hasattr(run, "evidence"),
-            "cancelRequested": run.cancel_requested_at is not None,
-            "sandbox": {
-                "id": run.sandbox_id or None,
-                "kept": bool(run.sandbox_id) and run.is_terminal and run.sandbox_removed_at is None,
-                "removedAt": iso(run.sandbox_removed_at),
-            },
-            "phases": run.phases,
-            "pinned": run.pinned,
-            "rerunOf": run.rerun_of_id,
-            "imageDigest": run.image_digest or None,
-            "links": run_links(run, request),
-        }
+        return [a.id for a in sorted(run.artifacts.all(), key=lambda a: (a.created_at, a.path))]
+
+    def get_evidenceAvailable(self, run: Run) -> bool:
+        return hasattr(run, "evidence")  # the bundle's row (the evidence app's one-to-one)
+
+    def get_cancelRequested(self, run: Run) -> bool:
+        return run.cancel_requested_at is not None
 
 
-@extend_schema_serializer(component_name="Artifact")
+@named("Artifact")
 class ArtifactOut(serializers.ModelSerializer):
     runId = serializers.CharField(source="run_id")
     sizeBytes = serializers.IntegerField(source="size_bytes")
     contentType = serializers.CharField(source="content_type")
     createdAt = Timestamp(source="created_at")
     downloadUrl = serializers.SerializerMethodField()
-    expiredAt = _nullable(
+    expiredAt = nullable(
         Timestamp,
         source="expired_at",
         help_text="when retention removed the bytes (a download then answers 410)",
@@ -206,3 +171,12 @@ class ArtifactOut(serializers.ModelSerializer):
 
     def get_downloadUrl(self, obj) -> str:
         return absolute(self.context.get("request"), reverse("artifact-download", args=[obj.id]))
+
+
+@named("ArchiveLookup")
+class ArchiveLookupOut(serializers.Serializer):
+    sha256 = serializers.CharField()
+    sizeBytes = serializers.IntegerField(min_value=1)
+    known = serializers.BooleanField(
+        help_text="a new run with this archive would be ready at once (reused)"
+    )

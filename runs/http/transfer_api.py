@@ -3,7 +3,6 @@
 The chunk URL (uploadUrl) is the transfer's own URL: PUT appends a chunk, GET reads the state,
 DELETE aborts."""
 
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -12,47 +11,20 @@ from rest_framework.views import APIView
 
 from .. import selectors
 from ..errors import NotFound
-from ..ids import iso
-from ..intake import partlist, presigned, transfers
+from ..intake import partlist, transfers
 from ..models import Transfer
 from ..roles import Action
 from .api import body_chunks, run_response, visible, visible_run
-from .docs import TransferOut, TransferPartsOut
 from .inputs import CONTENT_RANGE, ChunkHeadersIn
 from .inputs.transfer import MAX_PARTS, PartsQueryIn, TransferCompleteIn, TransferCreateIn
 from .schema import errors
-from .serializers import RunOut, absolute
+from .serializers import RunOut
+from .transfer_out import TransferOut, TransferPartsOut, TransferShown, transfer_shown
 
 
-def transfer_json(request, transfer, *, stored: list | None = None) -> dict:
-    """A transfer; a presigned one also carries its first page of part URLs and, when `stored`
-    is given (GET), the parts that storage already holds."""
-    url = absolute(request, reverse("transfer", kwargs={"transfer_id": transfer.id}))
-    out = {
-        "id": transfer.id,
-        "runId": transfer.run_id,
-        "mode": transfer.mode,
-        "uploadUrl": url,
-        "chunkSizeBytes": transfer.chunk_size_bytes,
-        "receivedBytes": transfer.received_bytes,
-        "sizeBytes": transfer.size_bytes,
-        "status": transfers.public_status(transfer),
-        "expiresAt": iso(transfer.expires_at),
-    }
-    if transfer.mode != Transfer.Mode.PRESIGNED:
-        return out
-    parts, next_from = [], None
-    if out["status"] == Transfer.Status.OPEN:
-        parts, next_from = partlist.transfer_part_urls(transfer=transfer)
-        if stored is not None:
-            out["receivedBytes"] = sum(p["sizeBytes"] for p in stored)
-    out.update(
-        partCount=presigned.part_count(transfer),
-        parts=parts,
-        nextFrom=next_from,
-        storedParts=stored or [],
-    )
-    return out
+def transfer_response(request, transfer, *, stored=None, code=status.HTTP_200_OK) -> Response:
+    data = TransferOut(transfer_shown(transfer, stored=stored), context={"request": request}).data
+    return Response(data, status=code)
 
 
 def visible_transfer(request, transfer_id):
@@ -90,7 +62,7 @@ class TransferCollection(APIView):
         body = TransferCreateIn(data=request.data)  # no body is {}; a JSON null is refused
         body.is_valid(raise_exception=True)
         transfer = transfers.transfer_create(run=run, mode=body.validated_data.get("mode"))
-        return Response(transfer_json(request, transfer), status=status.HTTP_201_CREATED)
+        return transfer_response(request, transfer, code=status.HTTP_201_CREATED)
 
 
 class TransferDetail(APIView):
@@ -100,7 +72,7 @@ class TransferDetail(APIView):
     def get(self, request, transfer_id):
         transfer = visible_transfer(request, transfer_id)
         stored = partlist.transfer_stored_parts(transfer=transfer)
-        return Response(transfer_json(request, transfer, stored=stored))
+        return transfer_response(request, transfer, stored=stored)
 
     @extend_schema(
         operation_id="putTransferChunk",
@@ -123,7 +95,7 @@ class TransferDetail(APIView):
             chunks=body_chunks(request._request),
             content_length=headers.get("contentLength"),
         )
-        return Response(transfer_json(request, transfer))
+        return transfer_response(request, transfer)
 
     @extend_schema(
         operation_id="abortTransfer",
@@ -181,12 +153,12 @@ class TransferParts(APIView):
         transfer = visible_transfer(request, transfer_id)
         first = PartsQueryIn.checked(request)
         parts, next_from = partlist.transfer_part_urls(transfer=transfer, first=first)
-        return Response(
-            {
-                "transferId": transfer.id,
-                "parts": parts,
-                "nextFrom": next_from,
-                "storedParts": partlist.transfer_stored_parts(transfer=transfer),
-                "expiresAt": iso(transfer.expires_at),
-            }
+        page = TransferShown(
+            transfer,
+            transfer.status,
+            transfer.received_bytes,
+            parts=parts,
+            next_from=next_from,
+            stored_parts=partlist.transfer_stored_parts(transfer=transfer),
         )
+        return Response(TransferPartsOut(page).data)

@@ -2,7 +2,7 @@
 that settings define (python-node) are rows like any other, seeded by a migration and by
 `manage.py seed_templates` (make setup), never by a read. Nothing here writes."""
 
-from ..errors import InvalidRequest, TemplateNotReady
+from ..errors import NotFound, TemplateNotReady
 from ..ids import id_ok
 from .models import Template, TemplateVersion
 
@@ -53,8 +53,10 @@ def template_version_for_run(name: str) -> TemplateVersion:
     """The version a new run pins: the template's current one, which must be ready."""
     template = template_get(name)
     if template is None:
-        raise InvalidRequest.field(
-            "template", "is not a known template", f"Unknown template {name!r}."
+        raise NotFound(
+            "template",
+            f"No template named {name!r}; GET /api/v1/templates lists them.",
+            {"template": name},
         )
     current = template_current(template)
     status = template_status(template, current)

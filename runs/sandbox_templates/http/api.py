@@ -10,7 +10,7 @@ from ...errors import Forbidden, NotFound
 from ...http.schema import errors
 from .. import selectors, services
 from .inputs import TemplateIn, TemplateRetireIn
-from .out import TemplateDetailOut, TemplateOut, template_json
+from .out import TemplateDetailOut, TemplateOut
 
 STAFF_ONLY = "Only staff define, change and retire templates."
 
@@ -29,13 +29,13 @@ def template_or_404(name: str):
 
 def detail(template, code=status.HTTP_200_OK) -> Response:
     template.refresh_from_db()
-    return Response(template_json(template, detail=True), status=code)
+    return Response(TemplateDetailOut(template).data, status=code)
 
 
 class TemplateCollection(APIView):
     @extend_schema(operation_id="listTemplates", responses={200: TemplateOut(many=True)})
     def get(self, request):
-        return Response([template_json(t) for t in selectors.template_all()])
+        return Response(TemplateOut(selectors.template_all(), many=True).data)
 
     @extend_schema(
         operation_id="createTemplate",

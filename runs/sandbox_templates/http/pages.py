@@ -6,7 +6,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from .. import selectors
-from .out import template_json, version_json
+from .out import TemplateDetailOut, TemplateOut
 
 PHASES = {
     "queued": "waiting for a worker",
@@ -23,12 +23,12 @@ def _context(name: str) -> dict:
     template = selectors.template_get(name)
     if template is None:
         raise Http404("No such template.")
-    data = template_json(template, detail=True)
+    data = TemplateDetailOut(template).data
     progress = data["progress"] or {}
     return {
         "template": template,
         "t": data,
-        "versions": [version_json(v) for v in template.versions.order_by("-number")],
+        "versions": data["versions"],
         "phase_text": PHASES.get(progress.get("phase"), progress.get("phase") or ""),
         "progress": progress,
     }
@@ -39,7 +39,7 @@ def template_list(request):
     return render(
         request,
         "sandbox_templates/list.html",
-        {"templates": [template_json(t) for t in selectors.template_all()]},
+        {"templates": TemplateOut(selectors.template_all(), many=True).data},
     )
 
 

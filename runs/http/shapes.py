@@ -1,0 +1,75 @@
+"""What the API's output serializers are made of: each answer is declared once, as a serializer
+that builds it (fields with `source=`, SerializerMethodField where a value is derived), and the
+OpenAPI schema is generated from those same declarations (drf-spectacular).
+
+Here: naming a schema component, nullable fields, the API's timestamp form, stored blanks shown
+as null, numbers passed through as stored, absolute URLs."""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+
+from ..ids import iso
+from .inputs import documented
+
+SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+
+
+def named(name: str):
+    """The serializer's schema component name (without it, spectacular derives one)."""
+    return extend_schema_serializer(component_name=name)
+
+
+def nullable(field_class, **kw):
+    return field_class(allow_null=True, **kw)
+
+
+def const(value: str) -> serializers.Field:
+    return documented(serializers.CharField, {"type": "string", "const": value})
+
+
+def sha256(**kw) -> serializers.Field:
+    return documented(serializers.CharField, SHA256, **kw)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class Timestamp(serializers.Field):
+    """RFC 3339 UTC with milliseconds (ids.iso), as every timestamp of the API; null stays null."""
+
+    def to_representation(self, value):
+        return iso(value)
+
+
+_BLANK_AS_NULL: dict[type, type] = {}
+
+
+def blank_null(field_class, **kw) -> serializers.Field:
+    """A nullable field whose stored blank ("", the model's empty value) is shown as null."""
+    cls = _BLANK_AS_NULL.get(field_class)
+    if cls is None:
+
+        def to_representation(self, value):
+            return None if value == "" else field_class.to_representation(self, value)
+
+        cls = type(field_class.__name__, (field_class,), {"to_representation": to_representation})
+        _BLANK_AS_NULL[field_class] = cls
+    return cls(allow_null=True, **kw)
+
+
+class Number(serializers.FloatField):
+    """A number shown as stored (1 stays 1, 0.25 stays 0.25): FloatField would write 1.0."""
+
+    def to_representation(self, value):
+        return value
+
+
+def absolute(request, path: str) -> str:
+    if settings.PUBLIC_URL:
+        return settings.PUBLIC_URL.rstrip("/") + path
+    return request.build_absolute_uri(path) if request else path
+
+
+def ws_url(request, path: str) -> str:
+    url = absolute(request, path)
+    return "ws" + url[4:] if url.startswith("http") else url
