@@ -78,7 +78,7 @@ def main():
         f"  median {statistics.median(times):7.2f} ms   p90 {p90:7.2f} ms   min {times[0]:7.2f} ms"
     )
     # On a busy machine this process's own CPU time is the steadier figure.
-    print(f"  CPU of this process: median {statistics.median(cpu):7.2f} ms   min {min(cpu):7.2f} ms")
+    print(f"  own CPU: median {statistics.median(cpu):7.2f} ms   min {min(cpu):7.2f} ms")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Read-only queries, always scoped to what the user may see."""
+"""Read-only queries. Those that take a user (runs_visible_to, run_for, run_list, artifact_for,
+transfer_for) answer only what that user may see; events_after takes a run the caller already
+found visible; the worker hosts' queries are for the admin and /healthz, not scoped to a user."""
 
 from datetime import timedelta
 

@@ -1,7 +1,8 @@
 """Everything that changes a run from the API side: create, start, cancel, rerun.
 
-Input arrives validated (runs/http/serializers.py); what is checked here are rules that depend on
-stored state (team membership, the caller's active runs, the run's status)."""
+Input arrives validated in form (runs/http/inputs/); what is checked here are rules that depend
+on stored state (the template exists and is ready, team membership, the caller's active runs, the
+run's status)."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model

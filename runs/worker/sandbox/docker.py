@@ -1,7 +1,8 @@
-"""The Docker sandbox, the only module that imports docker. One container per run: its main
-process, the bootstrap (bootstrap_script.py), takes the job and the verified archive on stdin,
-extracts it as the sandbox user, then execs the command. Containers can be made ahead (pool.py)
-and are claimed by renaming; host_collect.py collects artifacts."""
+"""The Docker sandbox. One container per run: its main process, the bootstrap
+(bootstrap_script.py), takes the job and the verified archive on stdin, extracts it as the sandbox
+user, then execs the command. Containers can be made ahead (pool.py) and are claimed by renaming;
+host_collect.py collects artifacts. runs/worker/sandbox/ is the only package that imports docker:
+this module, docker_execution.py beside it, and images.py for template builds."""
 
 import contextlib
 import json

@@ -1,6 +1,7 @@
 """Images on the Docker engine, for the template builder (runs/sandbox_templates/build.py): a
 base image's filesystem into a directory, and a directory back into an image (`docker import`,
-no registry). Lives under sandbox/, the only part that imports docker."""
+no registry). Lives under sandbox/, the only package that imports docker (with docker.py and
+docker_execution.py)."""
 
 import subprocess
 from collections.abc import Callable
