@@ -101,7 +101,7 @@ def test_create_returns_awaiting_archive(api):
 @pytest.mark.parametrize(
     "change, field",
     [
-        ({"template": "cobol"}, "template"),
+        ({"template": "\ufeff"}, "template"),  # blank as the schema counts it
         ({"command": ""}, "command"),
         ({"command": []}, "command"),
         ({"command": [1, 2]}, "command"),
@@ -126,6 +126,19 @@ def test_create_validation_is_400_with_field(api, change, field):
     assert err["code"] == "invalid_request"
     names = err["details"]["fields"]
     assert any(n == field or n.startswith((field + ".", field + "[")) for n in names), err
+
+
+def test_a_template_that_does_not_exist_is_not_found(api):
+    """A well-formed name the schema accepts, naming nothing: 404 like any unknown id."""
+    body = {"template": "cobol", "command": "true", "archive": archive_meta(GOOD)}
+    resp = api.post("/api/v1/workspace-runs", body, format="json")
+    assert resp.status_code == 404, resp.content
+    err = error_of(resp)
+    assert err["code"] == "not_found" and err["details"] == {
+        "resource": "template",
+        "template": "cobol",
+    }
+    assert "GET /api/v1/templates" in err["message"]
 
 
 def test_create_over_archive_limit_is_413(api, settings):

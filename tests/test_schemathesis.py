@@ -6,7 +6,8 @@ runs still awaiting their archive; an open transfer) and handed to schemathesis 
 so that the fuzzer reaches past 404 into each operation's real answers. A second user (not in
 the team) is the peer for the object-level authorization check: they must see none of it.
 
-CROWNEST_FUZZ_EXAMPLES changes the number of cases per operation (default 15), and
+CROWNEST_FUZZ_EXAMPLES changes the number of cases per operation (default 15), CROWNEST_FUZZ_SEED
+the seed (schemathesis runs in its own process: pytest's --hypothesis-seed does not reach it), and
 CROWNEST_FUZZ_LOG names a file that receives schemathesis's whole report."""
 
 import json
@@ -25,7 +26,7 @@ from .helpers import ROOT, archive_meta, make_targz, wait_until
 pytestmark = pytest.mark.docker  # the live stack: daphne, a worker, real runs
 
 ST = str(Path(sys.executable).parent / "st")
-SEED = 20261128
+SEED = int(os.environ.get("CROWNEST_FUZZ_SEED", "20261128"))
 
 # A schema-valid request that the server still refuses for a reason no JSON Schema can state:
 # archive bytes that are not the declared archive, a Content-Range that does not continue at

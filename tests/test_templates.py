@@ -137,7 +137,7 @@ def test_a_template_that_is_not_ready_refuses_new_runs(api, staff):
     resp = new_run(api, "extras")
     assert resp.status_code == 409 and error_of(resp)["details"]["status"] == "failed"
     assert api.get("/api/v1/templates/extras").json()["error"] == "boom"
-    assert new_run(api, "no-such").status_code == 400
+    assert new_run(api, "no-such").status_code == 404  # like any unknown id
 
 
 def test_a_run_pins_the_current_version_and_a_change_makes_a_new_one(api, staff):
@@ -287,7 +287,7 @@ def test_reads_never_write_and_the_seed_makes_the_settings_templates(api, client
     client.force_login(user)
     assert client.get("/templates/python-node").status_code == 404
     resp = new_run(api)
-    assert resp.status_code == 400 and "template" in error_of(resp)["details"]["fields"]
+    assert resp.status_code == 404 and error_of(resp)["details"]["resource"] == "template"
     assert not Template.objects.exists() and not TemplateVersion.objects.exists()
 
     out = io.StringIO()

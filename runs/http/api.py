@@ -11,7 +11,7 @@ from .. import selectors, services
 from ..errors import InvalidRequest, NotFound, UnsupportedArchive
 from ..intake.upload import archive_upload
 from ..roles import Action, run_require
-from .event_out import EventPageOut, event_window
+from .event_out import EventPageOut, EventsRenderer, event_window
 from .inputs import EventsQueryIn, RunCreateIn, RunListQueryIn, RunUpdateIn
 from .pagination import page_of, paged
 from .schema import ARCHIVE_REQUEST, errors
@@ -209,6 +209,8 @@ class RunCancel(APIView):
 
 
 class RunEvents(APIView):
+    renderer_classes = [EventsRenderer]
+
     @extend_schema(
         operation_id="listEvents",
         parameters=[EventsQueryIn],

@@ -4,10 +4,12 @@ worker and the services stored for its type. The serializers below the page say,
 that stored `data` holds, for the schema's RunEvent union; the page itself (listEvents) is built
 by EventPageOut."""
 
+import json
 from dataclasses import dataclass
 
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 
 from .. import selectors
 from ..models import Run
@@ -145,3 +147,12 @@ class EventPageOut(serializers.Serializer):
         source="has_more", help_text="stored events after nextAfterSeq exist"
     )
     terminal = serializers.BooleanField(help_text="this window reached the terminal event")
+
+
+class EventsRenderer(JSONRenderer):
+    """listEvents' bytes: each event exactly as event_json writes it for SSE and the websocket.
+    DRF's renderer would escape U+2028/U+2029 (for JSON inside a <script>), and the same event
+    would then differ by a few bytes between listEvents and the stream."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
