@@ -81,8 +81,8 @@ class RunCollection(APIView):
             **errors("not_found", "archive_too_large", "invalid_state", "throttled"),
         },
         description="A new run, `awaiting_archive` (or `ready` at once when a stored archive "
-        "is reused). A `template` that no template is named answers 404 `not_found`, like "
-        "any unknown id; one that is not ready answers 409 `invalid_state`.",
+        "is reused). A `template` naming no template answers 404 `not_found`, like any "
+        "unknown id; one that is not ready answers 409 `invalid_state`.",
     )
     def post(self, request):
         body = RunCreateIn(data=request.data)

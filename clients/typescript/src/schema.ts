@@ -175,6 +175,7 @@ export interface paths {
         };
         get: operations["listRuns"];
         put?: never;
+        /** @description A new run, `awaiting_archive` (or `ready` at once when a stored archive is reused). A `template` naming no template answers 404 `not_found`, like any unknown id; one that is not ready answers 409 `invalid_state`. */
         post: operations["createRun"];
         delete?: never;
         options?: never;
@@ -474,13 +475,13 @@ export interface components {
             contentType: string;
             /** Format: date-time */
             createdAt: string;
-            readonly downloadUrl: string;
+            downloadUrl: string;
             /**
              * Format: date-time
              * @description when retention removed the bytes (a download then answers 410)
              */
             expiredAt: string | null;
-            readonly id: string;
+            id: string;
             path: string;
             runId: string;
             sha256: string;
@@ -766,10 +767,7 @@ export interface components {
             comment?: string;
             verdict: components["schemas"]["Verdict"];
         };
-        /**
-         * @description The run object (docs/api.md). The fields below describe it in the OpenAPI schema; the
-         *     object itself is built by to_representation, which a test keeps in step with them.
-         */
+        /** @description The run object (docs/api.md). */
         Run: {
             archive: components["schemas"]["RunArchive"];
             artifactIds: string[];
@@ -1167,7 +1165,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
-        /** @description `throttled`: too many requests; wait Retry-After seconds */
+        /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds */
         Throttled: {
             headers: {
                 "Retry-After": number;
@@ -1773,6 +1771,15 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
+            /** @description `not_found`: no such id, or not visible to you (never 403) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
             409: {
                 headers: {
@@ -1791,7 +1798,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `throttled`: too many requests, bad tokens, active runs or runs awaiting their archive; wait Retry-After seconds */
+            /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds */
             429: {
                 headers: {
                     "Retry-After": number;
@@ -2264,7 +2271,7 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
-            /** @description `invalid_request`: the request breaks a rule; details.fields names each field */
+            /** @description `invalid_request`: a body field, query parameter or header breaks a rule; details.fields names each one */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2293,7 +2300,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `throttled`: too many requests, bad tokens, active runs or runs awaiting their archive; wait Retry-After seconds */
+            /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds */
             429: {
                 headers: {
                     "Retry-After": number;
@@ -2406,7 +2413,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `throttled`: too many requests, bad tokens, active runs or runs awaiting their archive; wait Retry-After seconds */
+            /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds */
             429: {
                 headers: {
                     "Retry-After": number;
