@@ -1,8 +1,7 @@
-"""The Docker sandbox. One container per run: its main process, the bootstrap
-(bootstrap_script.py), takes the job and the verified archive on stdin, extracts it as the sandbox
-user, then execs the command. Containers can be made ahead (pool.py) and are claimed by renaming;
-host_collect.py collects artifacts. runs/worker/sandbox/ is the only package that imports docker:
-this module, docker_execution.py beside it, and images.py for template builds."""
+"""The Docker sandbox. One container per run: its bootstrap (bootstrap_script.py) takes the job and
+the verified archive on stdin, extracts it as the sandbox user and execs the command. Made ahead by
+pool.py, claimed by renaming; host_collect.py collects artifacts. Only sandbox/ imports docker:
+this module, docker_execution.py and images.py (template builds)."""
 
 import contextlib
 import json
