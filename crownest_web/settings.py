@@ -284,7 +284,7 @@ CROWNEST_KEPT_SANDBOX_SECONDS = env_int("CROWNEST_KEPT_SANDBOX_SECONDS", 24 * 36
 # this long, reconnecting with backoff, before it gives the run up to the reaper.
 CROWNEST_DB_RETRY_SECONDS = float(env_str("CROWNEST_DB_RETRY_SECONDS", "30"))
 
-# Staged transfers (docs/transfers.md): a chunk is one request body, held in memory by daphne.
+# Staged transfers (docs/transfers.md): a chunk is one request body.
 CROWNEST_TRANSFER_CHUNK = env_int("CROWNEST_TRANSFER_CHUNK", 8 * MIB)
 CROWNEST_TRANSFER_TTL_SECONDS = env_int("CROWNEST_TRANSFER_TTL_SECONDS", 24 * 3600)
 # Retention (docs/operations.md): days until stored archives / artifacts go (0: never).
@@ -304,3 +304,15 @@ CROWNEST_PRESIGNED_PART = env_int("CROWNEST_PRESIGNED_PART", 32 * MIB)
 CROWNEST_PRESIGNED_PAGE = env_int("CROWNEST_PRESIGNED_PAGE", 100)
 CROWNEST_ARTIFACT_REDIRECT = env_bool("CROWNEST_ARTIFACT_REDIRECT", False)
 CROWNEST_ARTIFACT_REDIRECT_SECONDS = env_int("CROWNEST_ARTIFACT_REDIRECT_SECONDS", 300)
+
+# The web server (crownest_web/serve.py: uvicorn) and the guard that checks every request before
+# its body is read (crownest_web/ingress.py, docs/architecture.md "Request bodies").
+# The longest wait for the next piece of a request body; past it: 408 and the connection closes.
+CROWNEST_BODY_TIMEOUT_SECONDS = float(env_str("CROWNEST_BODY_TIMEOUT_SECONDS", "30"))
+# After refusing a body that is still arriving, the server reads on (and discards) this long
+# before it closes, so that the client reads the answer rather than a connection reset.
+CROWNEST_BODY_LINGER_SECONDS = float(env_str("CROWNEST_BODY_LINGER_SECONDS", "2"))
+# An idle keep-alive connection is closed after this long.
+CROWNEST_WEB_KEEPALIVE_SECONDS = env_int("CROWNEST_WEB_KEEPALIVE_SECONDS", 5)
+# On SIGTERM, open requests (live streams too) get this long before they are cut.
+CROWNEST_WEB_SHUTDOWN_SECONDS = env_int("CROWNEST_WEB_SHUTDOWN_SECONDS", 5)
