@@ -13,6 +13,7 @@ not be parsed as the next request, nor be read to its end."""
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from types import SimpleNamespace
@@ -108,7 +109,7 @@ def chunk_limit() -> int:
     return max(chunk, S3_MIN_PART) if settings.CROWNEST_S3_BUCKET else chunk
 
 
-def body_limit(path: str) -> tuple[int, callable]:
+def body_limit(path: str) -> tuple[int, Callable[[int | None], JsonResponse]]:
     """The largest body this path takes, and the refusal of a larger one (its size, if known)."""
 
     def said(size):
