@@ -24,8 +24,9 @@ from django.contrib import auth
 from django.http import HttpResponse, JsonResponse
 from django.http.cookie import parse_cookie
 
-from runs.http.errors import NO_CREDENTIALS, envelope
-from runs.models import ApiToken
+from runs.errors import Throttled
+from runs.http.errors import NO_CREDENTIALS, envelope, error_response
+from runs.token_guard import token_user_guarded
 from runs.tokens import bearer_key
 
 # A multipart form carries the archive with its boundaries and part headers: the route's limit
@@ -147,12 +148,14 @@ def body_limit(path: str) -> tuple[int, Callable[[int | None], JsonResponse]]:
 
 
 @database_sync_to_async
-def token_valid(key: str) -> bool:
-    """The API's rule (runs/tokens.py `token_user`) without its last-used write: DRF records
-    that once the request is let through."""
-    return ApiToken.objects.filter(
-        key_hash=ApiToken.hash_key(key), revoked_at__isnull=True, user__is_active=True
-    ).exists()
+def token_refusal(key: str | None, address: str) -> JsonResponse | None:
+    """The API's own rule (runs/token_guard.py): 429 for an address that sent too many bad
+    tokens lately, 401 for a bad token (which counts against the address)."""
+    try:
+        user = token_user_guarded(key, address)
+    except Throttled as exc:
+        return error_response(exc)
+    return None if user is not None else unauthenticated(BAD_TOKEN)
 
 
 @database_sync_to_async
@@ -168,13 +171,13 @@ def unauthenticated(message: str) -> JsonResponse:
     return resp
 
 
-async def credentials_refusal(headers: dict[bytes, bytes]) -> JsonResponse | None:
+async def credentials_refusal(scope, headers: dict[bytes, bytes]) -> JsonResponse | None:
     """DRF's order and answers (runs/http/auth.py, errors.py): an Authorization header must be
     a valid bearer token; without one, the session cookie must be signed in."""
     header = headers.get(b"authorization")
     if header is not None:
-        key = bearer_key(header.decode("latin-1"))
-        return None if key and await token_valid(key) else unauthenticated(BAD_TOKEN)
+        address = (scope.get("client") or ("",))[0]  # REMOTE_ADDR, as Django will see it
+        return await token_refusal(bearer_key(header.decode("latin-1")), address)
     cookies = parse_cookie(headers.get(b"cookie", b"").decode("latin-1"))
     session_key = cookies.get(settings.SESSION_COOKIE_NAME)
     if session_key and await session_valid(session_key):
@@ -257,7 +260,9 @@ class IngressGuard:
         limit, too_large = body_limit(path)
         if head.has_body:
             # Only the API needs a user before it reads a body; a sign-in form must not.
-            refused = await credentials_refusal(head.headers) if path.startswith("/api/") else None
+            refused = (
+                await credentials_refusal(scope, head.headers) if path.startswith("/api/") else None
+            )
             if refused is not None:
                 return await answer(send, refused)
             if head.declared is not None and head.declared > limit:

@@ -359,3 +359,27 @@ def test_a_signed_in_browser_uploads_through_the_guard(web, transactional_db, dj
     status, err = upload_with_wrong_digest(web[0], headers)
     assert status == "HTTP/1.1 422 Unprocessable Entity"
     assert err["code"] == "archive_digest_mismatch"
+
+
+def test_bad_tokens_are_throttled_before_the_body(transactional_db, tmp_path):
+    """The API's bad-token rule (runs/token_guard.py) holds before a body is read too: past
+    CROWNEST_BAD_TOKEN_RATE bad tokens from one address, 429 without looking the token up."""
+    env = {"TMPDIR": str(tmp_path), "CROWNEST_BAD_TOKEN_RATE": "2/min"}
+    with web_process(tmp_path / "web", env) as (_proc, _log, base_url):
+        port = int(base_url.rsplit(":", 1)[1])
+        answers = []
+        for _ in range(3):
+            conn = Exchange(port)
+            headers = {"Authorization": "Bearer cn_wrong", "Content-Length": GIB}
+            conn.send_head("PUT", "/api/v1/transfers/tr_01ABCDEFGHJKMNPQRSTVWXYZ00", headers)
+            answers.append(conn.response())
+            conn.close()
+    assert [status for status, _, _ in answers] == [
+        "HTTP/1.1 401 Unauthorized",
+        "HTTP/1.1 401 Unauthorized",
+        "HTTP/1.1 429 Too Many Requests",
+    ]
+    _, headers, body = answers[-1]
+    err = error(body)
+    assert err["code"] == "throttled" and err["details"]["reason"] == "bad_credentials"
+    assert int(headers["retry-after"]) > 0
