@@ -8,6 +8,7 @@ import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
 from .settings_access import *  # noqa: F403 (signing in, passwords, per-user caps)
+from .settings_web import *  # noqa: F403 (the web server: body timeouts, keep-alive, shutdown)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
@@ -304,9 +305,3 @@ CROWNEST_PRESIGNED_PART = env_int("CROWNEST_PRESIGNED_PART", 32 * MIB)
 CROWNEST_PRESIGNED_PAGE = env_int("CROWNEST_PRESIGNED_PAGE", 100)
 CROWNEST_ARTIFACT_REDIRECT = env_bool("CROWNEST_ARTIFACT_REDIRECT", False)
 CROWNEST_ARTIFACT_REDIRECT_SECONDS = env_int("CROWNEST_ARTIFACT_REDIRECT_SECONDS", 300)
-
-# The web server and its guard (crownest_web/serve.py, ingress.py): docs/operations.md, Limits.
-CROWNEST_BODY_TIMEOUT_SECONDS = float(env_str("CROWNEST_BODY_TIMEOUT_SECONDS", "30"))
-CROWNEST_BODY_LINGER_SECONDS = float(env_str("CROWNEST_BODY_LINGER_SECONDS", "2"))
-CROWNEST_WEB_KEEPALIVE_SECONDS = env_int("CROWNEST_WEB_KEEPALIVE_SECONDS", 5)
-CROWNEST_WEB_SHUTDOWN_SECONDS = env_int("CROWNEST_WEB_SHUTDOWN_SECONDS", 5)
