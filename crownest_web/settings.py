@@ -8,6 +8,7 @@ import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
 from .settings_access import *  # noqa: F403 (signing in, passwords, per-user caps)
+from .settings_web import *  # noqa: F403 (the web server: body timeouts, keep-alive, shutdown)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
@@ -284,7 +285,7 @@ CROWNEST_KEPT_SANDBOX_SECONDS = env_int("CROWNEST_KEPT_SANDBOX_SECONDS", 24 * 36
 # this long, reconnecting with backoff, before it gives the run up to the reaper.
 CROWNEST_DB_RETRY_SECONDS = float(env_str("CROWNEST_DB_RETRY_SECONDS", "30"))
 
-# Staged transfers (docs/transfers.md): a chunk is one request body, held in memory by daphne.
+# Staged transfers (docs/transfers.md): a chunk is one request body.
 CROWNEST_TRANSFER_CHUNK = env_int("CROWNEST_TRANSFER_CHUNK", 8 * MIB)
 CROWNEST_TRANSFER_TTL_SECONDS = env_int("CROWNEST_TRANSFER_TTL_SECONDS", 24 * 3600)
 # Retention (docs/operations.md): days until stored archives / artifacts go (0: never).

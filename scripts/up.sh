@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts daphne (127.0.0.1:8000) and a Celery worker (with the reaper's beat) in the background.
+# Starts the web server (crownest_web/serve.py: uvicorn, 127.0.0.1:8000) and a Celery worker
+# (with the reaper's beat) in the background.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p var/log var/run
@@ -9,8 +10,7 @@ alive() { [ -f "var/run/$1.pid" ] && kill -0 "$(cat "var/run/$1.pid")" 2>/dev/nu
 
 .venv/bin/python manage.py collectstatic --noinput >/dev/null
 if ! alive web; then
-  nohup .venv/bin/daphne -b 127.0.0.1 -p "$PORT" crownest_web.asgi:application \
-    >var/log/web.log 2>&1 &
+  nohup .venv/bin/python -m crownest_web.serve -b 127.0.0.1 -p "$PORT" >var/log/web.log 2>&1 &
   echo $! >var/run/web.pid
 fi
 if ! alive worker; then
