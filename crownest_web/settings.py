@@ -7,6 +7,7 @@ from pathlib import Path
 import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
+from .settings_ops import *  # noqa: F403 (metrics, the audit log, logging)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
@@ -54,9 +55,11 @@ INSTALLED_APPS = [
     "channels",
     "runs",
     "evidence",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    "ops.middleware.RequestContextMiddleware",  # first: every answer carries X-Request-ID
     "django.middleware.security.SecurityMiddleware",
     "crownest_web.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -64,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ops.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -184,13 +188,6 @@ SPECTACULAR_SETTINGS = {
         "Verdict": "evidence.models.Review.Verdict",
     },
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
-}
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("CROWNEST_LOG_LEVEL", "INFO")},
 }
 
 # --- Workspace Runs --------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import threading
 import time
 import uuid
 
+from ops import metrics
+
 from .base import SandboxError
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,9 @@ def pool_take(sandbox, spec):
     image_id = sandbox.describe_image(spec.image).digest
     for container in pool_list(sandbox, image_id, spec.limits):
         if container.status == "running" and sandbox.claim(container, spec.run_id):
+            metrics.pool_take(hit=True)
             return container
+    metrics.pool_take(hit=False)
     return None
 
 
@@ -139,6 +143,7 @@ class PoolKeeper:
                 stale = container.labels.get(POOL_LABEL) != current
                 if stale or container.status != "running":
                     self.sandbox.remove_named(container.name)
+                    metrics.pool_remove("stale")
             ready = pool_list(self.sandbox, current, self.limits)
             ready = [c for c in ready if c.status == "running"]
             for _ in range(self.size - len(ready)):
@@ -152,6 +157,7 @@ class PoolKeeper:
         for container in pool_list(self.sandbox):
             if container.labels.get(OWNER_LABEL) == OWNER:
                 self.sandbox.remove_named(container.name)
+                metrics.pool_remove("drain")
 
 
 def orphan_workspaces(sandbox, grace_seconds: float = 120) -> list[str]:
