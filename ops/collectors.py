@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
@@ -56,8 +55,6 @@ class DatabaseCollector:
         except Exception:  # the database is away: say so, and let the rest of the scrape stand
             log.warning("metrics: could not read the database", exc_info=True)
             ok = 0
-        finally:
-            close_old_connections()
         yield gauge(
             "crownest_database_up", "Whether the scrape could read the database.", (), [(ok,)]
         )

@@ -4,6 +4,7 @@ admin changes and reviews made inside an audited request, and signing in and out
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.core.signals import request_finished
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -12,7 +13,7 @@ from evidence.models import Attestation, EvidenceBundle, Review
 from runs.ending import run_ended
 from runs.models import Run
 
-from . import metrics
+from . import logs, metrics
 from .audit import audit_record, note, note_object
 
 
@@ -88,3 +89,11 @@ def signed_out(sender, request, user, **_):
         audit_record(
             action="auth.signout", object_type="user", object_id=user.pk, request=request, user=user
         )
+
+
+@receiver(request_finished, dispatch_uid="ops.request_done")
+def request_done(**_):
+    """A request's names stay on its own log lines (Django's 4xx/5xx line comes after the
+    middleware), not on what the same thread logs next."""
+    logs.request_id.set("")
+    logs.run_id.set("")
