@@ -1,6 +1,9 @@
 """Part of settings.py (imported there whole): metrics, the audit log and logging
 (docs/operations.md, "Monitoring" and "Audit"). Read from the environment like every setting."""
 
+import os
+from pathlib import Path
+
 from .env import env_bool, env_int, env_list, env_str
 
 # /metrics on the web process and the worker host's exporter answer only a caller that sends
@@ -17,6 +20,8 @@ CROWNEST_METRICS_ALLOW = env_list("CROWNEST_METRICS_ALLOW", "")
 # of this host's worker alone, emptied before the worker starts).
 CROWNEST_METRICS_PORT = env_int("CROWNEST_METRICS_PORT", 0)
 CROWNEST_METRICS_ADDRESS = env_str("CROWNEST_METRICS_ADDRESS", "127.0.0.1")
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus_client fails at import without it
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 # Off only to measure what metrics and the audit log cost (bench/load.py --ops-overhead).
 CROWNEST_METRICS_ENABLED = env_bool("CROWNEST_METRICS_ENABLED", True)
 CROWNEST_AUDIT_ENABLED = env_bool("CROWNEST_AUDIT_ENABLED", True)

@@ -28,6 +28,7 @@ from .helpers import (
     wait_until,
     worker_process,
 )
+from .helpers.monitoring import dashboard_queries
 
 pytestmark = pytest.mark.docker
 
@@ -220,6 +221,13 @@ def test_prometheus_scrapes_the_stack_and_promql_tells_what_happened(monitored, 
     assert len(rules) == 9 and {r["health"] for r in rules} == {"ok"}, rules
     firing = httpx.get(f"{prom}/api/v1/alerts").json()["data"]["alerts"]
     assert not [a for a in firing if a["state"] == "firing"], firing
+
+    answered = 0
+    for expr in dashboard_queries():  # the Grafana dashboard's queries run on this data
+        answer = httpx.get(f"{prom}/api/v1/query", params={"query": expr}).json()
+        assert answer["status"] == "success", (expr, answer)
+        answered += bool(answer["data"]["result"])
+    assert answered >= len(dashboard_queries()) - 2  # pool removals and the like may be none
 
     worker_log, web_log = monitored["logs"]
     lines = [

@@ -2,12 +2,14 @@
 promtool (scripts/setup.sh installs it): the rules parse, each alert's unit tests pass (it fires
 on what should wake someone and stays quiet on its near miss), and the example config parses."""
 
+import json
 import shutil
 import subprocess
 
 import pytest
 
 from .helpers import ROOT
+from .helpers.monitoring import dashboard_queries
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 
@@ -43,3 +45,29 @@ def test_every_alert_has_unit_tests_and_they_pass(promtool):
 def test_the_example_scrape_config_parses(promtool):
     done = run(promtool, "check", "config", "--syntax-only", "prometheus.yml")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_grafana_dashboard_is_well_formed():
+    """What Grafana needs to import it: unique panel ids inside a 24-column grid without overlap,
+    each query with a refId and an expression on the chosen Prometheus data source (the queries
+    themselves run against a real Prometheus in tests/test_prometheus.py)."""
+    board = json.loads((ROOT / "deploy" / "grafana" / "crownest.json").read_text())
+    assert board["uid"] and board["schemaVersion"] >= 36 and board["title"] == "CrowNest"
+    ids, cells = set(), set()
+    for panel in board["panels"]:
+        assert panel["id"] not in ids and panel["type"] in {"stat", "timeseries"}
+        ids.add(panel["id"])
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24
+        area = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not area & cells, panel["title"]
+        cells |= area
+        refs = [t["refId"] for t in panel["targets"]]
+        assert refs and len(set(refs)) == len(refs)
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}" and "crownest_" in target["expr"]
+    assert len(dashboard_queries()) >= 20
