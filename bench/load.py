@@ -182,9 +182,9 @@ class Load:
         }
 
 
-async def measured(args, base: str, worker: str | None, key: str) -> dict:
+async def measured(args, base: str, worker: str | None, key: str, every: float) -> dict:
     stop = asyncio.Event()
-    scraper = asyncio.create_task(scraping(base, worker, stop))
+    scraper = asyncio.create_task(scraping(base, worker, stop, every))
     result = await Load(args, base, key).main()
     stop.set()
     result["scrapes"] = await scraper
@@ -192,12 +192,14 @@ async def measured(args, base: str, worker: str | None, key: str) -> dict:
 
 
 def compare(args) -> dict:
-    """Off, on, off, on, ...: alternating, so that a drift of the machine hits both alike."""
+    """Off then on, then on then off, ...: alternating, so that a drift of the machine and the
+    order within a round hit both alike."""
     rounds = {"off": [], "on": []}
-    for _ in range(args.ops_overhead):
-        for mode in ("off", "on"):
+    for number in range(args.ops_overhead):
+        for mode in ("off", "on") if number % 2 == 0 else ("on", "off"):
             with ops_stack(mode == "on", args.slots) as (base, worker):
-                result = asyncio.run(measured(args, base, worker, run_start.token()))
+                key = run_start.token()
+                result = asyncio.run(measured(args, base, worker, key, args.scrape_interval))
             rounds[mode].append(result)
             print(
                 f"  {mode:3}: {result['runsPerMinute']} runs/min, event latency p50 "
@@ -216,9 +218,9 @@ def compare(args) -> dict:
             "scrapes": [r["scrapes"] for r in results],
             "errors": sum(r["errors"] for r in results),
         }
+    spread = [max(v["runsPerMinute"]) - min(v["runsPerMinute"]) for v in summary.values()]
     off, on = summary["off"]["meanRunsPerMinute"], summary["on"]["meanRunsPerMinute"]
     summary["throughputCostPercent"] = round((off - on) / off * 100, 1) if off else None
-    spread = [max(v["runsPerMinute"]) - min(v["runsPerMinute"]) for v in summary.values()]
     summary["noiseRunsPerMinute"] = round(max(spread), 1)
     return summary
 
@@ -233,6 +235,7 @@ def main() -> int:
     parser.add_argument(
         "--ops-overhead", type=int, default=0, metavar="R", help="compare metrics+audit off/on"
     )
+    parser.add_argument("--scrape-interval", type=float, default=15, help="seconds (with on)")
     args = parser.parse_args()
     args.runs = args.runs or 4 * args.slots
     if args.ops_overhead:

@@ -1,8 +1,7 @@
 """The stacks bench/load.py --ops-overhead compares in one invocation: its own daphne and worker
 (on the database of `make up`, a queue and instance of their own), once with metrics and the
 audit log off (CROWNEST_METRICS_ENABLED / CROWNEST_AUDIT_ENABLED false) and once with both on,
-the worker in multiprocess mode with its exporter, and both scraped every second meanwhile (a
-Prometheus at 15 s costs less)."""
+the worker in multiprocess mode with its exporter, and both scraped meanwhile."""
 
 import asyncio
 import subprocess
@@ -74,8 +73,9 @@ def _healthy(base: str) -> bool:
         return False
 
 
-async def scraping(base: str, worker: str | None, stop: asyncio.Event) -> int:
-    """GET both /metrics every second until `stop`; returns how many scrapes answered 200."""
+async def scraping(base: str, worker: str | None, stop: asyncio.Event, every: float) -> int:
+    """GET both /metrics every `every` seconds until `stop`, as Prometheus would (its default
+    interval is 15 s); returns how many scrapes answered 200."""
     if worker is None:
         await stop.wait()
         return 0
@@ -89,7 +89,7 @@ async def scraping(base: str, worker: str | None, stop: asyncio.Event) -> int:
                 except httpx.HTTPError:
                     pass
             try:
-                await asyncio.wait_for(stop.wait(), 1)
+                await asyncio.wait_for(stop.wait(), every)
             except TimeoutError:
                 pass
     return done

@@ -9,4 +9,4 @@ class OpsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import receivers, worker  # noqa: F401 (connect the signal receivers)
+        from . import checks, receivers, worker  # noqa: F401 (connect receivers, register checks)
