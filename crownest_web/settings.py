@@ -1,12 +1,12 @@
 """The one settings module: every knob is an environment variable with a safe default."""
 
 import os
-import socket
 from pathlib import Path
 
 import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
+from .settings_access import *  # noqa: F403 (signing in, passwords, per-user caps)
 from .settings_ops import *  # noqa: F403 (metrics, the audit log, logging)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "runs",
     "evidence",
     "ops",
@@ -70,6 +71,8 @@ MIDDLEWARE = [
     "ops.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "crownest_web.cache_headers.PrivateNoStoreMiddleware",  # after WhiteNoise's static files
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "crownest_web.urls"
@@ -107,7 +110,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTH_PASSWORD_VALIDATORS = []
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
@@ -117,8 +119,6 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(env_str("CROWNEST_MEDIA_ROOT", VAR_DIR / "media"))
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
 # Archives arrive as a stream that the view reads itself; Django must not cap or buffer it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -250,12 +250,17 @@ CROWNEST_OUTPUT_LIMIT = env_int("CROWNEST_OUTPUT_LIMIT", 64 * MIB)
 CROWNEST_OUTPUT_LIMIT_FAILS = env_bool("CROWNEST_OUTPUT_LIMIT_FAILS", False)
 CROWNEST_EVENT_CHUNK = env_int("CROWNEST_EVENT_CHUNK", 8192)
 CROWNEST_FLUSH_SECONDS = float(env_str("CROWNEST_FLUSH_SECONDS", "0.05"))
-CROWNEST_MAX_ACTIVE_RUNS = env_int("CROWNEST_MAX_ACTIVE_RUNS", 20)
 CROWNEST_SSE_KEEPALIVE_SECONDS = float(env_str("CROWNEST_SSE_KEEPALIVE_SECONDS", "15"))
 
 CROWNEST_ARTIFACT_MAX_BYTES = env_int("CROWNEST_ARTIFACT_MAX_BYTES", 256 * MIB)
 CROWNEST_ARTIFACT_MAX_TOTAL = env_int("CROWNEST_ARTIFACT_MAX_TOTAL", 1024 * MIB)
 CROWNEST_ARTIFACT_MAX_FILES = env_int("CROWNEST_ARTIFACT_MAX_FILES", 1000)
+# Artifact collection's own bounds and uid (docs/operations.md, docs/architecture.md).
+CROWNEST_COLLECT_SECONDS = float(env_str("CROWNEST_COLLECT_SECONDS", "30"))
+CROWNEST_COLLECT_MAX_ENTRIES = env_int("CROWNEST_COLLECT_MAX_ENTRIES", 100_000)
+CROWNEST_COLLECT_MAX_DEPTH = env_int("CROWNEST_COLLECT_MAX_DEPTH", 64)
+CROWNEST_COLLECT_MAX_ERRORS = env_int("CROWNEST_COLLECT_MAX_ERRORS", 200)
+CROWNEST_COLLECT_UID = env_int("CROWNEST_COLLECT_UID", 2_000_000_000)
 CROWNEST_MAX_ARTIFACT_PATHS = 50
 CROWNEST_MAX_ENV = 100
 CROWNEST_MAX_COMMAND_BYTES = 64 * 1024
@@ -266,11 +271,6 @@ CROWNEST_MAX_JSON_BODY = env_int("CROWNEST_MAX_JSON_BODY", MIB)
 # A running run whose worker has not touched it for this long is failed as lost_worker.
 CROWNEST_LOST_WORKER_SECONDS = env_int("CROWNEST_LOST_WORKER_SECONDS", 90)
 CROWNEST_REQUEUE_SECONDS = env_int("CROWNEST_REQUEUE_SECONDS", 300)
-# Worker hosts (docs/deploy.md, docs/operations.md): name, heartbeat, lost after, kept sandboxes.
-CROWNEST_WORKER_HOST = env_str("CROWNEST_WORKER_HOST", socket.gethostname())
-CROWNEST_HOST_HEARTBEAT_SECONDS = env_int("CROWNEST_HOST_HEARTBEAT_SECONDS", 5)
-CROWNEST_HOST_LOST_SECONDS = env_int("CROWNEST_HOST_LOST_SECONDS", 60)
-CROWNEST_KEPT_SANDBOX_SECONDS = env_int("CROWNEST_KEPT_SANDBOX_SECONDS", 24 * 3600)
 # The worker retries a database write cut by a lost connection (a restart, a failover) for
 # this long, reconnecting with backoff, before it gives the run up to the reaper.
 CROWNEST_DB_RETRY_SECONDS = float(env_str("CROWNEST_DB_RETRY_SECONDS", "30"))

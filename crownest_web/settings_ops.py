@@ -1,10 +1,18 @@
-"""Part of settings.py (imported there whole): metrics, the audit log and logging
-(docs/operations.md, "Monitoring" and "Audit"). Read from the environment like every setting."""
+"""Part of settings.py (imported there whole): worker hosts' names and heartbeats, metrics, the
+audit log and logging (docs/operations.md, "Monitoring" and "Audit"). Read from the environment
+like every setting."""
 
 import os
+import socket
 from pathlib import Path
 
 from .env import env_bool, env_int, env_list, env_str
+
+# Worker hosts (docs/deploy.md, docs/operations.md): name, heartbeat, lost after, kept sandboxes.
+CROWNEST_WORKER_HOST = env_str("CROWNEST_WORKER_HOST", socket.gethostname())
+CROWNEST_HOST_HEARTBEAT_SECONDS = env_int("CROWNEST_HOST_HEARTBEAT_SECONDS", 5)
+CROWNEST_HOST_LOST_SECONDS = env_int("CROWNEST_HOST_LOST_SECONDS", 60)
+CROWNEST_KEPT_SANDBOX_SECONDS = env_int("CROWNEST_KEPT_SANDBOX_SECONDS", 24 * 3600)
 
 # /metrics on the web process and the worker host's exporter answer only a caller that sends
 # `Authorization: Bearer <CROWNEST_METRICS_TOKEN>` or comes from an address (or network) of

@@ -6,11 +6,15 @@ from ops.api import AuditList
 from ops.exposition import metrics_view
 from runs.http.health import healthz
 
+from .signin import SignInView
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/audit", AuditList.as_view(), name="audit"),
     path("admin/", admin.site.urls),
+    # The sign-in page states the lockout rule (django-axes, crownest_web/signin.py).
+    path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves the page's script as a file: the CSP allows no inline script.

@@ -3,13 +3,13 @@ import json
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from runs.errors import EvidenceNotReady
 from runs.http.api import visible_run
 from runs.http.inputs import DownloadQueryIn
+from runs.http.negotiation import AnyAccept
 from runs.http.schema import errors
 from runs.ids import iso
 
@@ -24,7 +24,7 @@ from .serializers import (
     ReviewOut,
     SigstoreBundleOut,
 )
-from .services import attestation_for, events_ndjson, evidence_for
+from .services import attestation_for, events_jcs, events_ndjson, evidence_for
 
 NOT_READY = errors("evidence_not_ready")
 
@@ -50,16 +50,6 @@ class RunEvidence(APIView):
         return _download(resp, attach, f"{run.id}-evidence.json")
 
 
-class AnyAccept(BaseContentNegotiation):
-    """These documents have one form; a client's Accept header never turns them into a 406."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
 def _attachment(request) -> bool:
     query = DownloadQueryIn(data=request.query_params.dict())
     query.is_valid(raise_exception=True)
@@ -79,8 +69,8 @@ class RunEventsExport(APIView):
         "exportEvents",
         OpenApiResponse(
             OpenApiTypes.STR,
-            description="one event JSON per line (the RunEvent schema), in seq order: the "
-            "exact bytes whose sha256 is the bundle's events.sha256",
+            description="one event per line (the RunEvent schema) as RFC 8785 (JCS) JSON, in "
+            "seq order: the exact bytes whose sha256 is the bundle's events.sha256",
         ),
         media_type="application/x-ndjson",
     )
@@ -93,7 +83,8 @@ class RunEventsExport(APIView):
                 "Follow it live with GET .../events/stream, or export it after the end.",
                 {"status": run.status},
             )
-        resp = StreamingHttpResponse(events_ndjson(run.id), content_type="application/x-ndjson")
+        lines = events_ndjson(run.id, jcs=events_jcs(run.id))
+        resp = StreamingHttpResponse(lines, content_type="application/x-ndjson")
         return _download(resp, attach, f"{run.id}-events.ndjson")
 
 
