@@ -75,6 +75,11 @@ def test_each_api_action_is_one_row_with_its_actor_token_and_outcome(api, user, 
         assert row.actor == "alice" and row.token_id == token_of(user) and row.outcome == "ok"
     assert one("run.rerun", object_id=run["id"]).details == {"newRunId": rerun.json()["id"]}
 
+    doomed = new_run(api)
+    assert api.delete(f"/api/v1/workspace-runs/{doomed['id']}").status_code == 204
+    row = one("run.delete", object_id=doomed["id"])
+    assert row.actor == "alice" and row.outcome == "ok" and row.status_code == 204
+
     # A refused action is recorded too, with the error code as its outcome.
     assert api.post(f"{url}/cancel").status_code == 409
     refused = AuditEntry.objects.filter(action="run.cancel", object_id=run["id"]).first()
