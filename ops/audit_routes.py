@@ -112,8 +112,10 @@ def api_facts(request, response, match, notes: Pending) -> list[Fact] | None:
         )
     action, details, outcome = route.action, {}, ""
     if route.action == "run.pin":
-        pinned = drf_data(response).get("pinned")
-        action = {True: "run.pin", False: "run.unpin"}.get(pinned, "run.update")
+        pinned = drf_data(response).get("pinned")  # hostile: anything JSON can say
+        action = (
+            ("run.pin" if pinned else "run.unpin") if isinstance(pinned, bool) else "run.update"
+        )
     elif route.action == "run.rerun" and response.status_code < 400:
         details["newRunId"] = response_field(response, "id")
     elif route.action == "review.create":
@@ -123,6 +125,7 @@ def api_facts(request, response, match, notes: Pending) -> list[Fact] | None:
 
 def _review(request, response, match, notes: Pending):
     verdict = notes.notes.get("verdict") or drf_data(response).get("verdict")
+    verdict = verdict if isinstance(verdict, str) else ""  # the body is hostile
     if match.view_name == "run-review":  # a form: its answer redirects whether it worked or not
         verdict = verdict or request.POST.get("verdict")
         outcome = "ok" if "reviewId" in notes.notes else "refused"

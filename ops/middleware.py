@@ -2,6 +2,7 @@
 hop: the request's context (X-Request-ID in and out, the run id for logs, request metrics) and
 the audit of state-changing requests (one row per action, written after the answer is known)."""
 
+import logging
 import re
 import time
 import uuid
@@ -11,8 +12,9 @@ from django.conf import settings
 
 from . import logs, metrics
 from .audit import Pending, audit_record, pending
-from .audit_routes import WRITES, facts_for, outcome_of
+from .audit_routes import WRITES, Fact, facts_for, outcome_of
 
+log = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 ARCHIVE_CODES = {
     "archive_digest_mismatch",
@@ -100,7 +102,12 @@ def audit_request(request, response, notes: Pending) -> None:
     user = getattr(request, "user", None)
     if response.status_code == 401 or not getattr(user, "is_authenticated", False):
         return
-    for fact in facts_for(request, response, notes) or ():
+    try:
+        facts = facts_for(request, response, notes) or ()
+    except Exception:  # the action happened: its answer stands, the gap is in the log
+        log.exception("could not tell the audit facts of %s %s", request.method, request.path)
+        facts = [Fact(f"request.{request.method.lower()}.unknown")]
+    for fact in facts:
         audit_record(
             action=fact.action,
             object_type=fact.object_type,

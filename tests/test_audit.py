@@ -250,3 +250,14 @@ def test_only_staff_read_the_log_at_the_api_and_in_the_admin(api, user, staff_ap
     nobody = Client()
     nobody.force_login(user)
     assert nobody.get("/admin/ops/auditentry/").status_code == 302  # to the admin's sign-in
+
+
+def test_hostile_bodies_are_recorded_without_failing_the_answer(api, staff_api):
+    """What the body says is read for the row (pinned, verdict) whatever JSON it holds."""
+    run = new_run(api)
+    url = f"/api/v1/workspace-runs/{run['id']}"
+    assert api.patch(url, {"pinned": {}}, format="json").status_code == 400
+    assert one("run.update", object_id=run["id"]).outcome == "invalid_request"
+    body = {"verdict": {"a": 1}, "comment": ""}
+    assert staff_api.post(f"{url}/reviews", body, format="json").status_code in (400, 409)
+    assert one("review.create", object_id=run["id"]).actor == "root"
