@@ -68,6 +68,17 @@ def actor_of(user) -> dict:
     return {"actor": user.get_username()[:150], "actor_id": user.pk, "staff": bool(user.is_staff)}
 
 
+def clean(value):
+    """Text PostgreSQL can store: a hostile name may carry NUL, which no text column takes."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
 def audit_record(
     *,
     action: str,
@@ -93,13 +104,13 @@ def audit_record(
     row.update(fields)
     try:
         return AuditEntry.objects.create(
-            action=action[:64],
-            object_type=object_type[:40],
-            object_id=str(object_id)[:100],
-            outcome=outcome[:64],
+            action=clean(action)[:64],
+            object_type=clean(object_type)[:40],
+            object_id=clean(str(object_id))[:100],
+            outcome=clean(outcome)[:64],
             status_code=status_code,
-            details=details or {},
-            **row,
+            details=clean(details or {}),
+            **clean(row),
         )
     except Exception:
         log.exception("could not write the audit row for %s %s", action, object_id)

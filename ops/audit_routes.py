@@ -106,9 +106,10 @@ def api_facts(request, response, match, notes: Pending) -> list[Fact] | None:
     if route is None:
         return [Fact(f"request.{request.method.lower()}.{match.view_name}")]
     object_id = match.kwargs.get(route.kwarg, "") if route.kwarg else ""
-    if route.created:
-        object_id = response_field(response, route.created) or drf_data(response).get(
-            route.created, ""
+    if route.created:  # the answer's id, else what the (hostile) body asked for
+        asked = drf_data(response).get(route.created)
+        object_id = response_field(response, route.created) or (
+            asked if isinstance(asked, str) else ""
         )
     action, details, outcome = route.action, {}, ""
     if route.action == "run.pin":

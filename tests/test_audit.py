@@ -261,3 +261,6 @@ def test_hostile_bodies_are_recorded_without_failing_the_answer(api, staff_api):
     body = {"verdict": {"a": 1}, "comment": ""}
     assert staff_api.post(f"{url}/reviews", body, format="json").status_code in (400, 409)
     assert one("review.create", object_id=run["id"]).actor == "root"
+    made = staff_api.post("/api/v1/templates", {"name": "x\x00y", "basedOn": "python-node"}, "json")
+    assert made.status_code == 400
+    assert one("template.create").object_id == "x\ufffdy"  # stored, NUL replaced
