@@ -1,6 +1,6 @@
 """Gauges read at scrape time instead of kept by hooks: what the database says now (runs queued
 and running, worker hosts, their slots and heartbeats), answered by the web process's /metrics
-alone, and what only a worker host sees (its pool, its disks), answered by its exporter."""
+alone (what only a worker host sees is in worker_exporter.py: the web never loads the worker)."""
 
 import logging
 import shutil
@@ -13,8 +13,6 @@ from prometheus_client.core import GaugeMetricFamily
 
 from runs.models import Run, WorkerHost
 from runs.selectors import hosts_report
-from runs.worker.sandbox import get_sandbox
-from runs.worker.sandbox.pool import OWNER, OWNER_LABEL, pool_list
 
 log = logging.getLogger(__name__)
 S = Run.Status
@@ -100,26 +98,3 @@ class DatabaseCollector:
             ["worker_host"],
             ages,
         )
-
-
-class WorkerHostCollector:
-    """This worker host's warm pool (ready sandboxes, and how many it keeps) and the disk its runs'
-    workspaces live on."""
-
-    def collect(self):
-        yield from disk_rows({"sandbox_disks": Path(settings.CROWNEST_SANDBOX_DISK_DIR)})
-        target = settings.CROWNEST_SANDBOX_POOL_SIZE * len(settings.CROWNEST_TEMPLATES)
-        yield gauge("crownest_pool_target", "Sandboxes the pool keeps ready.", (), [(target,)])
-        ready = self._ready()
-        if ready is not None:
-            yield gauge("crownest_pool_size", "Pooled sandboxes ready now.", (), [(ready,)])
-
-    def _ready(self) -> int | None:
-        if settings.CROWNEST_SANDBOX_POOL_SIZE <= 0:
-            return 0
-        try:
-            found = pool_list(get_sandbox())
-        except Exception:  # the engine is away: no figure rather than a wrong one
-            log.warning("metrics: could not list the pool", exc_info=True)
-            return None
-        return sum(1 for c in found if c.labels.get(OWNER_LABEL) == OWNER and c.status == "running")

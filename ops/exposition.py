@@ -7,18 +7,14 @@ import hmac
 import ipaddress
 import logging
 import os
-import socket
-import threading
 from functools import cache
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotFound
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .collectors import DatabaseCollector, WorkerHostCollector
+from .collectors import DatabaseCollector
 
 log = logging.getLogger(__name__)
 
@@ -72,34 +68,3 @@ def metrics_view(request):
     ):
         return HttpResponseNotFound(b"Not Found", content_type="text/plain")
     return HttpResponse(scrape(DatabaseCollector()), content_type=CONTENT_TYPE_LATEST)
-
-
-def worker_app(environ, start_response):
-    """The worker host's exporter (WSGI): its processes' counters, its pool and its disks."""
-    ok = environ.get("PATH_INFO") == "/metrics" and environ.get("REQUEST_METHOD") == "GET"
-    if not ok or not allowed(environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION")):
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"Not Found"]
-    body = scrape(WorkerHostCollector())
-    start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-    return [body]
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):  # a scrape every few seconds is not news
-        pass
-
-
-def worker_exporter_start(port: int, address: str):
-    """Serves worker_app from a thread; returns the server (shut down with the worker)."""
-    server_class = _Server
-    if ":" in address:  # an IPv6 address
-        server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
-    server = make_server(address, port, worker_app, server_class, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    log.info("metrics served on http://%s:%s/metrics", address, port)
-    return server

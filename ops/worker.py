@@ -19,7 +19,7 @@ from django.conf import settings
 from prometheus_client import multiprocess
 
 from . import logs
-from .exposition import multiprocess_dir, worker_exporter_start
+from .exposition import multiprocess_dir
 
 log = logging.getLogger(__name__)
 _servers = []
@@ -40,6 +40,10 @@ def start_exporter(**_):
             "metrics: PROMETHEUS_MULTIPROC_DIR is not set, so the counts of this worker's run "
             "processes are not served; set it to a directory of this worker alone"
         )
+    # Here, not at the top: this module is loaded in every process (its signals), the exporter
+    # reads the sandbox, and the web process must never load the worker's code.
+    from .worker_exporter import worker_exporter_start
+
     try:
         _servers.append(worker_exporter_start(port, settings.CROWNEST_METRICS_ADDRESS))
     except OSError as exc:  # the worker still runs; only its metrics are missing

@@ -210,7 +210,7 @@ def test_prometheus_scrapes_the_stack_and_promql_tells_what_happened(monitored, 
     for expr in [
         "histogram_quantile(0.9, sum by (le) (crownest_run_duration_seconds_bucket))",
         "histogram_quantile(0.5, sum by (le) (crownest_run_queue_wait_seconds_bucket))",
-        'histogram_quantile(0.5, sum by (le) (crownest_run_phase_seconds_bucket{phase="exec"}))',
+        'histogram_quantile(0.5, sum by (le) (crownest_run_phase_seconds_bucket{phase="command"}))',
         "histogram_quantile(0.5, sum by (le) (crownest_evidence_write_latency_seconds_bucket))",
     ]:
         [value] = query(prom, expr).values()
