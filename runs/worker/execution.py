@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from .. import lifecycle
 from ..blobs import storage
+from ..egress.session import egress_opened, egress_spec
 from ..ending import Outcome, run_end
 from ..models import Run
 from ..stream.progress import ArchiveProgress
@@ -86,7 +87,7 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
     limits = limits_from_settings()
     phases.begin()
     digest, _info = version_image(sandbox, version)
-    spec = RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits)
+    spec = egress_spec(run, RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits))
     sandbox_id = sandbox.prepare(spec)
     Run.objects.filter(pk=run.id).update(
         template_version=version,
@@ -96,14 +97,15 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
         limits=limits_record(run, limits),
     )
     phases.end("create")
-    phases.begin()
-    outcome = extract(sandbox, spec, run)
-    phases.end("extract")
-    if outcome is not None:
-        return outcome
-    phases.begin()
-    outcome = CommandLoop(sandbox, spec, run).run_to_end()
-    phases.end("exec")
+    with egress_opened(run, sandbox):  # a network run's proxy socket, from extraction to exit
+        phases.begin()
+        outcome = extract(sandbox, spec, run)
+        phases.end("extract")
+        if outcome is not None:
+            return outcome
+        phases.begin()
+        outcome = CommandLoop(sandbox, spec, run).run_to_end()
+        phases.end("exec")
     if outcome.status != S.CANCELED and run.artifact_paths:
         touch(run.id)
         phases.begin()

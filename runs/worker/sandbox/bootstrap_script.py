@@ -6,12 +6,17 @@ stdout and on stderr and execs the command in its place (so the command is the c
 process: an OOM kill, a signal or the exit code are the command's own). A container is used for
 one job.
 
+A network run's header also names a relay ({"port", "socket", "code"}): before the command, the
+bootstrap binds 127.0.0.1:port and hands the bound socket to the relay (runs/egress/
+relay_script.py), detached, so the command's first request finds it listening.
+
 If extraction fails it prints tar's complaint on stderr and exits 125 without MARK.
 Standard library only: it must run on the template image's Python.
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -21,6 +26,26 @@ TAR = [
     "--delay-directory-restore",
 ]  # fmt: skip
 CHUNK = 1 << 16
+
+
+def start_relay(relay):
+    """The egress relay, bound here (no race with the command) and detached into its own
+    session, reparented to the container's init; its output goes nowhere near the run's."""
+    listener = socket.create_server(("127.0.0.1", relay["port"]))
+    fd = listener.fileno()
+    os.set_inheritable(fd, True)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            null = os.open(os.devnull, os.O_RDWR)
+            for target in (0, 1, 2):
+                os.dup2(null, target)
+            os.execv(
+                sys.executable, [sys.executable, "-c", relay["code"], str(fd), relay["socket"]]
+            )
+        os._exit(0)
+    os.wait()
+    listener.close()
 
 
 def main():
@@ -39,6 +64,8 @@ def main():
         sys.stderr.flush()
         os._exit(125)
     os.chdir("/workspace")
+    if header.get("relay"):
+        start_relay(header["relay"])
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # the command reads an empty stdin, as with `docker run` without -i
     for out in (sys.stdout, sys.stderr):  # on both: Docker keeps no order between the two
