@@ -21,6 +21,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+# The upstreams listen on a loopback address that is not 127.0.0.1: a sandbox's NO_PROXY names
+# 127.0.0.1 and localhost (its own loopback), and requests to the upstreams must take the proxy.
+HOST = "127.0.0.2"
+
 
 def _name(text):
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
@@ -33,7 +37,7 @@ def _pem_key(key):
 
 
 class TestCA:
-    """A CA and one server certificate for 127.0.0.1 and localhost, written into `folder`."""
+    """A CA and one server certificate for HOST, 127.0.0.1 and localhost, written into `folder`."""
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
@@ -51,7 +55,8 @@ class TestCA:
             .sign(ca_key, hashes.SHA256())
         )
         key = ec.generate_private_key(ec.SECP256R1())
-        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        names = [x509.DNSName("localhost")]
+        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", HOST)]
         cert = (
             x509.CertificateBuilder()
             .subject_name(_name("localhost"))
@@ -106,12 +111,12 @@ class Upstream:
                 upstream.served.append(f"POST {self.path}")
                 self.send_error(405)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((HOST, 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(ca.cert_file)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.base = f"https://127.0.0.1:{self.port}"
+        self.base = f"https://{HOST}:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> "Upstream":

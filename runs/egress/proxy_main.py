@@ -68,7 +68,13 @@ class ControlServer:
     async def answer(self, request: dict) -> dict:
         op = request.get("op")
         if op == "ping":
-            return {"ok": True, "runs": sorted(self.table.runs), "pid": os.getpid()}
+            runs = sorted(self.table.runs)
+            return {
+                "ok": True,
+                "runs": runs,
+                "pid": os.getpid(),
+                "mitmPort": self.table.mitm_port_of(),
+            }
         run_id = str(request.get("run", ""))
         if not run_id.startswith("wr_") or "/" in run_id:
             return {"ok": False, "error": "no such run"}

@@ -18,6 +18,8 @@ import threading
 import time
 import uuid
 
+from django.conf import settings
+
 from .base import SandboxError
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,10 @@ LIMITS_LABEL = "org.crownest.limits"
 
 
 def fingerprint(limits) -> str:
-    """Pooled containers serve runs with exactly the limits (and runtime) they were made with."""
-    return hashlib.sha256(repr(limits).encode()).hexdigest()[:16]
+    """Pooled containers serve runs with exactly the limits (and runtime) they were made with,
+    and with the egress folder (egress_mount.py) only where they were made with one."""
+    egress = f"egress={settings.CROWNEST_EGRESS_ENABLED}"
+    return hashlib.sha256(f"{limits!r} {egress}".encode()).hexdigest()[:16]
 
 
 def pool_list(sandbox, image_id: str | None = None, limits=None) -> list:
