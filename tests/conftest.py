@@ -4,8 +4,8 @@ engine, started once per session and shared). Helpers that are not fixtures live
 
 Markers (pyproject.toml): `docker`, `browser`, `s3`, `node`, `egress`, `faults`, `multihost`.
 A test that uses a fixture of the live stack, the egress proxy, the browser, the S3 server or
-the built TypeScript SDK is marked here (MARKED_BY_FIXTURE), even where its module does not say so; `make test-fast` runs
-what carries none of them."""
+the built TypeScript SDK is marked here (MARKED_BY_FIXTURE), even where its module does not
+say so; `make test-fast` runs what carries none of them."""
 
 import os
 import sys
