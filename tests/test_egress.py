@@ -65,7 +65,8 @@ def log_of(run_id: str) -> list[dict]:
 def ended(runs, run_id: str) -> dict:
     run = runs.wait(run_id, timeout=240)
     # the log is stored before the terminal event: it is complete now
-    assert RunNetwork.objects.get(run_id=run_id).recorded_at is not None
+    why = lambda: (run, [e for e in runs.events(run_id) if e["type"] == "error"])  # noqa: E731
+    assert RunNetwork.objects.get(run_id=run_id).recorded_at is not None, why()
     return run
 
 

@@ -126,9 +126,16 @@ class RunTable:
         bundle.write_bytes(self.ca_cert)
         bundle.chmod(0o644)
         state.socket_path.unlink(missing_ok=True)
-        state.server = await asyncio.start_unix_server(
-            lambda r, w: self._relay(state, r, w), path=str(state.socket_path)
-        )
+        # A socket's path may be 107 bytes at most, and a deep install's is longer: bind
+        # through the folder's descriptor (/proc/self/fd/N/name), which names the same place.
+        folder_fd = os.open(socket_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            state.server = await asyncio.start_unix_server(
+                lambda r, w: self._relay(state, r, w),
+                path=f"/proc/self/fd/{folder_fd}/{state.socket_path.name}",
+            )
+        finally:
+            os.close(folder_fd)
         os.chmod(state.socket_path, self.socket_mode)
         self.runs[run_id] = state
         log.info("egress: opened %s (%s)", run_id, state.policy.mode)
