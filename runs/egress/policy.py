@@ -58,8 +58,8 @@ def _port(text: str, entry: str) -> int:
 
 def _split(entry: str) -> tuple[str, int | None]:
     if entry.startswith("["):  # [v6] or [v6]:port
-        inside, _, rest = entry[1:].partition("]")
-        if rest and not rest.startswith(":"):
+        inside, closed, rest = entry[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
             raise AllowEntryError(f"{entry!r}: text after the bracketed address")
         return inside, _port(rest[1:], entry) if rest else None
     if entry.count(":") > 1:  # a bare IPv6 literal, no port
@@ -143,11 +143,11 @@ def address_problem(address: str) -> str:
         ip = ip.ipv4_mapped
     for kind, test in (
         ("a metadata", lambda: ip in METADATA),
+        ("an unspecified", lambda: ip.is_unspecified),
         ("a loopback", lambda: ip.is_loopback),
         ("a link-local", lambda: ip.is_link_local),
         ("a private", lambda: ip.is_private),
         ("a multicast", lambda: ip.is_multicast),
-        ("an unspecified", lambda: ip.is_unspecified),
         ("a non-global", lambda: not ip.is_global),
     ):
         if test():
