@@ -1,6 +1,6 @@
 """Fixtures shared by the suite: users, API clients, the suite's Redis, and the live stack (one
 real Celery worker and one daphne, against the test database, real Redis and the real Docker
-engine, started once per session and shared). Helpers that are not fixtures live in helpers.py.
+engine, started once per session and shared). Helpers that are not fixtures live in helpers/.
 
 Markers (pyproject.toml): `docker`, `browser`, `s3`, `node`, `egress`, `faults`, `multihost`.
 A test that uses a fixture of the live stack, the egress proxy, the browser, the S3 server or

@@ -10,7 +10,13 @@ earlier in it (a join, or a second statement in one transaction) waits for the T
 TRUNCATE waits for it: PostgreSQL ends one of them with DeadlockDetected, and when that is the
 flush, the next test starts on the last test's rows.
 
-So around the flush, and only there, the database is closed to everyone else: new connections
+Caught in the server's log (log_lock_waits on) at a failure of `make test`: the TRUNCATE waited
+for evidence_evidencebundle, held by a worker's transaction that had inserted a bundle and, at
+COMMIT, checked its deferred foreign key to runs_run, which the TRUNCATE already held: the
+Evidence Bundle of a run the API had ended before it started (the worker's finish_ending task),
+which the wait for an idle worker did not wait for. It now does (helpers.busy_runs).
+
+And then, around the flush, and only there, the database is closed to everyone else: new connections
 are refused, and the connections of other processes (and of this process's other threads) are
 ended, waiting until each has gone, so that the TRUNCATE is the only one asking for locks. They
 were told nothing of it: the worker's keeper threads and the web's feeds log a failed query

@@ -31,7 +31,16 @@ from runs import tasks
 from runs.models import Run
 from runs.tokens import token_issue
 
-from .helpers import ROOT, TERMINAL, Runs, daphne_process, make_targz, service, wait_until
+from .helpers import (
+    ROOT,
+    TERMINAL,
+    Runs,
+    busy_runs,
+    daphne_process,
+    make_targz,
+    service,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.docker]
 
@@ -314,17 +323,8 @@ def lines(text: str) -> list[str]:
 
 
 def idle() -> bool:
-    """No run of this file is waiting or running, and every ended one is done ending (the
-    worker's last write, its phases, comes after the evidence: the flush must not race it)."""
-    runs = Run.objects.all()
-    if runs.filter(status__in=[S.QUEUED, S.RUNNING]).exists():
-        return False
-    if runs.filter(status__in=Run.TERMINAL, ending_done_at__isnull=True).exists():
-        return False
-    by_worker = runs.filter(status__in=Run.TERMINAL, worker__gt="").exclude(
-        failure_reason=Run.Failure.LOST_WORKER
-    )
-    return not by_worker.exclude(phases__has_key="evidence").exists()
+    """No run of this file is waiting, running or still being written by a worker."""
+    return not busy_runs().exists()
 
 
 @pytest.fixture
