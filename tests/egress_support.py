@@ -22,7 +22,7 @@ from .helpers import ROOT, database_url, started, to_queue, worker_process
 
 QUEUE = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-egress"
 INSTANCE = f"{settings.CROWNEST_INSTANCE}-egress"
-HOST = f"{settings.CROWNEST_WORKER_HOST}-egress"
+WORKER_HOST = f"{settings.CROWNEST_WORKER_HOST}-egress"
 MAX_BYTES = 6 * 1024 * 1024  # small enough that a test can pass it
 
 
@@ -81,7 +81,7 @@ def egress_env(tmp_path_factory, upstream_ca) -> dict:
         "CROWNEST_EGRESS_EXTRA_CA": str(upstream_ca.ca_file),
         "CROWNEST_EGRESS_MAX_BYTES": str(MAX_BYTES),
         "CROWNEST_INSTANCE": INSTANCE,
-        "CROWNEST_WORKER_HOST": HOST,
+        "CROWNEST_WORKER_HOST": WORKER_HOST,
         # npm and pip need room for their caches and a node_modules.
         "CROWNEST_SANDBOX_TMP_SIZE": "64m",
         "CROWNEST_SANDBOX_PIDS": "128",

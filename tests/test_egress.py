@@ -12,11 +12,13 @@ import pytest
 from runs.blobs import storage
 from runs.egress import control
 from runs.egress.models import NetworkRequest, RunNetwork
+from runs.egress.reaping import egress_strays_remove
+from runs.egress.record import entry_line, entry_make
 from runs.egress.services import run_network_set
 from runs.egress.store import body_name, network_ndjson, request_dict
-from runs.models import Run
+from runs.models import Run, WorkerHost
 
-from .egress_support import MAX_BYTES
+from .egress_support import MAX_BYTES, WORKER_HOST
 from .egress_upstreams import (
     HOST,
     build_npm_tarball,
@@ -273,3 +275,61 @@ def test_a_killed_proxy_fails_requests_clearly_and_comes_back(
     during = next(line for line in out.splitlines() if line.startswith("during"))
     assert "502" in during and "after 200" in out  # the relay's answer while no proxy is there
     assert len(log_of(run_id)) >= 3
+
+
+def test_each_hosts_proxy_is_in_its_heartbeat_and_in_healthz(
+    egress_runs, egress_proxy, client, settings
+):
+    settings.CROWNEST_EGRESS_ENABLED = True  # this web process: an installation with egress on
+
+    def status():
+        return WorkerHost.objects.filter(name=WORKER_HOST).values_list("egress", flat=True).first()
+
+    hosts = lambda: list(WorkerHost.objects.values_list("name", "egress"))  # noqa: E731
+    wait_until(lambda: status() == "ok", timeout=30, message=lambda: str(hosts()))
+    body = client.get("/healthz").json()
+    assert body["checks"]["egress"] == "ok"
+    assert {h["name"]: h["egress"] for h in body["hosts"]}[WORKER_HOST] == "ok"
+    egress_proxy.kill()
+    try:
+        wait_until(lambda: (status() or "").startswith("unavailable"), timeout=30)
+        resp = client.get("/healthz")
+        assert resp.status_code == 503
+        assert "egress proxy answers" in resp.json()["checks"]["egress"]
+    finally:
+        egress_proxy.start()
+    wait_until(lambda: status() == "ok", timeout=30)
+
+
+def test_the_reaper_stores_and_closes_what_a_dead_worker_left(
+    egress_proxy, egress_env, runs, settings, tmp_path, transactional_db
+):
+    settings.CROWNEST_EGRESS_ENABLED = True
+    settings.CROWNEST_EGRESS_DIR = egress_env["CROWNEST_EGRESS_DIR"]
+    settings.CROWNEST_WORKER_HOST = WORKER_HOST
+    run_id = runs.create(make_targz({}), "true")["id"]
+    run_network_set(run=Run.objects.get(pk=run_id), mode="allowlist", allow=["pypi.org"])
+    # a run whose worker died with its socket open: the reaper has ended it
+    Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, worker_host=WORKER_HOST)
+    folder = control.run_folder(settings.CROWNEST_EGRESS_DIR, run_id)
+    (folder / control.BODIES).mkdir(parents=True)
+    body = b"a body fetched before the worker died"
+    digest = hashlib.sha256(body).hexdigest()
+    (folder / control.BODIES / digest).write_bytes(body)
+    entry = entry_make(
+        seq=1, method="GET", url="https://pypi.org/simple/x/", host="pypi.org",
+        decision="allowed", status=200, size=len(body), sha256=digest,
+    )  # fmt: skip
+    (folder / control.LOG).write_bytes(entry_line(entry))
+    policy = {"socketDir": str(tmp_path), "policy": {"mode": "allowlist", "allow": ["pypi.org"]}}
+    (folder / control.POLICY).write_text(json.dumps(policy))
+    control.control_call(settings.CROWNEST_EGRESS_DIR, {"op": "open", "run": run_id})
+    assert (tmp_path / f"{run_id}.sock").exists()
+
+    assert egress_strays_remove() == [run_id]
+    assert not folder.exists() and not (tmp_path / f"{run_id}.sock").exists()
+    ping = control.control_call(settings.CROWNEST_EGRESS_DIR, {"op": "ping"})
+    assert run_id not in ping["runs"]
+    assert [e["sha256"] for e in log_of(run_id)] == [digest]
+    assert RunNetwork.objects.get(run_id=run_id).bytes == len(body)
+    assert storage().exists(body_name(digest))
