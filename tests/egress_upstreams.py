@@ -78,7 +78,7 @@ class Upstream:
     """A threaded HTTPS server answering GET/HEAD from a {path: (content type, bytes)} table;
     it counts the requests it served (a replay must reach it no more)."""
 
-    def __init__(self, ca: TestCA):
+    def __init__(self, ca: TestCA, host: str = HOST, name: str = ""):
         self.files: dict[str, tuple[str, bytes]] = {}
         self.served: list[str] = []
         upstream = self
@@ -111,12 +111,12 @@ class Upstream:
                 upstream.served.append(f"POST {self.path}")
                 self.send_error(405)
 
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(ca.cert_file)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.base = f"https://{HOST}:{self.port}"
+        self.base = f"https://{name or host}:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> "Upstream":
