@@ -24,7 +24,7 @@ from .serializers import (
     ReviewOut,
     SigstoreBundleOut,
 )
-from .services import attestation_for, events_ndjson, evidence_for
+from .services import attestation_for, events_jcs, events_ndjson, evidence_for
 
 NOT_READY = errors("evidence_not_ready")
 
@@ -79,8 +79,8 @@ class RunEventsExport(APIView):
         "exportEvents",
         OpenApiResponse(
             OpenApiTypes.STR,
-            description="one event JSON per line (the RunEvent schema), in seq order: the "
-            "exact bytes whose sha256 is the bundle's events.sha256",
+            description="one event per line (the RunEvent schema) as RFC 8785 (JCS) JSON, in "
+            "seq order: the exact bytes whose sha256 is the bundle's events.sha256",
         ),
         media_type="application/x-ndjson",
     )
@@ -93,7 +93,8 @@ class RunEventsExport(APIView):
                 "Follow it live with GET .../events/stream, or export it after the end.",
                 {"status": run.status},
             )
-        resp = StreamingHttpResponse(events_ndjson(run.id), content_type="application/x-ndjson")
+        lines = events_ndjson(run.id, jcs=events_jcs(run.id))
+        resp = StreamingHttpResponse(lines, content_type="application/x-ndjson")
         return _download(resp, attach, f"{run.id}-events.ndjson")
 
 

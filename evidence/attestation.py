@@ -3,12 +3,12 @@ in a DSSE envelope signed with ECDSA P-256 (docs/evidence.md is the format's ref
 
 import base64
 import hashlib
-import json
 
 from django.conf import settings
 
 from runs.models import Run
 
+from .canonical import canonical
 from .keys import SigningKey
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -16,11 +16,6 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "https://crownest.dev/workspace-run/v1"
 SIGSTORE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
-
-
-def canonical(data) -> bytes:
-    """Sorted keys, no spaces, UTF-8: the bytes that digests and signatures are taken over."""
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -100,7 +95,7 @@ def envelope_sign(payload: bytes, key: SigningKey) -> bytes:
         "payload": base64.b64encode(payload).decode(),
         "signatures": [{"keyid": key.keyid, "sig": base64.b64encode(signature).decode()}],
     }
-    return json.dumps(envelope, separators=(",", ":")).encode()
+    return canonical(envelope)
 
 
 def envelope_digest(envelope: bytes | str) -> str:

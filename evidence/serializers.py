@@ -8,6 +8,7 @@ from runs.http.docs import SHA256, TERMINAL_CHOICES, const, named, nullable, run
 from runs.http.inputs import command_field, documented
 from runs.models import Run
 
+from .canonical import JCS
 from .models import Review
 
 SHA256_FIELD = (serializers.CharField, SHA256)
@@ -170,6 +171,13 @@ class AttestationRef(serializers.Serializer):
 @named("Evidence")
 class EvidenceOut(serializers.Serializer):
     schema = const("crownest.evidence/v1")
+    canonicalization = documented(
+        serializers.CharField,
+        {"type": "string", "const": JCS},
+        required=False,
+        help_text="RFC 8785 (JCS): this bundle's digest (X-Evidence-Sha256) and its events.ndjson "
+        "lines are JCS bytes; absent on bundles written before (docs/evidence.md)",
+    )
     runId = serializers.CharField()
     status = serializers.ChoiceField(choices=TERMINAL_CHOICES)
     exitCode = nullable(serializers.IntegerField)

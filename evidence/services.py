@@ -12,10 +12,10 @@ from runs.ending import sandbox_kept
 from runs.errors import EvidenceNotReady
 from runs.ids import iso
 from runs.models import Run, RunEvent
-from runs.stream.events import event_json
+from runs.stream.events import event_dict
 
 from . import attestation
-from .attestation import canonical
+from .canonical import JCS, canonical, event_line, legacy_event_line
 from .keys import KeyUnavailable, signing_key
 from .models import Attestation, EvidenceBundle
 
@@ -23,12 +23,23 @@ log = logging.getLogger(__name__)
 SCHEMA = "crownest.evidence/v1"
 
 
-def events_ndjson(run_id: str):
-    """The event log as served at .../events.ndjson: each event's JSON (as every API serves it)
-    and a newline, in seq order. Its sha256 is the bundle's events.sha256."""
+def events_ndjson(run_id: str, *, jcs: bool = True):
+    """The event log as served at .../events.ndjson: each event's RFC 8785 bytes and a newline,
+    in seq order (the legacy line form for a bundle written before JCS: the bytes it hashed).
+    Its sha256 is the bundle's events.sha256."""
+    line = event_line if jcs else legacy_event_line
     events = RunEvent.objects.filter(run_id=run_id).order_by("seq").iterator(chunk_size=2000)
     for event in events:
-        yield (event_json(event) + "\n").encode()
+        yield line(event_dict(event))
+
+
+def events_jcs(run_id: str) -> bool:
+    """Whether the run's event log is served as JCS lines: yes, unless its bundle was written
+    before JCS (then the lines its digest and signature name)."""
+    marks = EvidenceBundle.objects.filter(run_id=run_id).values_list(
+        "data__canonicalization", flat=True
+    )
+    return all(mark == JCS for mark in marks)
 
 
 def events_digest(run_id: str) -> tuple[dict, dict | None]:
@@ -145,6 +156,8 @@ def bundle_data(run: Run) -> dict:
     ]
     return {
         "schema": SCHEMA,
+        # How this bundle's digest and its events.ndjson lines are serialised (docs/evidence.md).
+        "canonicalization": JCS,
         "runId": run.id,
         "status": run.status,
         "exitCode": run.exit_code,

@@ -74,7 +74,9 @@ def engine(docker_host: str = ""):
 
 
 def sandboxes(client) -> set[str]:
-    found = client.containers.list(all=True, filters={"label": f"org.crownest.instance={INSTANCE}"})
+    mine = {"label": f"org.crownest.instance={INSTANCE}"}
+    # a container removed between docker-py's list and its inspect of it is gone: not an error
+    found = client.containers.list(all=True, filters=mine, ignore_removed=True)
     return {c.name for c in found}
 
 

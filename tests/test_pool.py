@@ -28,7 +28,8 @@ INSTANCE = f"{settings.CROWNEST_INSTANCE}-pool"
 def pooled(docker_client, pid: int) -> list:
     """The started pool containers kept by the worker whose main process is `pid`."""
     owner = f"org.crownest.owner={socket.gethostname()}:{pid}"
-    found = docker_client.containers.list(filters={"label": owner, "name": "crownest-pool-"})
+    pooled = {"label": owner, "name": "crownest-pool-"}
+    found = docker_client.containers.list(filters=pooled, ignore_removed=True)
     return [c for c in found if c.status == "running"]
 
 

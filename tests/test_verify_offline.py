@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import jcs
 import pytest
 from crownest_client import cli_common
 from crownest_client.cli import app
 from crownest_client.client import Client
+from crownest_client.errors import EvidenceDigestMismatch
 from crownest_client.oneshot import follow, save_evidence
 from crownest_client.verify import CHECKS, keyid_of, verify_folder
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,12 +29,18 @@ LOG_CHANGED = "events.ndjson: sha256 differs from the signed subject"
 ARTIFACTS = {"dist/a.js": b"console.log('hej');\n", "reports/junit.xml": b"<testsuite/>\n"}
 
 
-def canonical(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def canonical(obj, legacy=False) -> bytes:
+    """RFC 8785 by `jcs`, an implementation the client does not use; `legacy`: the sorted-keys
+    JSON of bundles written before JCS."""
+    if legacy:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return jcs.canonicalize(obj)
 
 
-def event_line(event: dict) -> bytes:
-    # {"seq","type","timestamp","data"} in that order, no spaces, UTF-8 kept, then \n
+def event_line(event: dict, legacy=False) -> bytes:
+    # JCS, then \n; before JCS: {"seq","type","timestamp","data"} in that order, no spaces
+    if not legacy:
+        return canonical(event) + b"\n"
     ordered = {k: event[k] for k in ("seq", "type", "timestamp", "data")}
     return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
@@ -137,8 +145,8 @@ def make_statement(run_id, bundle, artifacts) -> dict:
     }
 
 
-def sign(statement: dict, key) -> dict:
-    payload = canonical(statement)
+def sign(statement: dict, key, legacy=False) -> dict:
+    payload = canonical(statement, legacy)
     kind = b"application/vnd.in-toto+json"
     pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
     return {
@@ -163,12 +171,14 @@ def build_folder(
     exit_code=0,
     failure_reason=None,
     drop_seq=None,
+    legacy=False,
 ) -> Path:
-    """A complete, correct evidence folder, as `crownest run-archive --out` saves it."""
+    """A complete, correct evidence folder, as `crownest run-archive --out` saves it; `legacy`:
+    as a bundle written before JCS was (no `canonicalization`)."""
     folder.mkdir(parents=True, exist_ok=True)
     events = make_events(run_id, status, exit_code, failure_reason)
     events = [e for e in events if e["seq"] != drop_seq]
-    log = b"".join(event_line(e) for e in events)
+    log = b"".join(event_line(e, legacy) for e in events)
     artifacts = []
     for i, (path, data) in enumerate(ARTIFACTS.items()):
         target = folder / path
@@ -178,6 +188,7 @@ def build_folder(
         artifacts.append({"id": f"ar_{i}", "path": path, "sizeBytes": len(data), "sha256": sha})
     bundle = {
         "schema": "crownest.evidence/v1",
+        **({} if legacy else {"canonicalization": "RFC8785"}),
         "runId": run_id,
         "status": status,
         "exitCode": exit_code,
@@ -193,7 +204,8 @@ def build_folder(
         "terminalEvent": events[-1],
         "sandbox": {"kept": False},
     }
-    envelope = json.dumps(sign(make_statement(run_id, bundle, artifacts), signing_key)).encode()
+    envelope = sign(make_statement(run_id, bundle, artifacts), signing_key, legacy)
+    envelope = json.dumps(envelope).encode() if legacy else canonical(envelope)
     bundle["attestation"] = {
         "url": f"/api/v1/workspace-runs/{run_id}/evidence/attestation",
         "sigstoreBundleUrl": f"/api/v1/workspace-runs/{run_id}/evidence/sigstore-bundle",
@@ -363,6 +375,26 @@ def test_exit_code_edited_in_the_bundle(good):
     refused(good, "outcome", "bundle exitCode 1 differs from the signed outcome 0")
 
 
+def test_one_number_written_two_ways_is_one_fact_but_zero_is_not_false(good):
+    # The log's JCS line writes durationSeconds 5.0 as 5; the bundle as served writes 5.0.
+    assert b'"durationSeconds":5,' in (good / "events.ndjson").read_bytes()
+    assert '"durationSeconds": 5.0' in (good / "evidence.json").read_text()
+    assert verify_folder(good).ok
+    edit_json(good / "evidence.json", lambda b: b.update(exitCode=False))
+    refused(good, "outcome", "bundle exitCode false differs from the signed outcome 0")
+
+
+def test_a_folder_saved_before_jcs_still_verifies(tmp_path, service_key):
+    """Bundles written before RFC 8785 keep their sorted-keys Statement and their log lines."""
+    old = build_folder(
+        tmp_path / "old", signing_key=service_key, trusted=[key_entry(service_key)], legacy=True
+    )
+    assert b'"durationSeconds":5.0' in (old / "events.ndjson").read_bytes()
+    assert verify_folder(old).ok
+    edit_lines(old, lambda lines: [lines[0].replace(b"queued", b"QUEUED"), *lines[1:]])
+    refused(old, "events", LOG_CHANGED)
+
+
 def test_status_edited_in_the_bundle(good):
     edit_json(good / "evidence.json", lambda b: b.update(status="failed"))
     refused(good, "outcome", "bundle status failed differs from the signed outcome succeeded")
@@ -427,9 +459,11 @@ def test_a_keys_list_that_lies_about_a_keyid_is_refused(good, service_key):
 # through the API (mocked): `evidence verify RUN_ID` and `--out`
 
 
-def serve(folder: Path, *, attestation=True, gone=()):
+def serve(folder: Path, *, attestation=True, gone=(), digest_of=None):
     """A MockTransport that answers the evidence endpoints from a folder; without `attestation`
-    that route is unknown (Django's HTML 404), and the artifacts in `gone` were deleted."""
+    that route is unknown (Django's HTML 404), and the artifacts in `gone` were deleted;
+    `digest_of={"bundle": …}` serves another X-Evidence-Sha256."""
+    digest_of = digest_of or {}
     bundle = json.loads((folder / "evidence.json").read_text())
     run = bundle["runId"]
     events = (folder / "events.ndjson").read_bytes()
@@ -458,6 +492,10 @@ def serve(folder: Path, *, attestation=True, gone=()):
             return httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}})
         if isinstance(body, bytes):
             return httpx.Response(200, content=body)
+        if body is bundle:  # the service's digest of the bundle: over its canonical bytes
+            digest = hashlib.sha256(canonical(bundle, "canonicalization" not in bundle))
+            headers = {"X-Evidence-Sha256": digest_of.get("bundle", digest.hexdigest())}
+            return httpx.Response(200, json=body, headers=headers)
         return httpx.Response(200, json=body)
 
     return Client("http://crownest.test", "cn_test", transport=httpx.MockTransport(handler))
@@ -490,6 +528,25 @@ def test_verify_by_run_id_of_an_unknown_run(good, monkeypatch):
     monkeypatch.setattr(cli_common, "client_from_config", lambda: serve(good))
     res = cli("wr_nope")
     assert res.exit_code == 69 and "404 not_found" in res.stderr
+
+
+def test_the_served_evidence_digest_is_checked_against_the_canonical_bytes(good, tmp_path):
+    bundle = json.loads((good / "evidence.json").read_text())
+    want = hashlib.sha256(jcs.canonicalize(bundle)).hexdigest()
+    with serve(good) as client:
+        assert client.get_evidence("wr_A").sha256 == want
+        assert follow(client, "wr_A").to_json()["evidenceSha256"] == want
+    with serve(good, digest_of={"bundle": "00" * 32}) as client:
+        with pytest.raises(EvidenceDigestMismatch, match=f"hash to {want}"):
+            client.get_evidence("wr_A")
+    # A bundle written before JCS: its digest is over the sorted-keys JSON, and still checked.
+    old = build_folder(tmp_path / "old", signing_key=new_key(), trusted=[], legacy=True)
+    legacy = json.loads((old / "evidence.json").read_text())
+    with serve(old) as client:
+        assert (
+            client.get_evidence("wr_A").sha256
+            == hashlib.sha256(canonical(legacy, legacy=True)).hexdigest()
+        )
 
 
 def test_a_reused_out_folder_keeps_no_stale_attestation(good, tmp_path):

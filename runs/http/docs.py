@@ -162,6 +162,11 @@ class ArchiveProgressData(serializers.Serializer):
     bytesDone = serializers.IntegerField(min_value=0)
     bytesTotal = serializers.IntegerField(min_value=0)
     filesDone = serializers.IntegerField(min_value=0, required=False)
+    expandedBytes = serializers.IntegerField(
+        min_value=0,
+        required=False,
+        help_text="extract: the archive's size unpacked (bytesDone/bytesTotal count it compressed)",
+    )
 
 
 @named("OutputEventData")

@@ -61,8 +61,9 @@ def event_dict(event: RunEvent) -> dict:
 
 
 def event_json(event: RunEvent) -> str:
-    """The one serialisation of an event: listEvents, SSE, the websocket and the evidence digest
-    all use these exact bytes."""
+    """The live serialisation of an event: listEvents, SSE and the websocket use these exact bytes.
+    The evidence log (events.ndjson) writes the same event_dict as RFC 8785 JSON instead, so
+    that any client can re-derive its lines from the parsed events."""
     return json.dumps(event_dict(event), ensure_ascii=False, separators=(",", ":"))
 
 

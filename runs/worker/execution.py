@@ -124,7 +124,10 @@ def extract(sandbox, spec: RunSpec, run: Run) -> Outcome | None:
             f"workspace's {disk} disk limit; leave build outputs and dependencies out of it."
         )
         return Outcome(S.FAILED, None, F.DISK_LIMIT, _error("disk_limit", message))
-    progress = ArchiveProgress(run.id, "extract", total)
+    # bytesDone/bytesTotal count the compressed archive fed to tar; expandedBytes is its size
+    # unpacked, which is what lands in /workspace (the run page's summary says that one).
+    expanded = {"expandedBytes": run.archive_expanded_bytes} if run.archive_expanded_bytes else {}
+    progress = ArchiveProgress(run.id, "extract", total, **expanded)
     try:
         with storage().open(run.archive_file, "rb") as fh:
             # Extraction is work too: a long one must not look like a vanished worker.

@@ -72,5 +72,15 @@
     return resp.status === 204 ? null : resp.json();
   }
 
-  window.CrowNest = { ApiError, call, csrfToken, describe, toError };
+  // Bytes as every page writes them (the `filesize` template filter's rule): binary units,
+  // no useless ".0": 512 B, 48.2 KiB, 64 MiB, 1 GiB.
+  function bytes(n) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    n = Number(n) || 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1).replace(/\.0$/, "") : String(Math.round(n))) + " " + units[i];
+  }
+
+  window.CrowNest = { ApiError, bytes, call, csrfToken, describe, toError };
 })();

@@ -5,18 +5,11 @@
 (function () {
   "use strict";
   const form = document.getElementById("new-run");
-  const { call, describe } = window.CrowNest;
+  const { bytes: human, call, describe } = window.CrowNest;
   const { meter, sha256File, upload } = window.CrowNestUpload;
   const $ = (id) => document.getElementById(id);
   const fileInput = $("archive");
   const drop = $("drop");
-
-  function human(n) {
-    const units = ["B", "KiB", "MiB", "GiB"];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i ? n.toFixed(1) : Math.round(n)) + " " + units[i];
-  }
 
   function showError(text) {
     $("error").textContent = text;

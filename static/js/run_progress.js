@@ -1,7 +1,8 @@
 // The archive's progress where people look: above the log, a bar for the upload, the
 // verification and the extraction into /workspace (archive_progress events: bytes, files and a
 // rate from the events' own timestamps, so a replay shows true figures). When the command shows
-// its first sign of life the bar gives way to a one-line summary of the extraction.
+// its first sign of life the bar gives way to a one-line summary of the extraction, which names
+// the size that landed in /workspace (the archive unpacked) and the compressed size as such.
 (function () {
   "use strict";
   const TITLES = {
@@ -9,15 +10,36 @@
     verify: "Verifying the archive",
     extract: "Extracting into /workspace",
   };
+  // Below this a rate says more about clocks and batching than about the work: none is shown.
+  const MIN_RATE_SECONDS = 0.2;
+  const human = (n) => window.CrowNest.bytes(n);
+  const count = (n) => Number(n).toLocaleString("en");
 
-  function human(n) {
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i ? n.toFixed(1).replace(/\.0$/, "") : String(Math.round(n))) + " " + units[i];
+  // The line under the bar for one event: `first` is the phase's first event {t, bytes}.
+  function lineText(d, first, t, totalFiles) {
+    const pct = d.bytesTotal ? Math.min(100, (d.bytesDone / d.bytesTotal) * 100) : 100;
+    const compressed = d.phase === "extract" ? " compressed" : "";
+    const parts = [`${human(d.bytesDone)} of ${human(d.bytesTotal)}${compressed}`, `${pct.toFixed(0)}%`];
+    if (d.filesDone != null) {
+      const of = d.phase === "extract" && totalFiles ? ` of ${count(totalFiles)}` : "";
+      parts.push(`${count(d.filesDone)}${of} files`);
+    }
+    const secs = (t - first.t) / 1000;
+    if (secs >= MIN_RATE_SECONDS && d.bytesDone > first.bytes) parts.push(`${human((d.bytesDone - first.bytes) / secs)}/s`);
+    return parts.join(" · ");
   }
 
-  const count = (n) => Number(n).toLocaleString("en");
+  // The summary once extracted: files, the size unpacked (what /workspace holds), the
+  // compressed size named as such, the time. Without the unpacked size (an old run's events
+  // and no figure on the page) only the compressed size, said so.
+  function summaryText(d, secs, expanded) {
+    const files = d.filesDone != null ? `${count(d.filesDone)} files, ` : "";
+    const unpacked = d.expandedBytes || expanded;
+    const size = unpacked
+      ? `${human(unpacked)} (${human(d.bytesTotal)} compressed)`
+      : `${human(d.bytesTotal)} compressed`;
+    return `${files}${size}${secs >= 0.1 ? ` in ${secs.toFixed(1)}s` : ""}`;
+  }
 
   class ArchiveProgress {
     constructor(box) {
@@ -26,6 +48,7 @@
       this.text = box.querySelector("#ap-text");
       this.bar = box.querySelector("#ap-bar");
       this.totalFiles = Number(box.dataset.files) || null;
+      this.expanded = Number(box.dataset.expanded) || null;
       this.first = {};  // phase -> its first event {t, bytes}
       this.last = null;
       this.finished = false;
@@ -39,16 +62,8 @@
       this.last = { t, d };
       if (this.finished) return;
       const pct = d.bytesTotal ? Math.min(100, (d.bytesDone / d.bytesTotal) * 100) : 100;
-      const parts = [`${human(d.bytesDone)} of ${human(d.bytesTotal)}`, `${pct.toFixed(0)}%`];
-      if (d.filesDone != null) {
-        const of = d.phase === "extract" && this.totalFiles ? ` of ${count(this.totalFiles)}` : "";
-        parts.push(`${count(d.filesDone)}${of} files`);
-      }
-      const f = this.first[d.phase];
-      const secs = (t - f.t) / 1000;
-      if (secs > 0 && d.bytesDone > f.bytes) parts.push(`${human((d.bytesDone - f.bytes) / secs)}/s`);
       this.phase.textContent = TITLES[d.phase] || d.phase;
-      this.text.textContent = parts.join(" · ");
+      this.text.textContent = lineText(d, this.first[d.phase], t, this.totalFiles);
       this.bar.value = pct;
       this.box.classList.remove("done");
       this.box.dataset.phase = d.phase;
@@ -61,11 +76,9 @@
       this.finished = true;
       const last = this.last;
       if (!last || last.d.phase !== "extract") { this.box.hidden = true; return; }
-      const f = this.first.extract;
-      const secs = Math.max(0, (last.t - f.t) / 1000);
-      const files = last.d.filesDone != null ? `${count(last.d.filesDone)} files, ` : "";
+      const secs = Math.max(0, (last.t - this.first.extract.t) / 1000);
       this.phase.textContent = "Archive extracted";
-      this.text.textContent = `${files}${human(last.d.bytesTotal)}${secs >= 0.1 ? ` in ${secs.toFixed(1)}s` : ""}`;
+      this.text.textContent = summaryText(last.d, secs, this.expanded);
       this.bar.value = 100;
       this.box.classList.add("done");
       this.box.dataset.phase = "done";
@@ -73,5 +86,7 @@
     }
   }
 
+  ArchiveProgress.lineText = lineText;
+  ArchiveProgress.summaryText = summaryText;
   window.CrowNestArchiveProgress = ArchiveProgress;
 })();

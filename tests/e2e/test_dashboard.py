@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from runs.models import Run, Transfer
+from runs.templatetags.crownest import filesize
 
 from ..helpers import Runs, client_for, make_targz
 
@@ -78,7 +79,10 @@ def test_a_running_run_moves(stack, django_user_model, new_page, shot):
         "#archive-progress[data-phase=extract]:not([hidden])", state="visible", timeout=60_000
     )
     assert "Extracting into /workspace" in bar.inner_text()
-    assert re.search(r"[\d.]+ KiB of [\d.]+ KiB · \d+%", bar.inner_text()), bar.inner_text()
+    # The bytes fed to tar are the compressed archive's, and the line says so.
+    assert re.search(r"[\d.]+ KiB of [\d.]+ KiB compressed · \d+%", bar.inner_text()), (
+        bar.inner_text()
+    )
 
     log = page.locator("#log")
     expect(log).to_contain_text("tick 2", timeout=60_000)
@@ -92,6 +96,11 @@ def test_a_running_run_moves(stack, django_user_model, new_page, shot):
     # The extraction's summary stays above the log.
     expect(page.locator("#archive-progress")).to_contain_text("Archive extracted")
     expect(page.locator("#archive-progress")).to_contain_text("30,001 files")
+    # ... with the size that landed in /workspace, and the compressed one named as such.
+    unpacked = filesize(Run.objects.get(pk=run["id"]).archive_expanded_bytes)
+    expect(page.locator("#archive-progress")).to_contain_text(
+        f"30,001 files, {unpacked} ({filesize(len(data))} compressed)"
+    )
 
     # Durations count on by themselves: the header and the command's phase.
     duration = page.locator("#duration")

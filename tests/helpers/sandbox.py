@@ -4,8 +4,9 @@
 def run_containers(docker_client, run_id: str):
     """The run's containers: made for it (labelled), or taken from the pool (renamed to it)."""
     by_label = {"label": f"org.crownest.run={run_id}"}
-    found = docker_client.containers.list(all=True, filters=by_label)
-    found += docker_client.containers.list(all=True, filters={"name": f"^/?crownest-run-{run_id}$"})
+    found = docker_client.containers.list(all=True, filters=by_label, ignore_removed=True)
+    by_name = {"name": f"^/?crownest-run-{run_id}$"}
+    found += docker_client.containers.list(all=True, filters=by_name, ignore_removed=True)
     return list({c.id: c for c in found}.values())
 
 

@@ -1,6 +1,7 @@
 """CrowNest Workspace Runs: Python SDK (`Client`, `run_archive`, offline `verify_folder`) and the
 `crownest` CLI."""
 
+from .canonical import canonical, evidence_sha256
 from .client import Client
 from .errors import (
     ApiError,
@@ -8,6 +9,7 @@ from .errors import (
     ArchiveRequired,
     ArchiveTooLarge,
     CrownestError,
+    EvidenceDigestMismatch,
     EvidenceNotReady,
     Forbidden,
     InvalidRequest,
@@ -48,6 +50,7 @@ __all__ = [
     "Event",
     "EventPage",
     "Evidence",
+    "EvidenceDigestMismatch",
     "EvidenceNotReady",
     "Failure",
     "Forbidden",
@@ -68,6 +71,8 @@ __all__ = [
     "TransferConflict",
     "TrustedKey",
     "Verdict",
+    "canonical",
+    "evidence_sha256",
     "file_digest",
     "follow",
     "load_key_file",

@@ -9,10 +9,13 @@ import typer
 
 from . import cli_oneshot, cli_steps, cli_verify
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="CrowNest Workspace Runs.")
-runs_app = typer.Typer(no_args_is_help=True, help="Create, upload, start, watch, cancel runs.")
-artifacts_app = typer.Typer(no_args_is_help=True, help="List and download artifacts.")
-evidence_app = typer.Typer(no_args_is_help=True, help="Evidence Bundles.")
+# Plain help (rich_markup_mode=None): typer's rich help shows every flag with a `<bool>` value it
+# does not take (`--json <bool>`); click's own help shows flags as flags.
+PLAIN = {"no_args_is_help": True, "rich_markup_mode": None}
+app = typer.Typer(add_completion=False, help="CrowNest Workspace Runs.", **PLAIN)
+runs_app = typer.Typer(help="Create, upload, start, watch, cancel runs.", **PLAIN)
+artifacts_app = typer.Typer(help="List and download artifacts.", **PLAIN)
+evidence_app = typer.Typer(help="Evidence Bundles.", **PLAIN)
 
 app.command("login")(cli_oneshot.login)
 app.command("run-archive")(cli_oneshot.run_archive_cmd)

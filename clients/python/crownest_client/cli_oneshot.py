@@ -9,11 +9,11 @@ from typing import Annotated
 
 import httpx
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from . import config
 from .cli_common import (
     EXIT_CANCELED,
+    archive_bar,
     client_from_config,
     err,
     exit_code_for,
@@ -21,6 +21,7 @@ from .cli_common import (
     print_event,
     report_error,
 )
+from .cli_progress import UploadBar
 from .client import Client
 from .errors import ApiError, CrownestError, RunNotStarted
 from .models import Event
@@ -48,15 +49,24 @@ def run_archive_cmd(
     path: Annotated[Path, typer.Argument(exists=True, help="A directory or a .tar.gz/.tgz")],
     command: Annotated[str, typer.Option("--command", "-c", help="Run under /bin/sh -c")],
     template: str = typer.Option("python-node", help="Sandbox template"),
-    artifact: Annotated[list[str], typer.Option("--artifact", "-a", help="Path or glob")] = [],  # noqa: B006
+    artifact: Annotated[
+        list[str],
+        typer.Option("--artifact", "-a", metavar="<path>", help="Path or glob (repeatable)"),
+    ] = [],  # noqa: B006
     timeout: Annotated[int | None, typer.Option(help="Seconds before the run is stopped")] = None,
-    keep_sandbox: bool = typer.Option(False, "--keep-sandbox"),
-    env: Annotated[list[str], typer.Option("--env", "-e", help="K=V")] = [],  # noqa: B006
+    keep_sandbox: bool = typer.Option(
+        False, "--keep-sandbox", help="Keep the sandbox after the run ends"
+    ),
+    env: Annotated[
+        list[str], typer.Option("--env", "-e", metavar="<K=V>", help="Environment (repeatable)")
+    ] = [],  # noqa: B006
     out: Annotated[
         Path | None, typer.Option(help="Where artifacts and the evidence files go")
     ] = None,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON result on stdout"),
-    cancel_on_interrupt: bool = typer.Option(False, "--cancel-on-interrupt"),
+    cancel_on_interrupt: bool = typer.Option(
+        False, "--cancel-on-interrupt", help="Ctrl-C cancels the run (else it goes on)"
+    ),
     staged: bool = typer.Option(False, "--staged", help="Always use a staged transfer"),
     no_reuse: bool = typer.Option(
         False, "--no-reuse", help="Upload even when the service already has this archive"
@@ -68,39 +78,27 @@ def run_archive_cmd(
     client = client_from_config()
     state: dict = {"run": None, "last": 0}
 
+    upload_bar = UploadBar(err)
+    # This command shows its own upload, measured where the bytes leave: the service's upload
+    # events, replayed when the run is followed, would draw it a second time.
+    archive_bar.skip.add("upload")
+
     def on_run(run):
         state["run"] = run
         err.print(f"[dim]--- run {run.id}[/dim]")
         if reused(run):
-            progress.stop()
+            upload_bar.stop()
             err.print(REUSING)
 
     def on_event(event: Event):
+        upload_bar.stop()  # a dropped last report must not leave the bar standing
         state["last"] = event.seq
         state["ended"] = event.type == "terminal"
         print_event(event, to_stderr=as_json)
 
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err,
-        transient=True,
-        redirect_stdout=False,  # live command output must not pass through the bar
-        redirect_stderr=False,
-    )
-    task = progress.add_task("upload", total=None)
     try:
-        with progress:
-            result: RunResult | None = None
-
-            def on_progress(done, total):
-                progress.update(task, completed=done, total=total)
-                if done >= total:
-                    progress.stop()
-
-            result = run_archive(
+        try:
+            result: RunResult = run_archive(
                 client,
                 path,
                 command=command,
@@ -112,10 +110,12 @@ def run_archive_cmd(
                 out_dir=out,
                 on_run=on_run,
                 on_event=on_event,
-                on_progress=on_progress,
+                on_progress=upload_bar,
                 upload_method="staged" if staged else "auto",
                 reuse_archive=not no_reuse,
             )
+        finally:
+            upload_bar.stop()
     except KeyboardInterrupt:
         raise typer.Exit(interrupted(client, state, cancel_on_interrupt)) from None
     except RunNotStarted as exc:

@@ -27,10 +27,17 @@ def runs_create(
     archive: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The .tar.gz")],
     command: Annotated[str, typer.Option("--command", "-c")],
     template: str = "python-node",
-    artifact: Annotated[list[str], typer.Option("--artifact", "-a")] = [],  # noqa: B006
+    artifact: Annotated[
+        list[str],
+        typer.Option("--artifact", "-a", metavar="<path>", help="Path or glob (repeatable)"),
+    ] = [],  # noqa: B006
     timeout: int | None = None,
-    keep_sandbox: bool = typer.Option(False, "--keep-sandbox"),
-    env: Annotated[list[str], typer.Option("--env", "-e")] = [],  # noqa: B006
+    keep_sandbox: bool = typer.Option(
+        False, "--keep-sandbox", help="Keep the sandbox after the run ends"
+    ),
+    env: Annotated[
+        list[str], typer.Option("--env", "-e", metavar="<K=V>", help="Environment (repeatable)")
+    ] = [],  # noqa: B006
     no_reuse: bool = typer.Option(
         False, "--no-reuse", help="Await an upload even when the service has this archive"
     ),
@@ -165,7 +172,10 @@ def artifacts_list(run_id: str):
 def artifacts_download(
     run_id: str,
     out: Annotated[Path, typer.Option(help="Directory; files keep their artifact paths")],
-    path: Annotated[list[str], typer.Option("--path", help="Only these artifact paths")] = [],  # noqa: B006
+    path: Annotated[
+        list[str],
+        typer.Option("--path", metavar="<path>", help="Only these artifact paths (repeatable)"),
+    ] = [],  # noqa: B006
 ):
     """Download a run's artifacts into --out."""
 

@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 
-from .errors import ApiError, EvidenceNotReady, StreamError, error_from_response
+from .canonical import evidence_sha256
+from .errors import (
+    ApiError,
+    EvidenceDigestMismatch,
+    EvidenceNotReady,
+    StreamError,
+    error_from_response,
+)
 from .models import Artifact, Event, EventPage, Evidence, Run, RunPage, Template
 from .transfers import TransferCalls
 
@@ -205,10 +212,16 @@ class Client(TransferCalls):
 
     def get_evidence(self, run_id: str, *, wait: float = 30.0) -> Evidence:
         """The Evidence Bundle; it is written shortly after the terminal event, so a 409
-        evidence_not_ready is retried for up to `wait` seconds."""
-        return Evidence.from_json(
-            self._get_ready(f"/workspace-runs/{run_id}/evidence", wait).json()
-        )
+        evidence_not_ready is retried for up to `wait` seconds. Its `X-Evidence-Sha256` must be
+        the digest of the bundle's canonical bytes (RFC 8785), else EvidenceDigestMismatch."""
+        resp = self._get_ready(f"/workspace-runs/{run_id}/evidence", wait)
+        bundle, served = resp.json(), resp.headers.get("X-Evidence-Sha256")
+        if served is not None and served != evidence_sha256(bundle):
+            raise EvidenceDigestMismatch(
+                f"evidence of {run_id}: served as {served}, its canonical bytes hash to "
+                f"{evidence_sha256(bundle)}"
+            )
+        return Evidence.from_json(bundle, served)
 
     def get_attestation(self, run_id: str, *, wait: float = 30.0) -> dict:
         """The signed attestation: a DSSE envelope `{payloadType, payload, signatures}` around

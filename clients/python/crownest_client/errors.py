@@ -64,6 +64,10 @@ class TransferConflict(ApiError):
         return int(self.details["receivedBytes"])
 
 
+class EvidenceDigestMismatch(CrownestError):
+    """The Evidence Bundle's canonical bytes do not hash to the X-Evidence-Sha256 it came with."""
+
+
 class StreamError(CrownestError):
     """The event stream could not be resumed within the retry budget."""
 

@@ -204,9 +204,10 @@ class Evidence:
     events: dict
     artifacts: list[dict]
     raw: dict = field(repr=False)
+    sha256: str | None = None  # X-Evidence-Sha256 as served, checked against the bundle's bytes
 
     @classmethod
-    def from_json(cls, d: dict) -> Evidence:
+    def from_json(cls, d: dict, sha256: str | None = None) -> Evidence:
         return cls(
             d["runId"],
             d["status"],
@@ -215,6 +216,7 @@ class Evidence:
             d.get("events") or {},
             d.get("artifacts") or [],
             d,
+            sha256,
         )
 
 

@@ -64,7 +64,7 @@ class RunResult:
                 }
                 for a in self.artifacts
             ],
-            "evidenceSha256": self.evidence.events.get("sha256") if self.evidence else None,
+            "evidenceSha256": self.evidence.sha256 if self.evidence else None,
         }
 
 

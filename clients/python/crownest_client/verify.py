@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .canonical import canonical
 from .oneshot import (
     ATTESTATION_FILE,
     BUNDLE_FILE,
@@ -165,8 +166,9 @@ def _show(value: Any) -> str:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """JSON equality: 0 and false, 1 and 1.0 are different facts."""
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    """JSON equality as RFC 8785 sees it: key order does not matter and 1 and 1.0 are one
+    number (JSON has one number type), but 0 and false, 1 and "1" are different facts."""
+    return canonical(a) == canonical(b)
 
 
 def _b64(value: Any, what: str) -> bytes:

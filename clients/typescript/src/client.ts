@@ -2,15 +2,17 @@
 // Runs on Node 20+ (global fetch) and in browsers; Node-only helpers are imported lazily.
 
 import {
-  ApiError, EvidenceNotReady, StreamError, TransferConflict, ArchiveTooLarge, errorFromResponse,
+  ApiError, EvidenceDigestMismatch, EvidenceNotReady, StreamError, TransferConflict, ArchiveTooLarge,
+  errorFromResponse,
 } from "./errors.js";
+import { JCS } from "./jcs.js";
 import type {
   Artifact, CreateRunRequest, EventPage, Evidence, ListRunsQuery, Run, RunEvent, RunList, Template,
   TerminalData, Transfer, TransferParts,
 } from "./types.js";
 import { uploadPresigned } from "./presigned.js";
 import type { CompletedPart } from "./presigned.js";
-import { verifyEvidence } from "./verify.js";
+import { evidenceSha256, verifyEvidence } from "./verify.js";
 import type { Bytes, DsseEnvelope, EvidenceKey, SigstoreBundle, VerifyEvidenceResult } from "./verify.js";
 
 export type Progress = (done: number, total: number) => void;
@@ -238,9 +240,18 @@ export class Client {
   }
 
   /** The Evidence Bundle; written shortly after the terminal event, so evidence_not_ready is
-   * retried for up to `waitMs`. */
+   * retried for up to `waitMs`. Its `X-Evidence-Sha256` is checked against the sha256 of the
+   * bundle's RFC 8785 bytes (EvidenceDigestMismatch when they differ); a bundle written before
+   * JCS (no `canonicalization`) has a digest only its own serialisation reproduces, unchecked. */
   async getEvidence(runId: string, waitMs = 30_000): Promise<Evidence> {
-    return (await this.getReady(`/workspace-runs/${runId}/evidence`, waitMs)).json();
+    const resp = await this.getReady(`/workspace-runs/${runId}/evidence`, waitMs);
+    const bundle: Evidence = await resp.json();
+    const served = resp.headers.get("X-Evidence-Sha256");
+    if (served && bundle.canonicalization === JCS) {
+      const ours = await evidenceSha256(bundle);
+      if (ours !== served) throw new EvidenceDigestMismatch(`evidence of ${runId}: served as ${served}, its JCS bytes hash to ${ours}`);
+    }
+    return bundle;
   }
 
   /** The signed attestation: a DSSE envelope `{payloadType, payload, signatures}` around the

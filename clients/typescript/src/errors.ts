@@ -42,6 +42,8 @@ export class TransferConflict extends ApiError {
 }
 /** The event stream could not be resumed within the retry budget. */
 export class StreamError extends CrownestError {}
+/** The Evidence Bundle's JCS digest is not the `X-Evidence-Sha256` it was served with. */
+export class EvidenceDigestMismatch extends CrownestError {}
 
 const BY_CODE: Record<string, typeof ApiError> = {
   invalid_request: InvalidRequest,

@@ -1,5 +1,6 @@
 export * from "./client.js";
 export * from "./errors.js";
+export * from "./jcs.js";
 export * from "./presigned.js";
 export * from "./types.js";
 export * from "./verify.js";

@@ -464,6 +464,8 @@ export interface components {
         ArchiveProgressEventData: {
             bytesDone: number;
             bytesTotal: number;
+            /** @description extract: the archive's size unpacked (bytesDone/bytesTotal count it compressed) */
+            expandedBytes?: number;
             filesDone?: number;
             phase: components["schemas"]["ArchivePhase"];
         };
@@ -579,6 +581,11 @@ export interface components {
             artifacts: components["schemas"]["EvidenceArtifact"][];
             /** @description absent when the bundle was written before a key existed */
             attestation?: components["schemas"]["EvidenceAttestationRef"];
+            /**
+             * @description RFC 8785 (JCS): this bundle's digest (X-Evidence-Sha256) and its events.ndjson lines are JCS bytes; absent on bundles written before (docs/evidence.md)
+             * @constant
+             */
+            canonicalization?: "RFC8785";
             command: components["schemas"]["Command"];
             events: components["schemas"]["EvidenceEvents"];
             exitCode: number | null;
@@ -2012,7 +2019,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one event JSON per line (the RunEvent schema), in seq order: the exact bytes whose sha256 is the bundle's events.sha256 */
+            /** @description one event per line (the RunEvent schema) as RFC 8785 (JCS) JSON, in seq order: the exact bytes whose sha256 is the bundle's events.sha256 */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -52,8 +52,9 @@ export type PartUrl = Schemas["PartUrl"];
  * is the digest of the envelope bytes as served at `url`. */
 export type Evidence = Schemas["Evidence"];
 export const EVIDENCE_FIELDS = [
-  "schema", "runId", "status", "exitCode", "failureReason", "command", "template", "timestamps",
-  "source", "artifacts", "artifactIds", "events", "terminalEvent", "sandbox", "limits", "attestation",
+  "schema", "canonicalization", "runId", "status", "exitCode", "failureReason", "command",
+  "template", "timestamps", "source", "artifacts", "artifactIds", "events", "terminalEvent",
+  "sandbox", "limits", "attestation",
 ] as const satisfies readonly (keyof Evidence)[];
 
 export type Template = Schemas["Template"];

@@ -3,6 +3,7 @@
 // Evidence Bundle, events.ndjson and any artifact files. WebCrypto only (globalThis.crypto), so
 // it runs unchanged in Node 20+ and in browsers; no runtime dependency.
 
+import { canonicalize } from "./jcs.js";
 import type { components } from "./schema.js";
 import type { Evidence, RunEvent } from "./types.js";
 
@@ -379,6 +380,12 @@ export function pemToDer(pem: string): Uint8Array | null {
   return m ? base64Decode(m[1].replace(/\s+/g, "")) : null;
 }
 
+/** The sha256 of a bundle's RFC 8785 (JCS) bytes: its `X-Evidence-Sha256` when the bundle's
+ * `canonicalization` is "RFC8785". */
+export async function evidenceSha256(bundle: unknown): Promise<string> {
+  return sha256Hex(new TextEncoder().encode(canonicalize(bundle)));
+}
+
 /** keyid as the service computes it: hex sha256 of the public key's DER SubjectPublicKeyInfo. */
 export async function evidenceKeyId(pem: string): Promise<string> {
   const der = pemToDer(pem);
@@ -448,18 +455,10 @@ function b64(v: unknown, what: string): Uint8Array {
   return (typeof v === "string" ? base64Decode(v) : null) ?? fail(`${what} is not valid base64`);
 }
 
-/** Canonical JSON as the service signs it: keys sorted, no spaces (non-ASCII kept). */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (isObject(value)) {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
-
-/** JSON equality: key order does not matter; 0 and false, 1 and "1" differ. */
+/** JSON equality as JCS sees it: key order does not matter, 1 and 1.0 are one number; 0 and
+ * false, 1 and "1" differ. */
 function sameJson(a: unknown, b: unknown): boolean {
-  return canonicalJson(a) === canonicalJson(b);
+  return canonicalize(a) === canonicalize(b);
 }
 
 function toBytes(v: Bytes): Uint8Array<ArrayBuffer> {

@@ -1,18 +1,13 @@
 // Builds a run's evidence exactly as docs/evidence.md specifies, with node:crypto: a P-256 key,
-// events.ndjson, the in-toto Statement (canonical JSON), its DSSE envelope, the Evidence Bundle
+// events.ndjson, the in-toto Statement (RFC 8785 JSON), its DSSE envelope, the Evidence Bundle
 // and the Sigstore v0.3 form. No server needed.
 import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import canonicalize from "canonicalize";
 
 export const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 
-/** Canonical JSON: keys sorted, no spaces, UTF-8 (non-ASCII kept). */
-export function canonical(value) {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value && typeof value === "object") {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
+/** RFC 8785 (JCS), by the npm `canonicalize` package: an implementation the SDK does not share. */
+export const canonical = (value) => canonicalize(value);
 
 export function makeKey({ retiredAt = null } = {}) {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
@@ -37,8 +32,8 @@ export function envelopeFor(statement, key, { payloadType = "application/vnd.in-
   return { payloadType, payload: payload.toString("base64"), signatures: [{ keyid, sig: sig.toString("base64") }] };
 }
 
-/** One event line as the API serves it: keys seq, type, timestamp, data; no spaces; then \n. */
-export const eventLine = (e) => JSON.stringify({ seq: e.seq, type: e.type, timestamp: e.timestamp, data: e.data }) + "\n";
+/** One events.ndjson line: the event's JCS bytes, then \n. */
+export const eventLine = (e) => canonical({ seq: e.seq, type: e.type, timestamp: e.timestamp, data: e.data }) + "\n";
 export const ndjson = (events) => events.map(eventLine).join("");
 
 /**
@@ -98,9 +93,9 @@ export function makeRun(opts = {}) {
     },
   };
   const envelope = opts.sign === false ? null : envelopeFor(statement, key);
-  const envelopeBytes = envelope && Buffer.from(JSON.stringify(envelope));
+  const envelopeBytes = envelope && Buffer.from(canonical(envelope));
   const bundle = {
-    schema: "crownest.evidence/v1", runId, status, exitCode, failureReason, command: "npm ci && npm test",
+    schema: "crownest.evidence/v1", canonicalization: "RFC8785", runId, status, exitCode, failureReason, command: "npm ci && npm test",
     template: { name: "python-node", image: "crownest/python-node:1", imageDigest: `sha256:${sha256("image")}` },
     timestamps: { createdAt: ts(0), terminalAt: ts(9), evidenceWrittenAt: ts(10) },
     source: { archive: { sha256: sha256("archive"), sizeBytes: 7, filename: "repo.tgz" } },

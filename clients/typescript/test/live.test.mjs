@@ -9,7 +9,8 @@ import {
   ARTIFACT_FIELDS, EVENT_FIELDS, EVIDENCE_FIELDS, RUN_FIELDS, ArchiveRejected, InvalidState,
   NotAuthenticated, NotFound, StreamError, TransferConflict, Client, sha256Hex,
 } from "../dist/index.js";
-import { URL_, bytesOf, client, cuttingFetch, targz } from "./helpers.mjs";
+import canonicalize from "canonicalize";
+import { TOKEN, URL_, bytesOf, client, cuttingFetch, targz } from "./helpers.mjs";
 
 const LINES = "for i in $(seq 1 40); do echo line$i; sleep 0.05; done";
 const sameKeys = (obj, fields, label) =>
@@ -36,6 +37,13 @@ test("runArchive from a path: output, artifacts, evidence, field names", async (
   sameKeys(result.evidence, EVIDENCE_FIELDS, "evidence");
   for (const f of EVIDENCE_FIELDS) assert.ok(f in result.evidence, f);
   for (const e of events) sameKeys(e, EVENT_FIELDS, "event");
+  // The served digest is the sha256 of the bundle's RFC 8785 bytes, as npm canonicalize writes them.
+  const served = await fetch(`${URL_.replace(/\/+$/, "")}/api/v1/workspace-runs/${result.run.id}/evidence`, {
+    headers: { Authorization: `Bearer ${TOKEN}` },
+  });
+  const bundle = await served.json();
+  assert.equal(bundle.canonicalization, "RFC8785");
+  assert.equal(served.headers.get("X-Evidence-Sha256"), createHash("sha256").update(canonicalize(bundle), "utf8").digest("hex"));
   const bytes = await api.downloadArtifact(result.artifacts[0].id);
   assert.equal(createHash("sha256").update(bytes).digest("hex"), result.artifacts[0].sha256);
   await assert.rejects(api.cancel(result.run.id), InvalidState);

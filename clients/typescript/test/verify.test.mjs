@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { sign, verify } from "node:crypto";
 import { EVIDENCE_CHECKS, derToRawSignature, evidenceKeyId, preAuthEncoding, verifyEvidence } from "../dist/index.js";
-import { canonical, envelopeFor, makeKey, makeRun, ndjson, pae } from "./evidence-fixture.mjs";
+import { canonical, envelopeFor, makeKey, makeRun, ndjson, pae, sha256 } from "./evidence-fixture.mjs";
 
 const KEY = makeKey();
 const OTHER = makeKey();
@@ -250,11 +250,12 @@ test("DER signatures convert to the raw r||s that WebCrypto verifies", () => {
 
 test("Client: the four evidence documents and verifyRun, against a stub HTTP server", async () => {
   const { createServer } = await import("node:http");
-  const { Client } = await import("../dist/index.js");
+  const { Client, EvidenceDigestMismatch } = await import("../dist/index.js");
   const run = makeRun({ key: KEY });
   const sigstore = { mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", dsseEnvelope: run.envelope };
   const seen = [];
   let notReady = 2; // the first requests answer 409 evidence_not_ready
+  let digest = sha256(canonical(run.bundle)); // the server's X-Evidence-Sha256
   const routes = {
     "/api/v1/workspace-runs/wr_A/evidence": () => JSON.stringify(run.bundle),
     "/api/v1/workspace-runs/wr_A/evidence/attestation": () => run.envelopeBytes,
@@ -272,7 +273,7 @@ test("Client: the four evidence documents and verifyRun, against a stub HTTP ser
       return res.end(JSON.stringify({ error: { code: "evidence_not_ready", message: "not yet", details: {} } }));
     }
     const route = routes[req.url];
-    res.writeHead(route ? 200 : 404);
+    res.writeHead(route ? 200 : 404, req.url.endsWith("/evidence") ? { "X-Evidence-Sha256": digest } : {});
     res.end(route ? route() : "");
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
@@ -291,6 +292,10 @@ test("Client: the four evidence documents and verifyRun, against a stub HTTP ser
     assert.deepEqual(await client.getEvidenceKeys(), [KEY.entry]);
     assert.ok(seen.every(([, auth]) => auth === "Bearer cn_t"));
     assert.equal(seen.filter(([url]) => url.endsWith("/evidence")).length, 4); // 2 × 409, then 2 × 200
+    // getEvidence re-hashes the bundle's JCS bytes: a digest that disagrees is refused.
+    assert.deepEqual(await client.getEvidence("wr_A"), run.bundle);
+    digest = sha256("something else");
+    await assert.rejects(client.getEvidence("wr_A"), EvidenceDigestMismatch);
   } finally {
     server.close();
   }

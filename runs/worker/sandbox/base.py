@@ -99,6 +99,7 @@ class CollectedFile:
 class Collected:
     files: list[CollectedFile] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # {path, code, message}
+    timed_out: bool = False  # the collector reached CROWNEST_COLLECT_SECONDS and was cut
 
 
 class Execution(Protocol):
@@ -127,8 +128,15 @@ class Sandbox(Protocol):
     def execute(self, spec: RunSpec) -> Execution: ...
 
     def collect(
-        self, spec: RunSpec, patterns: list[str], limits: dict, dest_dir: str
-    ) -> Collected: ...
+        self,
+        spec: RunSpec,
+        patterns: list[str],
+        limits: dict,
+        dest_dir: str,
+        beat: Callable[[], None],
+    ) -> Collected:
+        """The files the patterns name, within limits["seconds"]; `beat` is called every
+        heartbeat while that lasts."""
 
     def remove(self, run_id: str) -> None:
         """Remove every container and volume of the run. Idempotent."""

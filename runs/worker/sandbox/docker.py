@@ -1,7 +1,7 @@
 """The Docker sandbox, the only module that imports docker. One container per run: its main
 process, the bootstrap (bootstrap_script.py), takes the job and the verified archive on stdin,
 extracts it as the sandbox user, then execs the command. Containers can be made ahead (pool.py)
-and are claimed by renaming; artifacts are collected on the host (host_collect.py)."""
+and are claimed by renaming; host_collect.py collects artifacts."""
 
 import contextlib
 import json
@@ -23,6 +23,7 @@ from .docker_execution import DockerExecution
 from .egress_mount import EGRESS_DIR_LABEL, egress_mount, egress_mount_remove
 from .frames import Extraction
 from .host_collect import collect_from_device, collect_in_container
+from .idmap import IdmapUnavailable
 from .pool import claim_take, pool_take
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,7 @@ LABEL = "org.crownest.run"
 DISK = "org.crownest.disk"
 VOLUME = "org.crownest.volume"
 INSTANCE = "org.crownest.instance"
-HERE = Path(__file__).parent
-BOOTSTRAP = (HERE / "bootstrap_script.py").read_text()
-COLLECT_SCRIPT = (HERE / "collect_script.py").read_text()
+BOOTSTRAP = (Path(__file__).parent / "bootstrap_script.py").read_text()
 
 
 def _raw_socket(sock):
@@ -222,16 +221,19 @@ class DockerSandbox:
             return False
         return bool(device) and self.disks.is_full(device)
 
-    def collect(self, spec: RunSpec, patterns, limits, dest_dir) -> Collected:
-        request = {"patterns": patterns, **limits}
+    def collect(self, spec: RunSpec, patterns, limits, dest_dir, beat) -> Collected:
         volume = self._volume(spec.run_id)
         device = (volume.attrs.get("Labels") or {}).get(DISK)
         if device:
-            return collect_from_device(device, request, dest_dir, spec.limits.user)
+            try:
+                return collect_from_device(
+                    device, patterns, limits, dest_dir, owner=spec.limits.user, beat=beat
+                )
+            except IdmapUnavailable as exc:
+                log.warning("collecting in a container: %s", exc)
         cfg = self._config(spec.image, spec.limits, volume.name, {LABEL: spec.run_id})
         cfg["volumes"][volume.name]["mode"] = "ro"
-        cfg["command"] = ["python3", "-c", COLLECT_SCRIPT, json.dumps(request)]
-        return collect_in_container(self, cfg, dest_dir)
+        return collect_in_container(self, cfg, patterns, limits, dest_dir, beat)
 
     def start_attached(self, cfg: dict):
         """Create and start a container with its output attached before start."""
@@ -243,6 +245,19 @@ class DockerSandbox:
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"could not start a sandbox container: {exc}") from exc
         return container, sock
+
+    def end_attached(self, container, *, kill: bool = False) -> int | None:
+        """Kill a container of start_attached (when asked), or wait for it: its exit status."""
+        if kill:
+            with contextlib.suppress(*ENGINE_ERRORS):  # it may have ended meanwhile
+                container.kill()
+            return None
+        try:
+            return container.wait(timeout=60)["StatusCode"]
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"the collector container failed: {exc}") from exc
+        finally:
+            _gone_ok(container.remove, force=True)
 
     def kill(self, run_id: str) -> None:
         with contextlib.suppress(NotFound, APIError):
