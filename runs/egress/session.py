@@ -164,7 +164,8 @@ def egress_spec(run, spec):
     if network_of(run) is None:
         return spec
     extra = sandbox_egress(run.id)
-    return dataclasses.replace(spec, env={**spec.env, **extra.env}, relay=extra.relay)
+    relay = {"CROWNEST_EGRESS_RELAY": json.dumps(extra.relay)}  # the bootstrap takes it out
+    return dataclasses.replace(spec, env={**spec.env, **extra.env, **relay})
 
 
 def egress_opened(run, sandbox):

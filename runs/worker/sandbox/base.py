@@ -69,8 +69,6 @@ class RunSpec:
     argv: list[str]
     env: dict[str, str]
     limits: Limits
-    # A network run's relay (runs/egress/config.py): the bootstrap starts it before the command.
-    relay: dict | None = None
 
 
 @dataclass(frozen=True)

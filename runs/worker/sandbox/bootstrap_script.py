@@ -6,9 +6,10 @@ stdout and on stderr and execs the command in its place (so the command is the c
 process: an OOM kill, a signal or the exit code are the command's own). A container is used for
 one job.
 
-A network run's header also names a relay ({"port", "socket", "code"}): before the command, the
-bootstrap binds 127.0.0.1:port and hands the bound socket to the relay (runs/egress/
-relay_script.py), detached, so the command's first request finds it listening.
+A network run's env also names a relay (CROWNEST_EGRESS_RELAY: JSON {"port", "socket", "code"},
+taken out of the command's env): before the command, the bootstrap binds 127.0.0.1:port and
+hands the bound socket to the relay (runs/egress/relay_script.py), detached, so the command's
+first request finds it listening.
 
 If extraction fails it prints tar's complaint on stderr and exits 125 without MARK.
 Standard library only: it must run on the template image's Python.
@@ -26,6 +27,7 @@ TAR = [
     "--delay-directory-restore",
 ]  # fmt: skip
 CHUNK = 1 << 16
+RELAY = "CROWNEST_EGRESS_RELAY"
 
 
 def start_relay(relay):
@@ -64,14 +66,18 @@ def main():
         sys.stderr.flush()
         os._exit(125)
     os.chdir("/workspace")
-    if header.get("relay"):
-        start_relay(header["relay"])
+    env = {**os.environ, **header.get("env", {})}
+    relay = env.pop(RELAY, "")
+    if relay:
+        try:
+            start_relay(json.loads(relay))
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            sys.stderr.write(f"crownest: the egress relay did not start: {exc}\n")
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # the command reads an empty stdin, as with `docker run` without -i
     for out in (sys.stdout, sys.stderr):  # on both: Docker keeps no order between the two
         out.buffer.write(MARK)
         out.flush()
-    env = {**os.environ, **header.get("env", {})}
     argv = header["argv"]
     try:
         os.execvpe(argv[0], argv, env)

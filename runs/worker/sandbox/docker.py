@@ -20,7 +20,6 @@ from . import base
 from .base import Collected, DiskFull, ImageInfo, RunSpec, SandboxError, sandbox_name
 from .disk import LoopDisks, size_bytes, usable
 from .docker_execution import DockerExecution
-from .egress_mount import EGRESS_DIR_LABEL, egress_mount, egress_mount_remove
 from .frames import Extraction
 from .host_collect import collect_from_device, collect_in_container
 from .idmap import IdmapUnavailable
@@ -129,7 +128,6 @@ class DockerSandbox:
         self._workspace(volume, limits, labels)
         cfg = self._config(image, limits, volume, labels, name=name, stdin_open=True)
         cfg["command"] = ["python3", "-c", BOOTSTRAP]
-        egress_mount(cfg, self.instance, name)
         try:
             # stdin_open without detach makes docker-py set StdinOnce: when the run's attach
             # half-closes its socket, the bootstrap sees the end of the archive.
@@ -167,7 +165,7 @@ class DockerSandbox:
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"could not attach to the sandbox: {exc}") from exc
         sock.settimeout(None)  # a silent command must not look like a dead socket
-        job = {"argv": spec.argv, "env": spec.env, "relay": spec.relay}
+        job = {"argv": spec.argv, "env": spec.env}
         done = 0
         try:
             sock.sendall(json.dumps(job).encode() + b"\n")
@@ -276,19 +274,12 @@ class DockerSandbox:
             for container in {c.id: c for c in found}.values():
                 volumes.add(container.labels.get(VOLUME, ""))
                 _gone_ok(container.remove, force=True)
-                egress_mount_remove(container.labels.get(EGRESS_DIR_LABEL, ""))
             for volume in filter(None, volumes):
                 _gone_ok(lambda v=volume: self.client.volumes.get(v).remove(force=True))
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"could not remove the sandbox: {exc}") from exc
         for volume in filter(None, volumes):
             self.disks.destroy(volume)
-
-    def egress_dir(self, run_id: str) -> str:
-        labels = self._container(run_id).labels
-        if not labels.get(EGRESS_DIR_LABEL):
-            raise SandboxError("the run's sandbox was made without an egress socket folder")
-        return labels[EGRESS_DIR_LABEL]
 
     def containers(self, filters: dict) -> list:
         """containers.list(all=True) without its race: docker-py inspects each container it
