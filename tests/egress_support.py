@@ -112,9 +112,10 @@ def egress_runs(egress_worker, worker, monkeypatch):
     return egress_worker
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def upstreams(upstream_ca):
-    """Two HTTPS upstreams on this machine: a package index and an npm registry."""
+    """Two HTTPS upstreams on this machine, a package index and an npm registry, for one test
+    (a test may stop them)."""
     pypi, npm = Upstream(upstream_ca).start(), Upstream(upstream_ca).start()
     yield pypi, npm
     for upstream in (pypi, npm):

@@ -72,7 +72,7 @@ def ended(runs, run_id: str) -> dict:
     return run
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def packages(upstreams):
     pypi, npm = upstreams
     wheel_name, wheel = build_wheel("demo-pkg", "1.0", "VALUE = 'from-the-index'\n")
