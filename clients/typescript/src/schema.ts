@@ -685,6 +685,7 @@ export interface components {
             checks: {
                 database: string;
                 docker: string;
+                egress?: string;
                 redis: string;
             };
             /** @description every worker host that has registered */
@@ -1114,6 +1115,8 @@ export interface components {
         /** @enum {string} */
         Verdict: "approve" | "reject";
         WorkerHost: {
+            /** @description its egress proxy at its last heartbeat: "ok", "unavailable: <why>", or "" (egress off on that host) */
+            egress: string;
             /**
              * Format: date-time
              * @description its last heartbeat
