@@ -7,6 +7,7 @@ from pathlib import Path
 import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
+from .settings_access import *  # noqa: F403 (signing in, passwords, per-user caps)
 from .settings_egress import *  # noqa: F403 (CROWNEST_EGRESS_*: a block of their own, beside)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "runs",
     "evidence",
 ]
@@ -67,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "crownest_web.cache_headers.PrivateNoStoreMiddleware",  # after WhiteNoise's static files
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "crownest_web.urls"
@@ -104,7 +108,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTH_PASSWORD_VALIDATORS = []
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
@@ -114,8 +117,6 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(env_str("CROWNEST_MEDIA_ROOT", VAR_DIR / "media"))
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
 # Archives arrive as a stream that the view reads itself; Django must not cap or buffer it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -254,7 +255,6 @@ CROWNEST_OUTPUT_LIMIT = env_int("CROWNEST_OUTPUT_LIMIT", 64 * MIB)
 CROWNEST_OUTPUT_LIMIT_FAILS = env_bool("CROWNEST_OUTPUT_LIMIT_FAILS", False)
 CROWNEST_EVENT_CHUNK = env_int("CROWNEST_EVENT_CHUNK", 8192)
 CROWNEST_FLUSH_SECONDS = float(env_str("CROWNEST_FLUSH_SECONDS", "0.05"))
-CROWNEST_MAX_ACTIVE_RUNS = env_int("CROWNEST_MAX_ACTIVE_RUNS", 20)
 CROWNEST_SSE_KEEPALIVE_SECONDS = float(env_str("CROWNEST_SSE_KEEPALIVE_SECONDS", "15"))
 
 CROWNEST_ARTIFACT_MAX_BYTES = env_int("CROWNEST_ARTIFACT_MAX_BYTES", 256 * MIB)
