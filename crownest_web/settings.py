@@ -198,14 +198,14 @@ LOGGING = {
 # --- Workspace Runs --------------------------------------------------------------------------
 MIB = 1024 * 1024
 CROWNEST_IMAGES_DIR = BASE_DIR / "images"
-
-CROWNEST_TEMPLATES = {
+CROWNEST_TEMPLATES = {  # only seeds the Template table (manage.py seed_templates, a migration)
     "python-node": {
         "image": env_str(
             "CROWNEST_PYTHON_NODE_IMAGE",
             f"crownest/python-node:{recipe_tag(CROWNEST_IMAGES_DIR / 'python-node')}",
         ),
         "description": "Debian 12 with Python 3, Node.js with npm, git and build tools.",
+        "warm": True,  # kept started by the warm pool (staff change it on the template)
     }
 }
 CROWNEST_TEMPLATE_BUILD_TIMEOUT = env_int("CROWNEST_TEMPLATE_BUILD_TIMEOUT", 1800)  # templates.md

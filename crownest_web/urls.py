@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from runs.http.health import healthz
+from runs.sandbox_templates.http import urls as template_urls
 
 from .signin import SignInView
 
@@ -17,6 +18,8 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("runs.http.urls")),
     path("api/v1/", include("evidence.urls")),
+    path("api/v1/", include(template_urls.api_urlpatterns)),
     path("", include("runs.http.page_urls")),
+    path("", include(template_urls.page_urlpatterns)),
     path("", include("evidence.page_urls")),
 ]

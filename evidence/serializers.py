@@ -4,8 +4,16 @@ these documents themselves: the bundle and the envelope are stored, signed bytes
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from runs.http.docs import SHA256, TERMINAL_CHOICES, const, named, nullable, run_event
-from runs.http.inputs import command_field, documented
+from runs.http.public import (
+    SHA256,
+    TERMINAL_CHOICES,
+    command_field,
+    const,
+    documented,
+    named,
+    nullable,
+    run_event,
+)
 from runs.models import Run
 
 from .canonical import JCS

@@ -9,13 +9,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from runs.ending import sandbox_kept
-from runs.errors import EvidenceNotReady
 from runs.ids import iso
 from runs.models import Run, RunEvent
 from runs.stream.events import event_dict
 
 from . import attestation
 from .canonical import JCS, canonical, event_line, legacy_event_line
+from .errors import EvidenceNotReady
 from .keys import KeyUnavailable, signing_key
 from .models import Attestation, EvidenceBundle
 

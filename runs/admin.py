@@ -4,13 +4,11 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import (
-    services,
-    template_admin,  # noqa: F401 (registers the template admins)
-)
+from . import services
 from .errors import DomainError
 from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Transfer, WorkerHost
 from .roles import Action, run_require
+from .sandbox_templates import admin as _template_admins  # noqa: F401 (registers them)
 from .selectors import hosts_report
 from .tasks import reap
 

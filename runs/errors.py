@@ -100,10 +100,6 @@ class ArchiveRequired(DomainError):
     pass
 
 
-class EvidenceNotReady(DomainError):
-    pass
-
-
 class ArtifactExpired(DomainError):
     """The artifact's bytes were removed by retention; its metadata (and evidence) remain."""
 

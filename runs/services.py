@@ -21,6 +21,8 @@ from .errors import (
 )
 from .intake.stores import store_for_default
 from .models import Membership, Run, Team, Transfer
+from .retention import ARCHIVE_EXPIRED, archive_expire
+from .sandbox_templates.selectors import template_version_for_run, version_for_rerun
 from .shared_archives import (
     archive_release_on_commit,
     archive_share,
@@ -29,7 +31,6 @@ from .shared_archives import (
 )
 from .stream import events
 from .tasks import execute_run, finish_ending
-from .template_services import template_version_for_run, version_for_rerun
 
 S = Run.Status
 # A run that never started has no event log worth keeping and no Evidence Bundle.
@@ -153,22 +154,8 @@ def archive_gone(run: Run) -> bool:
 
 def _archive_expired(run: Run) -> ArchiveRequired:
     """A ready run whose archive is no longer stored goes back to awaiting_archive."""
-    lifecycle.transition(
-        run.id,
-        S.AWAITING_ARCHIVE,
-        before=[("error", {"code": "archive_expired", "message": ARCHIVE_EXPIRED})],
-        archive_file="",
-        archive_verified_at=None,
-        archive_upload_method="",
-        archive_expired_at=timezone.now(),
-    )
+    archive_expire(run.id)
     return ArchiveRequired(ARCHIVE_EXPIRED, {"status": S.AWAITING_ARCHIVE, "archiveExpired": True})
-
-
-ARCHIVE_EXPIRED = (
-    "This run's archive is no longer stored (removed by retention, or lost by the storage): "
-    "upload the same file again (PUT .../archive or a staged transfer), then start the run."
-)
 
 
 def run_start(*, run: Run) -> Run:

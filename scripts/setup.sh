@@ -86,6 +86,8 @@ fi
 
 images/python-node/build.sh
 .venv/bin/python manage.py migrate --noinput >/dev/null
+# The templates settings define (python-node) in the Template table, with the image build.sh made.
+.venv/bin/python manage.py seed_templates >/dev/null
 # The worker's evidence signing key (var/evidence-key.pem, mode 0600), made once; back it up.
 .venv/bin/python manage.py evidence_keys create --if-missing
 # The egress proxy's CA (var/egress/ca/, key mode 0600), made once; `egress_ca rotate` replaces it.

@@ -63,6 +63,19 @@ def pytest_collection_modifyitems(items):
                 item.add_marker(getattr(pytest.mark, marker))
 
 
+@pytest.fixture(autouse=True)
+def seeded_templates(request):
+    """The templates settings define (python-node), as a migration seeds them: a transactional
+    test's flush removes every row, so each test that uses the database has them again, as
+    `make setup` (manage.py seed_templates) makes sure of on an installation."""
+    names = set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") or names & {"db", "transactional_db"}:
+        from runs.sandbox_templates.seed import templates_seed
+
+        request.getfixturevalue("db")
+        templates_seed()
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="pw-alice")

@@ -26,6 +26,10 @@ def ws_url(request, path: str) -> str:
     return "ws" + url[4:] if url.startswith("http") else url
 
 
+# Links other apps add (runs/http/public.py `run_link_add`): key -> URL name taking run_id.
+RUN_LINKS: dict[str, str] = {}
+
+
 def run_links(run: Run, request) -> dict:
     def api(name, **kw):
         return absolute(request, reverse(name, kwargs={"run_id": run.id, **kw}))
@@ -40,7 +44,7 @@ def run_links(run: Run, request) -> dict:
         "stream": absolute(request, f"/api/v1/workspace-runs/{run.id}/events/stream"),
         "websocket": ws_url(request, f"/ws/workspace-runs/{run.id}/events"),
         "artifacts": api("run-artifacts"),
-        "evidence": api("run-evidence"),
+        **{key: api(name) for key, name in RUN_LINKS.items()},
         "page": absolute(request, f"/runs/{run.id}"),
     }
 

@@ -50,9 +50,7 @@ async def event_stream(request, run_id):
         return error_response(exc)
     if user is None:
         return not_authenticated_response()
-    run = None
-    if len(run_id) <= 64 and "\x00" not in run_id:
-        run = await sync_to_async(selectors.run_for)(user, run_id)
+    run = await sync_to_async(selectors.run_for)(user, run_id)
     if run is None:
         return error_response(NotFound("run"))
     after, name = cursor(request)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, archive_api, artifact_api, rerun_api, sse, template_api, transfer_api
+from . import api, archive_api, artifact_api, rerun_api, sse, transfer_api
 
 urlpatterns = [
     path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
@@ -25,13 +25,6 @@ urlpatterns = [
         name="artifact-download",
     ),
     path("archives/<str:sha256>", archive_api.ArchiveLookup.as_view(), name="archive-lookup"),
-    path("templates", template_api.TemplateCollection.as_view(), name="templates"),
-    path("templates/<str:name>", template_api.TemplateDetail.as_view(), name="template-detail"),
-    path(
-        "templates/<str:name>/retire",
-        template_api.TemplateRetire.as_view(),
-        name="template-retire",
-    ),
     path(
         "workspace-runs/<str:run_id>/transfers",
         transfer_api.TransferCollection.as_view(),

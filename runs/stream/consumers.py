@@ -38,9 +38,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        run = None
-        if len(run_id) <= 64 and "\x00" not in run_id:
-            run = await sync_to_async(selectors.run_for)(user, run_id)
+        run = await sync_to_async(selectors.run_for)(user, run_id)  # refuses non-ids (id_ok)
         if run is None:
             return await self.refuse(CLOSE_NOT_FOUND)
         after = after_seq(self.scope.get("query_string", b""))

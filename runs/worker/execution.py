@@ -15,22 +15,24 @@ from ..blobs import storage
 from ..egress.session import egress_opened, egress_spec
 from ..ending import Outcome, run_end
 from ..models import Run
+from ..sandbox_templates.engine import version_image
+from ..sandbox_templates.selectors import template_version_for_run
 from ..stream.progress import ArchiveProgress
-from ..template_services import template_version_for_run
 from .artifacts import artifacts_collect
 from .command import CommandLoop, touch
+from .limits import limits_record
 from .sandbox import DiskFull, RunSpec, SandboxError, get_sandbox, limits_from_settings
 from .sandbox.disk import size_bytes
-from .templates import limits_record, version_image
 
 log = logging.getLogger(__name__)
 S = Run.Status
 F = Run.Failure
+P = Run.Phase
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Phases:
-    """Seconds spent in each phase of the run, shown on the run page."""
+    """Seconds spent in each phase of the run (Run.Phase), shown on the run page."""
 
     def __init__(self):
         self.values: dict[str, float] = {}
@@ -60,7 +62,7 @@ def run_execute(*, run_id: str) -> None:
     run = Run.objects.get(pk=run_id)
     phases = Phases()
     if run.queued_at and run.started_at:
-        phases.values["queue"] = round((run.started_at - run.queued_at).total_seconds(), 4)
+        phases.values[P.QUEUE] = round((run.started_at - run.queued_at).total_seconds(), 4)
     sandbox = None
     try:
         sandbox = get_sandbox()
@@ -74,7 +76,7 @@ def run_execute(*, run_id: str) -> None:
     exit_code = Run.objects.filter(pk=run_id).values_list("exit_code", flat=True).get()
     if outcome.exit_code is None and outcome.status == S.FAILED:
         outcome.exit_code = exit_code
-    timings = run_end(run_id, outcome, sandbox=sandbox) or {}
+    timings = run_end(run_id, outcome, sandbox=sandbox, phases=phases.values) or {}
     Run.objects.filter(pk=run_id).update(phases={**phases.values, **timings})
 
 
@@ -96,21 +98,21 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
         sandbox_id=sandbox_id,
         limits=limits_record(run, limits),
     )
-    phases.end("create")
+    phases.end(P.SANDBOX)
     with egress_opened(run, sandbox):  # a network run's proxy socket, from extraction to exit
         phases.begin()
         outcome = extract(sandbox, spec, run)
-        phases.end("extract")
+        phases.end(P.EXTRACT)
         if outcome is not None:
             return outcome
         phases.begin()
         outcome = CommandLoop(sandbox, spec, run).run_to_end()
-        phases.end("exec")
+        phases.end(P.COMMAND)
     if outcome.status != S.CANCELED and run.artifact_paths:
         touch(run.id)
         phases.begin()
         artifacts_collect(sandbox=sandbox, spec=spec, run=run)
-        phases.end("collect")
+        phases.end(P.COLLECT)
     return outcome
 
 

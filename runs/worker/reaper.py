@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..egress.reaping import egress_strays_remove
-from ..ending import Outcome, after_end, run_end
+from ..ending import Outcome, after_end, run_end, sandbox_remove
 from ..models import Run
 from .sandbox import get_sandbox
 from .sandbox.pool import claims_prune, orphan_workspaces, orphans
@@ -151,8 +151,5 @@ def strays_remove(sandbox) -> list[str]:
     )
     removed = sorted(present - busy)
     for run_id in removed:
-        sandbox.remove(run_id)
-        Run.objects.filter(pk=run_id, sandbox_removed_at__isnull=True).update(
-            sandbox_removed_at=timezone.now()
-        )
+        sandbox_remove(sandbox, run_id)
     return removed

@@ -745,6 +745,8 @@ export interface components {
             npmPackages?: string[];
             /** @description each a PyPI name with optional version specifiers (e.g. six, idna>=3,<4); at most 50 */
             pipPackages?: string[];
+            /** @description keep started containers of the current version on every worker host (not a recipe change: builds nothing) */
+            warm?: boolean;
         };
         Review: {
             /** @description the attestation judged */
@@ -979,6 +981,8 @@ export interface components {
             status: components["schemas"]["TemplateStatus"];
             /** @description the current version's number */
             version: number | null;
+            /** @description whether worker hosts keep started containers of the current version */
+            warm: boolean;
         };
         TemplateDetail: {
             basedOn: string | null;
@@ -1006,6 +1010,8 @@ export interface components {
             version: number | null;
             /** @description newest first */
             versions: components["schemas"]["TemplateVersion"][];
+            /** @description whether worker hosts keep started containers of the current version */
+            warm: boolean;
         };
         TemplateIn: {
             /** @description another template's name: the build starts from its current version's image */
@@ -1019,6 +1025,8 @@ export interface components {
             npmPackages?: string[];
             /** @description each a PyPI name with optional version specifiers (e.g. six, idna>=3,<4); at most 50 */
             pipPackages?: string[];
+            /** @description keep started containers of the current version on every worker host (not a recipe change: builds nothing) */
+            warm?: boolean;
         };
         TemplateRetireIn: {
             /** @description the digest of the version to retire */

@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from ...models import Template
+from ...sandbox_templates.selectors import template_exists
 from .fields import (
     ENV_KEY,
     NOT_BLANK_NO_NUL,
@@ -153,10 +153,7 @@ class RunCreateIn(serializers.Serializer):
     )
 
     def validate_template(self, value):
-        if (
-            value not in settings.CROWNEST_TEMPLATES
-            and not Template.objects.filter(pk=value).exists()
-        ):
+        if not template_exists(value):
             raise serializers.ValidationError(
                 f"unknown template {value!r}; GET /api/v1/templates lists them"
             )

@@ -1,5 +1,5 @@
-"""Templates as data (docs/templates.md): a recipe and its versions. Part of runs/models.py,
-which imports them; kept apart for size."""
+"""Templates as data (docs/templates.md): a recipe and its versions. Models of the runs app (app
+label `runs`, tables runs_template and runs_templateversion): runs/models.py imports them."""
 
 from django.db import models
 
@@ -20,6 +20,10 @@ class Template(models.Model):
     image_digest = models.CharField(max_length=100, blank=True)
     python = models.CharField(max_length=20, blank=True)
     node = models.CharField(max_length=20, blank=True)
+    # Staff-set: each worker host keeps a few started containers of the current ready version.
+    warm = models.BooleanField(
+        default=False, help_text="keep started containers of the current version on every host"
+    )
     created_at = models.DateTimeField(auto_now_add=True, null=True)
     updated_at = models.DateTimeField(auto_now=True)
 

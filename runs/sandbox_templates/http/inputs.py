@@ -1,11 +1,11 @@
-"""A template's recipe (POST/PATCH /api/v1/templates), checked by runs/template_recipe.py's
-strict patterns."""
+"""A template's recipe (POST/PATCH /api/v1/templates), checked by recipe.py's strict patterns,
+and whether the warm pool keeps it started."""
 
 from django.conf import settings
 from rest_framework import serializers
 
-from ...template_recipe import KINDS, TEMPLATE_NAME, bad_package
-from .fields import StrictText, documented, text_schema
+from ...http.inputs.fields import StrictBool, StrictText, documented, text_schema
+from ..recipe import KINDS, TEMPLATE_NAME, bad_package
 
 
 def _packages(kind: str, source: str):
@@ -52,6 +52,11 @@ class TemplateIn(serializers.Serializer):
     debianPackages = _packages("debianPackages", "debian_packages")
     pipPackages = _packages("pipPackages", "pip_packages")
     npmPackages = _packages("npmPackages", "npm_packages")
+    warm = StrictBool(
+        required=False,
+        help_text="keep started containers of the current version on every worker host (not a "
+        "recipe change: builds nothing)",
+    )
 
     def __init__(self, *args, updating: bool = False, **kwargs):
         super().__init__(*args, partial=updating, **kwargs)

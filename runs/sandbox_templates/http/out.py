@@ -3,9 +3,9 @@
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from ..ids import iso
+from ...ids import iso
 from ..models import Template, TemplateVersion
-from ..template_services import template_status
+from ..selectors import template_status
 
 STATUSES = ["building", "ready", "failed", "retired"]
 
@@ -40,6 +40,7 @@ def template_json(t: Template, *, detail: bool = False) -> dict:
         "status": template_status(t, current),
         "version": current.number if current else None,
         "basedOn": t.based_on_id,
+        "warm": t.warm,
         "debianPackages": list(t.debian_packages),
         "pipPackages": list(t.pip_packages),
         "npmPackages": list(t.npm_packages),
@@ -77,6 +78,9 @@ class TemplateOut(serializers.Serializer):
     status = status_field(help_text="of the current (newest not retired) version")
     version = serializers.IntegerField(allow_null=True, help_text="the current version's number")
     basedOn = serializers.CharField(allow_null=True)
+    warm = serializers.BooleanField(
+        help_text="whether worker hosts keep started containers of the current version"
+    )
     debianPackages = serializers.ListField(child=serializers.CharField())
     pipPackages = serializers.ListField(child=serializers.CharField())
     npmPackages = serializers.ListField(child=serializers.CharField())

@@ -1,4 +1,4 @@
-"""What a template recipe may name (runs/http/inputs/template.py, the admin's form). Package names
+"""What a template recipe may name (http/inputs.py, the admin's form). Package names
 reach apt-get, pip and npm as single argv entries, never through a shell, and these patterns keep
 out options (a leading '-'), URLs, paths and anything a resolver would read as more than a package
 name and a version."""

@@ -1,13 +1,17 @@
-"""What a worker records about template images (the digest a run pins), and a run's limits."""
+"""Template versions on a worker's Docker engine: the image a run on a version uses (exactly its
+digest), and, when a worker starts, the digests of the images built outside the workers
+(images/NAME/build.sh). Worker code: the sandbox is handed in, never imported here."""
 
-from django.conf import settings
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import Run, Template, TemplateVersion
-from ..template_services import next_number, template_ensure_builtin, template_mirror
-from .sandbox import SandboxError
-from .sandbox.base import ImageInfo
+from ..worker.sandbox.base import ImageInfo, SandboxError
+from .models import Template, TemplateVersion
+from .versions import next_number, template_mirror
+
+log = logging.getLogger(__name__)
 
 
 def version_image(sandbox, version: TemplateVersion) -> tuple[str, ImageInfo]:
@@ -32,14 +36,31 @@ def version_image(sandbox, version: TemplateVersion) -> tuple[str, ImageInfo]:
     return info.digest, info
 
 
-def builtin_record(name: str, info: ImageInfo) -> None:
-    """At worker start: the settings template's version for this image, with its digest. An image
-    rebuilt under the same reference (build.sh --force) is another version."""
-    template = template_ensure_builtin(name)
-    version = template.versions.filter(image=info.image).order_by("-number").first()
+def outside_images() -> dict[str, TemplateVersion]:
+    """Each image reference built outside the workers, with its newest version not retired."""
+    found: dict[str, TemplateVersion] = {}
+    versions = TemplateVersion.objects.exclude(source="worker").exclude(image="")
+    for version in versions.filter(retired_at__isnull=True).order_by("-number"):
+        found.setdefault(version.image, version)
+    return found
+
+
+def images_record(sandbox) -> None:
+    """At worker start: the digest of each image built outside the workers, as this engine has
+    it. An image rebuilt under the same reference (build.sh --force) is another version."""
+    for image, version in outside_images().items():
+        try:
+            info = sandbox.describe_image(image)
+        except SandboxError as exc:
+            log.error("template %s image %s unavailable: %s", version.template_id, image, exc)
+            continue
+        _record(version, info)
+
+
+def _record(version: TemplateVersion, info: ImageInfo) -> None:
     if version.image_digest and version.image_digest != info.digest:
         with transaction.atomic():
-            template = Template.objects.select_for_update().get(pk=name)
+            template = Template.objects.select_for_update().get(pk=version.template_id)
             if template.versions.filter(image_digest=info.digest).exists():
                 return
             version = TemplateVersion.objects.create(
@@ -55,21 +76,4 @@ def builtin_record(name: str, info: ImageInfo) -> None:
     TemplateVersion.objects.filter(pk=version.pk, image_digest="").update(
         image_digest=info.digest, python=info.python, node=info.node
     )
-    template_mirror(template)
-
-
-def limits_record(run: Run, limits) -> dict:
-    return {
-        "timeoutSeconds": run.timeout_seconds,
-        "memory": limits.memory,
-        "cpus": limits.cpus,
-        "pids": limits.pids,
-        "tmpSize": limits.tmp_size,
-        "disk": limits.disk or None,
-        "runtime": limits.runtime or "runc",
-        "network": limits.network,
-        "outputLimitBytes": settings.CROWNEST_OUTPUT_LIMIT,
-        "artifactMaxBytes": settings.CROWNEST_ARTIFACT_MAX_BYTES,
-        "artifactMaxTotalBytes": settings.CROWNEST_ARTIFACT_MAX_TOTAL,
-        "artifactMaxFiles": settings.CROWNEST_ARTIFACT_MAX_FILES,
-    }
+    template_mirror(version.template)

@@ -17,11 +17,11 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from ..models import TemplateVersion
-from ..template_services import template_mirror
-from . import template_rootfs as rootfs
-from .sandbox import SandboxError
-from .sandbox.images import image_export, image_import, image_remove
+from ..worker.sandbox.base import SandboxError
+from ..worker.sandbox.images import image_export, image_import, image_remove
+from . import rootfs
+from .models import TemplateVersion
+from .versions import template_mirror
 
 log = logging.getLogger(__name__)
 V = TemplateVersion.Status

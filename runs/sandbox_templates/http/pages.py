@@ -5,8 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 
-from .. import template_services as ts
-from .template_out import template_json, version_json
+from .. import selectors
+from .out import template_json, version_json
 
 PHASES = {
     "queued": "waiting for a worker",
@@ -20,7 +20,7 @@ PHASES = {
 
 
 def _context(name: str) -> dict:
-    template = ts.template_get(name) if len(name) <= 50 and "\x00" not in name else None
+    template = selectors.template_get(name)
     if template is None:
         raise Http404("No such template.")
     data = template_json(template, detail=True)
@@ -38,17 +38,17 @@ def _context(name: str) -> dict:
 def template_list(request):
     return render(
         request,
-        "runs/template_list.html",
-        {"templates": [template_json(t) for t in ts.template_all()]},
+        "sandbox_templates/list.html",
+        {"templates": [template_json(t) for t in selectors.template_all()]},
     )
 
 
 @login_required
 def template_page(request, name):
-    return render(request, "runs/template_detail.html", _context(name))
+    return render(request, "sandbox_templates/detail.html", _context(name))
 
 
 @login_required
 def template_panel(request, name):
     """The part of the page that changes while a version builds; the page re-fetches it."""
-    return render(request, "runs/_template_panel.html", _context(name))
+    return render(request, "sandbox_templates/_panel.html", _context(name))

@@ -6,11 +6,11 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from . import template_changes
-from .errors import DomainError
+from ..errors import DomainError
+from . import services
 from .models import Template, TemplateVersion
-from .template_recipe import TEMPLATE_NAME, bad_package
-from .template_services import template_all, template_status
+from .recipe import TEMPLATE_NAME, bad_package
+from .selectors import template_status
 
 LISTS = {
     "debian_packages": "debianPackages",
@@ -50,7 +50,7 @@ class TemplateForm(forms.ModelForm):
 
     class Meta:
         model = Template
-        fields = ["name", "description", "based_on", *LISTS]
+        fields = ["name", "description", "based_on", *LISTS, "warm"]
 
     def clean_name(self):
         name = self.cleaned_data["name"]
@@ -78,20 +78,21 @@ class VersionInline(admin.TabularInline):
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
     form = TemplateForm
-    list_display = ["name", "status", "image", "image_digest", "python", "node", "updated_at"]
+    list_display = [
+        "name",
+        "status",
+        "warm",
+        "image",
+        "image_digest",
+        "python",
+        "node",
+        "updated_at",
+    ]
     readonly_fields = ["image", "image_digest", "python", "node", "updated_at"]
     inlines = [VersionInline]
 
     def has_delete_permission(self, request, obj=None):
         return False  # runs and evidence name templates and versions: retire them instead
-
-    def get_queryset(self, request):
-        template_all()  # the settings templates (python-node) have their rows
-        return super().get_queryset(request)
-
-    def get_form(self, request, obj=None, **kwargs):
-        template_all()  # ... and can be chosen as a base
-        return super().get_form(request, obj, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "name"] if obj else self.readonly_fields
@@ -102,7 +103,7 @@ class TemplateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         """Through the services, so that a save builds a version exactly as the API does."""
-        data = {f: form.cleaned_data.get(f) for f in ["description", *LISTS]}
+        data = {f: form.cleaned_data.get(f) for f in ["description", *LISTS, "warm"]}
         base = form.cleaned_data.get("based_on")
         data["based_on"] = base.pk if base else None
         try:
@@ -111,13 +112,19 @@ class TemplateAdmin(admin.ModelAdmin):
                 if not changed:
                     self.message_user(request, "Nothing changed; no new version was built.")
                     return
-                template_changes.template_update(template=obj, **changed)
+                services.template_update(template=obj, **changed)
             else:
-                template_changes.template_create(name=obj.name, **data)
+                changed = data
+                services.template_create(name=obj.name, **data)
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
-        self.message_user(request, "A new version is being built; its log is on the template page.")
+        if set(changed) & set(services.RECIPE_FIELDS):
+            self.message_user(
+                request, "A new version is being built; its log is on the template page."
+            )
+        else:
+            self.message_user(request, "Saved; the recipe is unchanged, so no version was built.")
 
 
 @admin.register(TemplateVersion)
@@ -138,6 +145,6 @@ class TemplateVersionAdmin(admin.ModelAdmin):
     def retire(self, request, queryset):
         for version in queryset.select_related("template"):
             try:
-                template_changes.version_retire(template=version.template, number=version.number)
+                services.version_retire(template=version.template, number=version.number)
             except DomainError as exc:
                 self.message_user(request, f"{version}: {exc.message}", messages.ERROR)

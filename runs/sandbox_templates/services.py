@@ -1,24 +1,18 @@
-"""What staff change about templates (POST/PATCH/retire): each recipe change makes a new
-version and sends it to a worker to build (runs/worker/template_build.py)."""
+"""What staff change about templates (POST/PATCH/retire, the admin): each recipe change makes a
+new version and sends it to a worker to build (build.py). Marking a template warm (or not)
+changes what the warm pool keeps started, not the recipe: it builds nothing."""
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .errors import InvalidRequest, TemplateNotReady
+from ..errors import InvalidRequest, TemplateNotReady
 from .models import Template, TemplateVersion
+from .selectors import not_ready, template_current, template_get, template_status
 from .tasks import build_template
-from .template_services import (
-    next_number,
-    not_ready,
-    recipe_of,
-    template_current,
-    template_get,
-    template_mirror,
-    template_status,
-)
+from .versions import next_number, recipe_of, template_mirror
 
 V = TemplateVersion.Status
+RECIPE_FIELDS = ("description", "based_on", "debian_packages", "pip_packages", "npm_packages")
 
 
 def _check_base(name: str, base: Template | None) -> TemplateVersion | None:
@@ -57,20 +51,23 @@ def _new_version(template: Template) -> TemplateVersion:
     return version
 
 
-def template_create(*, name: str, based_on: str | None = None, **recipe) -> Template:
-    if name in settings.CROWNEST_TEMPLATES or Template.objects.filter(pk=name).exists():
+def template_create(
+    *, name: str, based_on: str | None = None, warm: bool = False, **recipe
+) -> Template:
+    if Template.objects.filter(pk=name).exists():
         raise InvalidRequest.field(
             "name", "is taken", f"A template named {name!r} exists; PATCH it instead."
         )
     base = _base(based_on)
     with transaction.atomic():
-        template = Template.objects.create(name=name, based_on=base, **recipe)
+        template = Template.objects.create(name=name, based_on=base, warm=warm, **recipe)
         _new_version(template)
     return template
 
 
 def template_update(*, template: Template, **changes) -> Template:
-    """Any change of the recipe builds a new version; the older ones stay runnable."""
+    """Any change of the recipe builds a new version; the older ones stay runnable. Once the
+    new version is ready, the warm pool replaces its containers of the old one."""
     if "based_on" in changes:
         changes["based_on"] = _base(changes["based_on"])
     with transaction.atomic():
@@ -78,7 +75,8 @@ def template_update(*, template: Template, **changes) -> Template:
         for field, value in changes.items():
             setattr(template, field, value)
         template.save()
-        _new_version(template)
+        if set(changes) & set(RECIPE_FIELDS):
+            _new_version(template)
     return template
 
 

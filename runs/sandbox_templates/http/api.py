@@ -6,12 +6,11 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import template_changes as tc
-from .. import template_services as ts
-from ..errors import Forbidden, NotFound
-from .inputs.template import TemplateIn, TemplateRetireIn
-from .schema import errors
-from .template_out import TemplateDetailOut, TemplateOut, template_json
+from ...errors import Forbidden, NotFound
+from ...http.schema import errors
+from .. import selectors, services
+from .inputs import TemplateIn, TemplateRetireIn
+from .out import TemplateDetailOut, TemplateOut, template_json
 
 STAFF_ONLY = "Only staff define, change and retire templates."
 
@@ -22,7 +21,7 @@ def staff_only(request) -> None:
 
 
 def template_or_404(name: str):
-    template = ts.template_get(name) if len(name) <= 50 and "\x00" not in name else None
+    template = selectors.template_get(name)
     if template is None:
         raise NotFound("template", f"No template named {name!r}; GET /api/v1/templates lists them.")
     return template
@@ -36,7 +35,7 @@ def detail(template, code=status.HTTP_200_OK) -> Response:
 class TemplateCollection(APIView):
     @extend_schema(operation_id="listTemplates", responses={200: TemplateOut(many=True)})
     def get(self, request):
-        return Response([template_json(t) for t in ts.template_all()])
+        return Response([template_json(t) for t in selectors.template_all()])
 
     @extend_schema(
         operation_id="createTemplate",
@@ -48,7 +47,7 @@ class TemplateCollection(APIView):
         staff_only(request)
         body = TemplateIn(data=request.data)
         body.is_valid(raise_exception=True)
-        return detail(tc.template_create(**body.validated_data), status.HTTP_201_CREATED)
+        return detail(services.template_create(**body.validated_data), status.HTTP_201_CREATED)
 
 
 class TemplateDetail(APIView):
@@ -67,7 +66,7 @@ class TemplateDetail(APIView):
         template = template_or_404(name)
         body = TemplateIn(data=request.data, updating=True)
         body.is_valid(raise_exception=True)
-        return detail(tc.template_update(template=template, **body.validated_data))
+        return detail(services.template_update(template=template, **body.validated_data))
 
 
 class TemplateRetire(APIView):
@@ -82,5 +81,5 @@ class TemplateRetire(APIView):
         template = template_or_404(name)
         body = TemplateRetireIn(data=request.data)
         body.is_valid(raise_exception=True)
-        tc.version_retire(template=template, image_digest=body.validated_data["imageDigest"])
+        services.version_retire(template=template, image_digest=body.validated_data["imageDigest"])
         return detail(template)
