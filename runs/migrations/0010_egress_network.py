@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0008_presigned_transfers'),
+        ('runs', '0009_tmpl_template_warm'),
     ]
 
     operations = [
