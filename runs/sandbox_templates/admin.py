@@ -115,7 +115,9 @@ class TemplateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         """Through the services, so that a save builds a version exactly as the API does."""
-        data = {f: form.cleaned_data.get(f) for f in ["description", *LISTS, "warm"]}
+        data = {
+            f: form.cleaned_data.get(f) for f in ["description", *LISTS, "egress_allow", "warm"]
+        }
         base = form.cleaned_data.get("based_on")
         data["based_on"] = base.pk if base else None
         try:
