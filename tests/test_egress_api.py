@@ -1,0 +1,128 @@
+"""The network of a run through the API, without Docker: a template's egressAllow (staff-set,
+validated strictly, versioned), the modes a new run or a rerun asks for and the sentences that
+refuse the bad combinations, and what the run object says. The proxy itself: test_egress.py."""
+
+import pytest
+from django.utils import timezone
+
+from runs.egress.models import RunNetwork
+from runs.models import Run, TemplateVersion
+
+from .helpers import archive_meta, client_for, error_of, make_targz
+
+pytestmark = pytest.mark.django_db
+DATA = make_targz({"a.py": "print(1)\n"})
+ALLOW = ["pypi.org", "files.pythonhosted.org", "*.npmjs.org", "10.0.0.5:3141"]
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return client_for(django_user_model.objects.create_user("root", is_staff=True))
+
+
+@pytest.fixture
+def egress_on(settings):
+    settings.CROWNEST_EGRESS_ENABLED = True
+
+
+def allowing(hosts: list[str]) -> None:
+    """python-node's current version allows `hosts` (as a rebuilt recipe would)."""
+    version = TemplateVersion.objects.filter(template_id="python-node").order_by("-number")[0]
+    TemplateVersion.objects.filter(pk=version.pk).update(
+        recipe={**version.recipe, "egressAllow": hosts}
+    )
+
+
+def new_run(api, **fields):
+    body = {"template": "python-node", "command": "true", "archive": archive_meta(DATA), **fields}
+    return api.post("/api/v1/workspace-runs", {**body, "reuseArchive": False}, format="json")
+
+
+def test_staff_set_egress_allow_and_it_is_validated_and_shown(staff, api):
+    resp = staff.patch("/api/v1/templates/python-node", {"egressAllow": ALLOW}, format="json")
+    assert resp.status_code == 200, resp.content
+    assert api.get("/api/v1/templates/python-node").json()["egressAllow"] == ALLOW
+    newest = TemplateVersion.objects.filter(template_id="python-node").order_by("-number")[0]
+    assert newest.recipe["egressAllow"] == ALLOW  # versioned with the rest of the recipe
+    for bad in (["*"], ["https://pypi.org"], ["*.com"], ["pypi.org:0"], "pypi.org"):
+        resp = staff.patch("/api/v1/templates/python-node", {"egressAllow": bad}, format="json")
+        assert resp.status_code == 400, bad
+        assert "egressAllow" in error_of(resp)["details"]["fields"]
+    assert api.patch(
+        "/api/v1/templates/python-node", {"egressAllow": ALLOW}, format="json"
+    ).status_code in (403, 404)
+
+
+def test_no_network_is_the_default_and_says_so(api):
+    run = new_run(api).json()
+    assert run["network"] == {
+        "mode": "none", "replayOf": None, "allow": [], "requests": 0, "refused": 0, "bytes": 0,
+    }  # fmt: skip
+    assert not RunNetwork.objects.exists()
+
+
+def test_an_allowlist_run_pins_its_templates_list(api, egress_on):
+    allowing(ALLOW)
+    resp = new_run(api, network="allowlist")
+    assert resp.status_code == 201, resp.content
+    assert resp.json()["network"]["mode"] == "allowlist"
+    assert resp.json()["network"]["allow"] == ALLOW
+    allowing(["other.example"])  # a later recipe does not change what the run pinned
+    assert (
+        api.get(f"/api/v1/workspace-runs/{resp.json()['id']}").json()["network"]["allow"] == ALLOW
+    )
+
+
+def test_bad_combinations_answer_with_a_sentence(api, other_api, egress_on, settings):
+    allowing([])
+    resp = new_run(api, network="allowlist")
+    assert resp.status_code == 400 and "allows no host" in error_of(resp)["message"]
+    assert new_run(api, network="replay").status_code == 400  # replayOf missing
+    assert new_run(api, replayOf="wr_x").status_code == 400  # replayOf without replay
+    assert new_run(api, network="sometimes").status_code == 400
+
+    mine = new_run(api).json()["id"]
+    theirs = new_run(other_api).json()["id"]
+    resp = new_run(api, network="replay", replayOf=theirs)
+    assert resp.status_code == 404, resp.content
+    resp = new_run(api, network="replay", replayOf=mine)
+    assert resp.status_code == 409 and "used no network" in error_of(resp)["message"]
+
+    allowing(ALLOW)
+    recording = new_run(api, network="allowlist").json()["id"]
+    resp = new_run(api, network="replay", replayOf=recording)
+    assert resp.status_code == 409 and "recorded when it ends" in error_of(resp)["message"]
+    RunNetwork.objects.filter(run_id=recording).update(recorded_at=timezone.now())
+    resp = new_run(api, network="replay", replayOf=recording)
+    assert resp.status_code == 201 and resp.json()["network"]["replayOf"] == recording
+    RunNetwork.objects.filter(run_id=recording).update(bodies_expired_at=timezone.now())
+    resp = new_run(api, network="replay", replayOf=recording)
+    assert resp.status_code == 409 and "expired" in error_of(resp)["message"]
+
+    settings.CROWNEST_EGRESS_ENABLED = False
+    resp = new_run(api, network="allowlist")
+    assert resp.status_code == 409 and "CROWNEST_EGRESS_ENABLED" in error_of(resp)["message"]
+
+
+def test_a_rerun_keeps_the_mode_or_replays_the_original(api, egress_on):
+    allowing(ALLOW)
+    original = new_run(api, network="allowlist").json()["id"]
+    Run.objects.filter(pk=original).update(status="succeeded")
+    RunNetwork.objects.filter(run_id=original).update(recorded_at=timezone.now())
+    again = api.post(f"/api/v1/workspace-runs/{original}/rerun").json()
+    assert again["network"]["mode"] == "allowlist" and again["network"]["allow"] == ALLOW
+    resp = api.post(
+        f"/api/v1/workspace-runs/{original}/rerun", {"network": "replay"}, format="json"
+    )
+    assert resp.status_code == 201, resp.content
+    assert resp.json()["network"] == {
+        **resp.json()["network"],
+        "mode": "replay",
+        "replayOf": original,
+    }
+    assert (
+        api.post(
+            f"/api/v1/workspace-runs/{original}/rerun", {"network": "x"}, format="json"
+        ).status_code
+        == 400
+    )
