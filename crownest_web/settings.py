@@ -184,6 +184,7 @@ SPECTACULAR_SETTINGS = {
         "UploadMethod": ["direct", "staged", "reused"],
         "ArchivePhase": ["upload", "verify", "extract"],
         "Verdict": "evidence.models.Review.Verdict",
+        "NetworkMode": ["none", "allowlist", "replay"],
     },
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }

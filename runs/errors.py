@@ -151,5 +151,10 @@ class NetworkUnavailable(DomainError):
     that expired): 409 invalid_state."""
 
 
+class NetworkLogNotReady(DomainError):
+    """The network log export asked for before the run ended: 409 evidence_not_ready (the log
+    is part of the run's evidence)."""
+
+
 class TemplateNotReady(DomainError):
     """A template (or the version a rerun pins) that cannot take new runs now: 409 invalid_state."""

@@ -2,6 +2,8 @@
 validated strictly, versioned), the modes a new run or a rerun asks for and the sentences that
 refuse the bad combinations, and what the run object says. The proxy itself: test_egress.py."""
 
+from pathlib import Path
+
 import pytest
 from django.utils import timezone
 
@@ -126,3 +128,37 @@ def test_a_rerun_keeps_the_mode_or_replays_the_original(api, egress_on):
         ).status_code
         == 400
     )
+
+
+def test_the_network_log_pages_and_exports_the_digested_bytes(api, other_api, egress_on):
+    import hashlib
+
+    from runs.egress.models import NetworkRequest
+    from runs.egress.store import log_store
+
+    allowing(ALLOW)
+    run_id = new_run(api, network="allowlist").json()["id"]
+    for seq in range(1, 6):
+        NetworkRequest.objects.create(
+            run_id=run_id, seq=seq, method="GET", url=f"https://pypi.org/simple/p{seq}/",
+            host="pypi.org", status=200 if seq != 3 else None, size_bytes=10 * seq,
+            sha256=f"{seq:064x}" if seq != 3 else "", decision="refused" if seq == 3 else "allowed",
+            reason="method POST is not allowed" if seq == 3 else "",
+        )  # fmt: skip
+    network = log_store(run_id, Path("/nonexistent"))
+    assert (network.requests, network.refused, network.bytes) == (5, 1, 120)
+    page = api.get(f"/api/v1/workspace-runs/{run_id}/network", {"pageSize": 2}).json()
+    assert page["count"] == 5 and [r["seq"] for r in page["results"]] == [1, 2]
+    assert page["results"][0] == {
+        "seq": 1, "method": "GET", "url": "https://pypi.org/simple/p1/", "status": 200,
+        "bytes": 10, "sha256": f"{1:064x}", "contentType": "", "durationMs": 0,
+        "decision": "allowed", "reason": "",
+    }  # fmt: skip
+    assert other_api.get(f"/api/v1/workspace-runs/{run_id}/network").status_code == 404
+    resp = api.get(f"/api/v1/workspace-runs/{run_id}/network.ndjson")
+    assert resp.status_code == 409 and error_of(resp)["code"] == "evidence_not_ready"
+    Run.objects.filter(pk=run_id).update(status="succeeded", terminal_seq=1)
+    resp = api.get(f"/api/v1/workspace-runs/{run_id}/network.ndjson")
+    body = b"".join(resp.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == network.log_sha256
+    assert len(body.splitlines()) == 5
