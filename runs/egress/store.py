@@ -141,3 +141,39 @@ def replay_prepare(folder: Path, original_id: str) -> int:
                     dst.write(chunk)
     (folder / control.REPLAY).write_text(json.dumps(entries))
     return len(entries)
+
+
+EMPTY_LOG = hashlib.sha256(b"").hexdigest()
+DOWNLOADED = ("allowed", "replayed")
+
+
+def network_evidence(run_id: str) -> dict:
+    """The Evidence Bundle's `network`: the mode, the pinned allow list, the replayed run, the
+    totals and the digest of the log (.../network.ndjson; empty for a run without network)."""
+    network = RunNetwork.objects.filter(run_id=run_id).first()
+    if network is None:
+        return {"mode": "none", "allow": [], "replayOf": None, "requests": 0, "refused": 0,
+                "bytes": 0, "logSha256": EMPTY_LOG}  # fmt: skip
+    return {
+        "mode": network.mode,
+        "allow": list(network.allow),
+        "replayOf": network.replay_of_id,
+        "requests": network.requests,
+        "refused": network.refused,
+        "bytes": network.bytes,
+        "logSha256": network.log_sha256 or EMPTY_LOG,
+    }
+
+
+def downloads(run_id: str) -> list[dict]:
+    """Every successful download of the run, once per (URL, digest), in seq order: the signed
+    Statement's resolvedDependencies."""
+    seen, out = set(), []
+    rows = NetworkRequest.objects.filter(
+        run_id=run_id, decision__in=DOWNLOADED, status__gte=200, status__lt=300
+    ).exclude(sha256="")
+    for url, sha in rows.order_by("seq").values_list("url", "sha256"):
+        if (url, sha) not in seen:
+            seen.add((url, sha))
+            out.append({"uri": url, "digest": {"sha256": sha}})
+    return out
