@@ -630,6 +630,8 @@ export interface components {
             limits: {
                 [key: string]: unknown;
             };
+            /** @description absent on bundles written before runs had network modes */
+            network?: components["schemas"]["EvidenceNetwork"];
             runId: string;
             sandbox: components["schemas"]["EvidenceSandbox"];
             /** @constant */
@@ -680,6 +682,15 @@ export interface components {
              * @description retired keys still verify
              */
             retiredAt: string | null;
+        };
+        EvidenceNetwork: {
+            allow: string[];
+            bytes: number;
+            logSha256: string;
+            mode: components["schemas"]["NetworkMode"];
+            refused: number;
+            replayOf: string | null;
+            requests: number;
         };
         EvidenceSandbox: {
             id: string | null;

@@ -18,6 +18,8 @@ export type Run = Schemas["Run"];
 export type CreateRunRequest = Schemas["RunCreate"];
 /** `GET /api/v1/workspace-runs`: one page. */
 export type RunList = Schemas["RunPage"];
+export type NetworkPage = Schemas["NetworkPage"];
+export type NetworkRequest = Schemas["NetworkRequest"];
 export type ListRunsQuery = NonNullable<operations["listRuns"]["parameters"]["query"]>;
 
 export const RUN_FIELDS = [
