@@ -4,10 +4,12 @@ an npm registry) with a test CA that only the proxy trusts. pip and npm install 
 proxy, every byte is in the run's log, everything else is refused, and a replay gets the same
 bytes with both upstreams stopped."""
 
+import base64
 import hashlib
 import json
 
 import pytest
+from crownest_client.verify import verify_folder
 
 from runs.blobs import storage
 from runs.egress import control
@@ -16,7 +18,7 @@ from runs.egress.reaping import egress_strays_remove
 from runs.egress.record import entry_line, entry_make
 from runs.egress.services import run_network_set
 from runs.egress.store import body_name, network_ndjson, request_dict
-from runs.models import Run, WorkerHost
+from runs.models import Run, TemplateVersion, WorkerHost
 
 from .egress_support import MAX_BYTES, WORKER_HOST
 from .egress_upstreams import (
@@ -46,14 +48,28 @@ except OSError:
 """
 
 
-def network_run(runs, files: dict, command: str, mode: str, allow=(), replay_of=None) -> str:
-    """A run with a network mode, started (the API of stage one: the network service)."""
-    data = make_targz(files)
-    run = runs.create(data, command, timeoutSeconds=180)
-    original = Run.objects.get(pk=replay_of) if replay_of else None
-    run_network_set(
-        run=Run.objects.get(pk=run["id"]), mode=mode, allow=list(allow), replay_of=original
+@pytest.fixture(autouse=True)
+def egress_api(settings):
+    settings.CROWNEST_EGRESS_ENABLED = True  # the API here takes network runs
+
+
+def allowing(hosts) -> None:
+    """python-node's current version allows `hosts` (as a rebuilt recipe would)."""
+    version = TemplateVersion.objects.filter(template_id="python-node").order_by("-number")[0]
+    TemplateVersion.objects.filter(pk=version.pk).update(
+        recipe={**version.recipe, "egressAllow": list(hosts)}
     )
+
+
+def network_run(runs, files: dict, command: str, mode: str, allow=(), replay_of=None) -> str:
+    """A run with a network mode, through the API, started."""
+    data = make_targz(files)
+    if mode == "allowlist":
+        allowing(allow)
+        run = runs.create(data, command, timeoutSeconds=180, network="allowlist")
+    else:
+        run = runs.create(data, command, timeoutSeconds=180, network=mode, replayOf=replay_of)
+    assert run["network"]["mode"] == mode
     assert runs.upload(run["id"], data).status_code == 200
     assert runs.start(run["id"]).status_code == 202
     return run["id"]
@@ -95,8 +111,39 @@ def install_command(pypi_base: str, npm_base: str, extra_pip: str = "") -> str:
     )
 
 
+def signed_and_verified(runs, run_id: str, digests: list[str], folder) -> None:
+    """Each digest is a signed resolvedDependency, and the saved evidence with the network log
+    verifies offline (crownest evidence verify's checks)."""
+    api = runs.api
+    bundle = runs.wait_evidence(run_id)
+    envelope = api.get(f"/api/v1/workspace-runs/{run_id}/evidence/attestation").content
+    statement = json.loads(base64.b64decode(json.loads(envelope)["payload"]))
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert set(digests) <= {d["digest"]["sha256"] for d in deps if "uri" in d}
+    names = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    assert names["network.ndjson"] == bundle["network"]["logSha256"]
+    files = {
+        "evidence.json": json.dumps(bundle).encode(),
+        "attestation.dsse.json": envelope,
+        "events.ndjson": b"".join(
+            api.get(f"/api/v1/workspace-runs/{run_id}/events.ndjson").streaming_content
+        ),
+        "network.ndjson": b"".join(
+            api.get(f"/api/v1/workspace-runs/{run_id}/network.ndjson").streaming_content
+        ),
+        "evidence-keys.json": api.get("/api/v1/evidence-keys").content,
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    verdict = verify_folder(folder)
+    assert verdict.ok, verdict.to_json()
+    assert not any("network.ndjson" in note for note in verdict.notes)
+    (folder / "network.ndjson").write_bytes(files["network.ndjson"] + b"{}\n")
+    assert not verify_folder(folder).ok  # a changed log no longer matches what was signed
+
+
 def test_allowlist_installs_are_recorded_and_replay_needs_no_upstream(
-    runs, egress_runs, egress_proxy, upstreams, packages, docker_client
+    runs, egress_runs, egress_proxy, upstreams, packages, docker_client, tmp_path
 ):
     pypi, npm = upstreams
     mitm_port = control.control_call(egress_proxy.env["CROWNEST_EGRESS_DIR"], {"op": "ping"})[
@@ -135,6 +182,7 @@ def test_allowlist_installs_are_recorded_and_replay_needs_no_upstream(
             assert hashlib.sha256(fh.read()).hexdigest() == entry["sha256"]
     network = RunNetwork.objects.get(run_id=first)
     assert network.requests == len(log) and network.refused == 0
+    signed_and_verified(runs, first, [packages["wheel"], packages["tarball"]], tmp_path)
     assert network.bytes == sum(e["bytes"] for e in log)
     assert network.log_sha256 == hashlib.sha256(b"".join(network_ndjson(first))).hexdigest()
 
