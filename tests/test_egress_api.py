@@ -162,3 +162,30 @@ def test_the_network_log_pages_and_exports_the_digested_bytes(api, other_api, eg
     body = b"".join(resp.streaming_content)
     assert hashlib.sha256(body).hexdigest() == network.log_sha256
     assert len(body.splitlines()) == 5
+
+
+def test_the_run_page_shows_the_network_refused_first_and_links_the_original(
+    api, user, client, egress_on
+):
+    from runs.egress.models import NetworkRequest
+
+    allowing(ALLOW)
+    original = new_run(api, network="allowlist").json()["id"]
+    RunNetwork.objects.filter(run_id=original).update(recorded_at=timezone.now(), requests=2)
+    NetworkRequest.objects.create(
+        run_id=original, seq=1, method="GET", url="https://pypi.org/simple/idna/",
+        host="pypi.org", status=200, size_bytes=5, sha256="a" * 64, decision="allowed",
+    )  # fmt: skip
+    NetworkRequest.objects.create(
+        run_id=original, seq=2, method="POST", url="https://pypi.org/upload/", host="pypi.org",
+        decision="refused", reason="method POST is not allowed (only GET, HEAD)",
+    )  # fmt: skip
+    client.force_login(user)
+    page = client.get(f"/runs/{original}").content.decode()
+    assert 'id="network"' in page and "pypi.org" in page and "*.npmjs.org" in page
+    assert page.index("POST /upload/") < page.index("GET /simple/idna/")  # refused first
+    assert "method POST is not allowed" in page
+    replay = new_run(api, network="replay", replayOf=original).json()["id"]
+    page = client.get(f"/runs/{replay}").content.decode()
+    assert f'href="/runs/{original}"' in page
+    assert 'id="network"' not in client.get(f"/runs/{new_run(api).json()['id']}").content.decode()

@@ -1,6 +1,8 @@
 """A run's network: its mode, the allow list it ran with, its totals and its request log.
 Imported by runs/models.py (models of the runs app)."""
 
+from urllib.parse import urlsplit
+
 from django.db import models
 
 
@@ -65,3 +67,9 @@ class NetworkRequest(models.Model):
 
     def __str__(self):
         return f"{self.run_id} #{self.seq} {self.method} {self.url}"
+
+    @property
+    def path(self) -> str:
+        """The URL's path and query (the run page shows host and path apart)."""
+        parts = urlsplit(self.url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
