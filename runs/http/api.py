@@ -65,7 +65,7 @@ class RunCollection(APIView):
                 team=q.get("team"),
                 owner=q.get("owner"),
             )
-            .select_related("evidence")
+            .select_related("evidence", "network")
             .prefetch_related("artifacts")
         )
         page = page_of(request, qs, q["page"], q["pageSize"])

@@ -101,7 +101,10 @@ class NetworkDoc(serializers.Serializer):
 
 
 def network_json(run: Run) -> dict:
-    network = RunNetwork.objects.filter(run_id=run.id).first()
+    try:
+        network = run.network  # selected with the run in lists (no query per run)
+    except RunNetwork.DoesNotExist:
+        network = None
     if network is None:
         return {"mode": "none", "replayOf": None, "allow": [], "requests": 0, "refused": 0,
                 "bytes": 0}  # fmt: skip

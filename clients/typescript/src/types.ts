@@ -26,7 +26,7 @@ export const RUN_FIELDS = [
   "id", "status", "template", "command", "archive", "artifactPaths", "timeoutSeconds",
   "keepSandbox", "env", "owner", "team", "exitCode", "failureReason", "createdAt", "queuedAt",
   "startedAt", "finishedAt", "lastSeq", "artifactIds", "evidenceAvailable", "sandbox", "links",
-  "cancelRequested", "phases", "rerunOf", "pinned", "imageDigest",
+  "cancelRequested", "phases", "rerunOf", "pinned", "imageDigest", "network",
 ] as const satisfies readonly (keyof Run)[];
 
 /** One event of a run's log: a union told apart by `type`, each with its own `data`. */
@@ -56,7 +56,7 @@ export type Evidence = Schemas["Evidence"];
 export const EVIDENCE_FIELDS = [
   "schema", "canonicalization", "runId", "status", "exitCode", "failureReason", "command",
   "template", "timestamps", "source", "artifacts", "artifactIds", "events", "terminalEvent",
-  "sandbox", "limits", "attestation",
+  "sandbox", "limits", "network", "attestation",
 ] as const satisfies readonly (keyof Evidence)[];
 
 export type Template = Schemas["Template"];
