@@ -20,6 +20,15 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q "${need[@]}" >/dev/null
 fi
 
+# Prometheus and promtool: the alert rules' unit tests and the test where a real Prometheus
+# scrapes the stack (tests/test_prometheus*.py). Only the binaries: no node exporter, no service.
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  echo "==> installing prometheus (for promtool and the monitoring tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends prometheus >/dev/null
+fi
+
 if ! redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1; then
   echo "==> starting redis-server"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \

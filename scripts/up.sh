@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Starts the egress proxy, daphne (127.0.0.1:8000) and a Celery worker (with the reaper's beat) in
-# the background. Egress is on for a stack started here (CROWNEST_EGRESS_ENABLED=false turns
-# it off); an egress proxy that is not running (killed) is started again.
+# Starts the egress proxy, the web server (crownest_web/serve.py: uvicorn, 127.0.0.1:8000) and a
+# Celery worker (with the reaper's beat) in the background. Egress is on for a stack started
+# here (CROWNEST_EGRESS_ENABLED=false turns it off); an egress proxy that is not running (killed)
+# is started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p var/log var/run
@@ -16,8 +17,7 @@ if [ "$CROWNEST_EGRESS_ENABLED" = "true" ] && ! alive egress; then
   echo $! >var/run/egress.pid
 fi
 if ! alive web; then
-  nohup .venv/bin/daphne -b 127.0.0.1 -p "$PORT" crownest_web.asgi:application \
-    >var/log/web.log 2>&1 &
+  nohup .venv/bin/python -m crownest_web.serve -b 127.0.0.1 -p "$PORT" >var/log/web.log 2>&1 &
   echo $! >var/run/web.pid
 fi
 if ! alive worker; then

@@ -10,6 +10,9 @@ say so; `make test-fast` runs what carries none of them."""
 import os
 import sys
 
+# Name this process's database connections before any is made (tests/quiet.py tells them apart).
+os.environ["PGAPPNAME"] = f"crownest-tests-{os.getpid()}"
+
 import pytest
 from django.conf import settings
 from django.test import TransactionTestCase

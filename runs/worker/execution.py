@@ -10,6 +10,8 @@ import uuid
 from django.conf import settings
 from django.utils import timezone
 
+from ops import metrics
+
 from .. import lifecycle
 from ..blobs import storage
 from ..egress.session import egress_opened, egress_spec
@@ -60,6 +62,7 @@ def run_execute(*, run_id: str) -> None:
     ):
         return
     run = Run.objects.get(pk=run_id)
+    metrics.run_started(run)
     phases = Phases()
     if run.queued_at and run.started_at:
         phases.values[P.QUEUE] = round((run.started_at - run.queued_at).total_seconds(), 4)
@@ -78,6 +81,7 @@ def run_execute(*, run_id: str) -> None:
         outcome.exit_code = exit_code
     timings = run_end(run_id, outcome, sandbox=sandbox, phases=phases.values) or {}
     Run.objects.filter(pk=run_id).update(phases={**phases.values, **timings})
+    metrics.run_phases({**phases.values, **timings})
 
 
 def _error(code: str, message: str) -> dict:

@@ -51,6 +51,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The audit log, newest first (staff only; others get 404). */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/evidence-keys": {
         parameters: {
             query?: never;
@@ -552,6 +569,37 @@ export interface components {
             code: string;
             message: string;
             path: string;
+        };
+        AuditEntry: {
+            action: string;
+            /** @description empty for a failed sign-in (details.username) */
+            actor: string;
+            address: string;
+            /** Format: date-time */
+            at: string;
+            details: {
+                [key: string]: unknown;
+            };
+            id: number;
+            objectId: string;
+            objectType: string;
+            /** @description `ok`, an error code, `failed`, `refused`, … */
+            outcome: string;
+            requestId: string;
+            staff: boolean;
+            statusCode: number | null;
+            tokenId: number | null;
+            userAgent: string;
+        };
+        AuditPageOut: {
+            count: number;
+            /** Format: uri */
+            next: string | null;
+            page: number;
+            pageSize: number;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["AuditEntry"][];
         };
         /** @description A string runs under `/bin/sh -c`; a list is the argv itself (its first element, the program, not empty). At most 65536 bytes of UTF-8 per string; no NUL. */
         Command: string | string[];
@@ -1393,6 +1441,48 @@ export interface operations {
             404: components["responses"]["NotFound"];
             /** @description `artifact_expired`: retention removed the artifact's bytes (its metadata and the evidence remain) */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description an action (`run.cancel`), or its family with a dot (`run.`) */
+                action?: string;
+                /** @description a username, or `system:<os user>` for a host's commands */
+                actor?: string;
+                /** @description the object's id */
+                objectId?: string;
+                /** @description `run`, `template`, `token`, `evidence_key`, `user`, … */
+                objectType?: string;
+                page?: number;
+                pageSize?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPageOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `not_found`: no such id, or not visible to you */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from ops import metrics
 
 from .base import SandboxError
 
@@ -84,7 +85,9 @@ def pool_take(sandbox, spec):
     image_id = sandbox.describe_image(spec.image).digest
     for container in pool_list(sandbox, image_id, spec.limits):
         if container.status == "running" and sandbox.claim(container, spec.run_id):
+            metrics.pool_take(hit=True)
             return container
+    metrics.pool_take(hit=False)
     return None
 
 
@@ -153,6 +156,7 @@ class PoolKeeper:
             stale = container.labels.get(POOL_LABEL) not in wanted
             if stale or container.status != "running":
                 self.sandbox.remove_named(container.name)
+                metrics.pool_remove("stale")
         added = 0
         for image_id, image in wanted.items():
             ready = pool_list(self.sandbox, image_id, self.limits)
@@ -168,6 +172,7 @@ class PoolKeeper:
         for container in pool_list(self.sandbox):
             if container.labels.get(OWNER_LABEL) == OWNER:
                 self.sandbox.remove_named(container.name)
+                metrics.pool_remove("drain")
 
 
 def orphan_workspaces(sandbox, grace_seconds: float = 120) -> list[str]:
