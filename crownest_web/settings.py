@@ -7,9 +7,9 @@ import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
 from .settings_access import *  # noqa: F403 (signing in, passwords, per-user caps)
+from .settings_egress import *  # noqa: F403 (CROWNEST_EGRESS_*: a block of their own, beside)
 from .settings_ops import *  # noqa: F403 (metrics, the audit log, logging)
 from .settings_web import *  # noqa: F403 (the web server: body timeouts, keep-alive, shutdown)
-from .settings_egress import *  # noqa: F403 (CROWNEST_EGRESS_*: a block of their own, beside)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+
 from ops import metrics
 
 from .base import SandboxError
