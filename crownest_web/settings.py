@@ -7,6 +7,7 @@ import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
 from .settings_access import *  # noqa: F403 (signing in, passwords, per-user caps)
+from .settings_egress import *  # noqa: F403 (CROWNEST_EGRESS_*: a block of their own, beside)
 from .settings_ops import *  # noqa: F403 (metrics, the audit log, logging)
 from .settings_web import *  # noqa: F403 (the web server: body timeouts, keep-alive, shutdown)
 
@@ -187,6 +188,7 @@ SPECTACULAR_SETTINGS = {
         "UploadMethod": ["direct", "staged", "reused"],
         "ArchivePhase": ["upload", "verify", "extract"],
         "Verdict": "evidence.models.Review.Verdict",
+        "NetworkMode": ["none", "allowlist", "replay"],
     },
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }

@@ -79,6 +79,7 @@ def hosts_report() -> list[dict]:
             "slotsInUse": busy.get(host.name, 0),
             "lastSeenAt": host.last_seen_at.isoformat().replace("+00:00", "Z"),
             "state": "up" if host.name in alive else ("stopped" if host.stopped_at else "lost"),
+            "egress": host.egress,
         }
         for host in WorkerHost.objects.all()
     ]

@@ -18,6 +18,8 @@ TABLE: dict[type, tuple[int, str]] = {
     e.NotFound: (404, "not_found"),
     e.InvalidState: (409, "invalid_state"),
     e.TemplateNotReady: (409, "invalid_state"),
+    e.NetworkUnavailable: (409, "invalid_state"),
+    e.NetworkLogNotReady: (409, "evidence_not_ready"),
     e.ArchiveRequired: (409, "archive_required"),
     e.TransferOffsetMismatch: (409, "transfer_offset_mismatch"),
     e.TransferIncomplete: (409, "transfer_incomplete"),

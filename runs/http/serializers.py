@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from ..ids import iso
-from ..models import Artifact, Run
+from ..models import Artifact, Run, RunNetwork
 from .inputs import command_field
 
 
@@ -88,6 +88,36 @@ class LinksDoc(serializers.Serializer):
     page = serializers.URLField()
 
 
+@extend_schema_serializer(component_name="RunNetwork")
+class NetworkDoc(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["none", "allowlist", "replay"])
+    replayOf = _nullable(serializers.CharField, help_text="the run a replay repeats")
+    allow = serializers.ListField(
+        child=serializers.CharField(), help_text="the allow list the run pinned"
+    )
+    requests = serializers.IntegerField(help_text="requests logged (after the run's command)")
+    refused = serializers.IntegerField()
+    bytes = serializers.IntegerField(help_text="bytes downloaded (allowed and replayed)")
+
+
+def network_json(run: Run) -> dict:
+    try:
+        network = run.network  # selected with the run in lists (no query per run)
+    except RunNetwork.DoesNotExist:
+        network = None
+    if network is None:
+        return {"mode": "none", "replayOf": None, "allow": [], "requests": 0, "refused": 0,
+                "bytes": 0}  # fmt: skip
+    return {
+        "mode": network.mode,
+        "replayOf": network.replay_of_id,
+        "allow": list(network.allow),
+        "requests": network.requests,
+        "refused": network.refused,
+        "bytes": network.bytes,
+    }
+
+
 @extend_schema_serializer(component_name="Run")
 class RunOut(serializers.Serializer):
     """The run object (docs/api.md). The fields below describe it in the OpenAPI schema; the
@@ -128,6 +158,7 @@ class RunOut(serializers.Serializer):
         help_text="the digest of the template version the run pinned (null until a worker "
         "has recorded the image of a template built outside the workers)",
     )
+    network = NetworkDoc()
     links = LinksDoc()
 
     def to_representation(self, run: Run):
@@ -173,6 +204,7 @@ class RunOut(serializers.Serializer):
             "pinned": run.pinned,
             "rerunOf": run.rerun_of_id,
             "imageDigest": run.image_digest or None,
+            "network": network_json(run),
             "links": run_links(run, request),
         }
 

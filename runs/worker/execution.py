@@ -14,6 +14,7 @@ from ops import metrics
 
 from .. import lifecycle
 from ..blobs import storage
+from ..egress.session import egress_opened, egress_spec
 from ..ending import Outcome, run_end
 from ..models import Run
 from ..sandbox_templates.engine import version_image
@@ -92,7 +93,7 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
     limits = limits_from_settings()
     phases.begin()
     digest, _info = version_image(sandbox, version)
-    spec = RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits)
+    spec = egress_spec(run, RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits))
     sandbox_id = sandbox.prepare(spec)
     Run.objects.filter(pk=run.id).update(
         template_version=version,
@@ -102,14 +103,15 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
         limits=limits_record(run, limits),
     )
     phases.end(P.SANDBOX)
-    phases.begin()
-    outcome = extract(sandbox, spec, run)
-    phases.end(P.EXTRACT)
-    if outcome is not None:
-        return outcome
-    phases.begin()
-    outcome = CommandLoop(sandbox, spec, run).run_to_end()
-    phases.end(P.COMMAND)
+    with egress_opened(run, sandbox):  # a network run's proxy socket, from extraction to exit
+        phases.begin()
+        outcome = extract(sandbox, spec, run)
+        phases.end(P.EXTRACT)
+        if outcome is not None:
+            return outcome
+        phases.begin()
+        outcome = CommandLoop(sandbox, spec, run).run_to_end()
+        phases.end(P.COMMAND)
     if outcome.status != S.CANCELED and run.artifact_paths:
         touch(run.id)
         phases.begin()

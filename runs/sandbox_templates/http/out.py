@@ -44,6 +44,7 @@ def template_json(t: Template, *, detail: bool = False) -> dict:
         "debianPackages": list(t.debian_packages),
         "pipPackages": list(t.pip_packages),
         "npmPackages": list(t.npm_packages),
+        "egressAllow": list(t.egress_allow),
     }
     if detail:
         out["versions"] = [version_json(v) for v in versions]
@@ -84,6 +85,10 @@ class TemplateOut(serializers.Serializer):
     debianPackages = serializers.ListField(child=serializers.CharField())
     pipPackages = serializers.ListField(child=serializers.CharField())
     npmPackages = serializers.ListField(child=serializers.CharField())
+    egressAllow = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='where runs with network "allowlist" may go (empty: nowhere)',
+    )
 
 
 @named("TemplateVersion")

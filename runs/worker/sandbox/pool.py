@@ -19,6 +19,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
+
 from ops import metrics
 
 from .base import SandboxError
@@ -35,8 +37,10 @@ LIMITS_LABEL = "org.crownest.limits"
 
 
 def fingerprint(limits) -> str:
-    """Pooled containers serve runs with exactly the limits (and runtime) they were made with."""
-    return hashlib.sha256(repr(limits).encode()).hexdigest()[:16]
+    """Pooled containers serve runs with exactly the limits (and runtime) they were made with,
+    and with the egress folder (egress_mount.py) only where they were made with one."""
+    egress = f"egress={settings.CROWNEST_EGRESS_ENABLED}"
+    return hashlib.sha256(f"{limits!r} {egress}".encode()).hexdigest()[:16]
 
 
 def pool_list(sandbox, image_id: str | None = None, limits=None) -> list:
