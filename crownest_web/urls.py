@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from ops.api import AuditList
+from ops.exposition import metrics_view
 from runs.http.health import healthz
 from runs.sandbox_templates.http import urls as template_urls
 
@@ -9,6 +11,8 @@ from .signin import SignInView
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
+    path("api/v1/audit", AuditList.as_view(), name="audit"),
     path("admin/", admin.site.urls),
     # The sign-in page states the lockout rule (django-axes, crownest_web/signin.py).
     path("accounts/login/", SignInView.as_view(), name="login"),

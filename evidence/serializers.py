@@ -182,6 +182,17 @@ class AttestationRef(serializers.Serializer):
     sha256 = sha256()
 
 
+@named("EvidenceNetwork")
+class NetworkRef(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["none", "allowlist", "replay"])
+    allow = serializers.ListField(child=serializers.CharField())
+    replayOf = nullable(serializers.CharField)
+    requests = serializers.IntegerField(min_value=0)
+    refused = serializers.IntegerField(min_value=0)
+    bytes = serializers.IntegerField(min_value=0)
+    logSha256 = sha256()
+
+
 @named("Evidence")
 class EvidenceOut(serializers.Serializer):
     schema = const("crownest.evidence/v1")
@@ -206,6 +217,9 @@ class EvidenceOut(serializers.Serializer):
     terminalEvent = run_event()
     sandbox = SandboxRef()
     limits = serializers.DictField(help_text="the limits the run had (docs/api.md)")
+    network = NetworkRef(
+        required=False, help_text="absent on bundles written before runs had network modes"
+    )
     attestation = AttestationRef(
         required=False, help_text="absent when the bundle was written before a key existed"
     )

@@ -172,7 +172,9 @@ class TransferAdmin(admin.ModelAdmin):
 class WorkerHostAdmin(admin.ModelAdmin):
     """Each worker host: its engine, its slots and how many are in use, when it was last heard."""
 
-    list_display = ["name", "state", "slots", "slots_in_use", "last_seen_at", "docker_host"]
+    list_display = [
+        "name", "state", "slots", "slots_in_use", "last_seen_at", "egress", "docker_host",
+    ]  # fmt: skip
     readonly_fields = [f.name for f in WorkerHost._meta.fields]
 
     def get_queryset(self, request):

@@ -146,5 +146,15 @@ class ArchiveSizeMismatch(ArchiveError):
     pass
 
 
+class NetworkUnavailable(DomainError):
+    """A network mode this run cannot have (egress off, nothing recorded to replay, a recording
+    that expired): 409 invalid_state."""
+
+
+class NetworkLogNotReady(DomainError):
+    """The network log export asked for before the run ended: 409 evidence_not_ready (the log
+    is part of the run's evidence)."""
+
+
 class TemplateNotReady(DomainError):
     """A template (or the version a rerun pins) that cannot take new runs now: 409 invalid_state."""

@@ -3,6 +3,7 @@ import hashlib
 from django.conf import settings
 from django.db import models
 
+from .egress.models import NetworkRequest, RunNetwork  # noqa: F401 (models of this app)
 from .ids import new_id
 from .sandbox_templates.models import Template, TemplateVersion  # noqa: F401 (models of this app)
 
@@ -273,6 +274,9 @@ class WorkerHost(models.Model):
     started_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # Whether this host's egress proxy answered at its last heartbeat ("ok", or why not);
+    # empty where egress is off (runs/egress/health.py).
+    egress = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -23,6 +23,8 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from ops import metrics
+
 from . import lifecycle
 from .models import Artifact, Run
 from .shared_archives import blob_delete
@@ -168,4 +170,5 @@ def retention_sweep(
         artifact_days = settings.CROWNEST_RETENTION_ARTIFACT_DAYS
     sweep_archives(report, archive_days, batch)
     sweep_artifacts(report, artifact_days, batch)
+    metrics.retention_swept(report)
     return report

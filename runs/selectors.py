@@ -81,6 +81,7 @@ def hosts_report() -> list[dict]:
             "slots_in_use": busy.get(host.name, 0),
             "last_seen_at": host.last_seen_at,
             "state": "up" if host.name in alive else ("stopped" if host.stopped_at else "lost"),
+            "egress": host.egress,
         }
         for host in WorkerHost.objects.all()
     ]

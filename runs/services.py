@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from . import lifecycle
 from .blobs import storage
+from .egress.services import rerun_network, run_network_choose
 from .ending import Outcome, run_end
 from .errors import (
     ArchiveRequired,
@@ -66,6 +67,8 @@ def run_create(
     client: str = "",
     reuse_archive: bool = True,
     template_version=None,
+    network: str = "none",
+    replay_of: str | None = None,
 ) -> Run:
     """A new run awaiting its archive; `ready` at once (uploadMethod "reused") when the caller
     or one of their teams already has this archive stored (shared_archives.py), unless
@@ -99,6 +102,7 @@ def run_create(
             archive_sha256=archive["sha256"].lower(),
             archive_filename=archive.get("filename") or "",
         )
+        run_network_choose(run=run, user=owner, mode=network, replay_of=replay_of, version=version)
         events.append(run.id, [("status", {"status": S.AWAITING_ARCHIVE, "previous": None})])
     if reuse_archive:
         source = reusable_archive(user=owner, sha256=run.archive_sha256, size_bytes=size)
@@ -203,7 +207,7 @@ def run_cancel(*, run: Run) -> Run:
     return run
 
 
-def run_rerun(*, run: Run, user, client: str = "") -> Run:
+def run_rerun(*, run: Run, user, client: str = "", network: str | None = None) -> Run:
     """A new run of `user` with the original's template version, command, archive, artifact paths,
     timeout, env and team; `rerun_of` names the original. While the original's verified archive
     is still stored the new run shares that stored file (no copy, no upload) and is ready at
@@ -226,6 +230,7 @@ def run_rerun(*, run: Run, user, client: str = "") -> Run:
             team=run.team.slug if run.team_id else None,
             client=client,
             reuse_archive=False,
+            **rerun_network(run, network),
         )
         Run.objects.filter(pk=new.id).update(rerun_of=run)
         stored = run.archive_verified_at and not archive_gone(run)

@@ -9,6 +9,8 @@ import logging
 
 from celery import shared_task
 
+from ops import metrics
+
 from .ending import after_end
 from .intake.transfers import transfer_sweep
 from .retention import retention_sweep as sweep_retention
@@ -39,6 +41,7 @@ def reap_pass() -> dict:
     for run_id in report["requeue"]:
         execute_run.delay(run_id)
     report["templateBuilds"] = stale_builds()
+    metrics.reaper_pass(report)
     for version_id in report["templateBuilds"]:
         build_template.delay(version_id)
     if any(report.values()):  # what it did, in the worker's log

@@ -17,7 +17,7 @@ from .pagination import page_of, paged
 from .schema import ARCHIVE_REQUEST, errors
 from .serializers import RunOut
 
-RunPageOut = paged(RunOut, "RunPage")
+RunPageOut = paged("RunPage", RunOut(many=True))
 
 RAW_ARCHIVE_TYPES = {
     "application/gzip",
@@ -65,7 +65,7 @@ class RunCollection(APIView):
                 team=q.get("team"),
                 owner=q.get("owner"),
             )
-            .select_related("evidence")
+            .select_related("evidence", "network")
             .prefetch_related("artifacts")
         )
         page = page_of(request, qs, q["page"], q["pageSize"])
@@ -74,8 +74,10 @@ class RunCollection(APIView):
     @extend_schema(
         operation_id="createRun",
         request=RunCreateIn,
-        # 404: no template of that name; 409: the template is not ready (building, failed,
-        # retired); 429: too many runs awaiting their archive (CROWNEST_MAX_AWAITING_ARCHIVE).
+        # 404: no template of that name, or a replayOf the caller cannot see; 409: the template
+        # is not ready (building, failed, retired), egress off, or a replayOf with nothing (left)
+        # to replay; 400: network "allowlist" on a template that allows nothing; 429: too many
+        # runs awaiting their archive (CROWNEST_MAX_AWAITING_ARCHIVE).
         responses={
             201: RunOut,
             **errors("not_found", "archive_too_large", "invalid_state", "throttled"),

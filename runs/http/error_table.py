@@ -35,9 +35,16 @@ TABLE: list[ApiError] = [
         409,
         "invalid_state",
         "the action does not fit the current status (details.status, .allowed)",
-        (e.InvalidState, e.TemplateNotReady),
+        (e.InvalidState, e.TemplateNotReady, e.NetworkUnavailable),
     ),
     ApiError(409, "archive_required", "the run has no verified archive yet", (e.ArchiveRequired,)),
+    # The evidence app adds its EvidenceNotReady to this row (evidence/apps.py).
+    ApiError(
+        409,
+        "evidence_not_ready",
+        "the run has not ended, or its evidence is still being written",
+        (e.NetworkLogNotReady,),
+    ),
     ApiError(
         409,
         "transfer_offset_mismatch",

@@ -7,14 +7,14 @@ by EventPageOut."""
 import json
 from dataclasses import dataclass
 
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
 from .. import selectors
 from ..models import Run
 from ..stream.events import event_dict
-from .shapes import const, named, nullable, sha256
+from .shapes import built_by, const, named, nullable, sha256
 
 S = Run.Status
 # In a fixed order (Run.TERMINAL is a set): the schema, and the types made from it, stay stable.
@@ -114,14 +114,6 @@ def run_event(**kw) -> PolymorphicProxySerializer:
     )
 
 
-@extend_schema_field(run_event())
-class EventField(serializers.Field):
-    """A stored event, as `event_dict` writes it for every reader (no second definition here)."""
-
-    def to_representation(self, event):
-        return event_dict(event)
-
-
 @dataclass
 class EventWindow:
     events: list
@@ -139,7 +131,8 @@ def event_window(run: Run, after: int, limit: int) -> EventWindow:
 
 @named("EventPage")
 class EventPageOut(serializers.Serializer):
-    events = serializers.ListField(child=EventField())
+    # Each event as event_dict writes it for every reader (SSE, websocket, events.ndjson).
+    events = serializers.ListField(child=built_by(event_dict, run_event()))
     nextAfterSeq = serializers.IntegerField(
         min_value=0, source="next_after_seq", help_text="afterSeq for the next call"
     )

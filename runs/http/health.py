@@ -13,7 +13,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..selectors import hosts_report
+from ..egress.health import egress_problem
+from ..selectors import hosts_alive, hosts_report
 from .inputs import documented
 from .shapes import Timestamp, named
 
@@ -47,7 +48,18 @@ def check_docker():
         raise RuntimeError(f"no worker reaches its Docker engine ({errors})")
 
 
+def check_egress():
+    problem = egress_problem(list(hosts_alive().values_list("name", "egress")))
+    if problem:
+        raise RuntimeError(problem)
+
+
 CHECKS = {"database": check_database, "redis": check_redis, "docker": check_docker}
+
+
+def checks() -> dict:
+    """The checks of this installation: the egress proxies only where egress is on."""
+    return {**CHECKS, "egress": check_egress} if settings.CROWNEST_EGRESS_ENABLED else CHECKS
 
 
 @named("WorkerHost")
@@ -62,6 +74,10 @@ class HostOut(serializers.Serializer):
         choices=["up", "stopped", "lost"],
         help_text="up: heard within CROWNEST_HOST_LOST_SECONDS; stopped: shut down cleanly",
     )
+    egress = serializers.CharField(
+        help_text='its egress proxy at its last heartbeat: "ok", "unavailable: <why>", or "" '
+        "(egress off on that host)"
+    )
 
 
 @named("Health")
@@ -71,7 +87,8 @@ class HealthOut(serializers.Serializer):
         serializers.DictField,
         {
             "type": "object",
-            "properties": {k: {"type": "string"} for k in CHECKS},
+            # "egress" only where the installation has egress on (CROWNEST_EGRESS_ENABLED)
+            "properties": {k: {"type": "string"} for k in (*CHECKS, "egress")},
             "required": list(CHECKS),
             "additionalProperties": False,
             "description": '"ok", or "error: <what failed>"',
@@ -94,7 +111,7 @@ class Healthz(APIView):
     )
     def get(self, request):
         results, healthy = {}, True
-        for name, check in CHECKS.items():
+        for name, check in checks().items():
             try:
                 check()
                 results[name] = "ok"

@@ -4,6 +4,7 @@
 empty page (count still says how many there are), not an error: a list that shrinks while a
 client walks it must not turn into 404s."""
 
+import copy
 from dataclasses import dataclass
 
 from rest_framework import serializers
@@ -42,16 +43,20 @@ def page_of(request, qs, page: int, page_size: int) -> Page:
     )
 
 
-def paged(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
-    """The page serializer (schema component `name`) of a list of `item`s: it renders a Page."""
+def paged(name: str, results: serializers.Field, *, max_page_size: int = 100) -> type:
+    """The page serializer (schema component `name`) that renders a Page of `results`."""
     fields = {
         "count": serializers.IntegerField(min_value=0),
         "page": serializers.IntegerField(min_value=1),
-        "pageSize": serializers.IntegerField(min_value=1, max_value=100, source="page_size"),
+        "pageSize": serializers.IntegerField(
+            min_value=1, max_value=max_page_size, source="page_size"
+        ),
         "next": nullable(serializers.URLField, help_text="the next page, or null on the last one"),
         "previous": nullable(
             serializers.URLField, help_text="the page before, or null on the first"
         ),
-        "results": item(many=True),
+        # A copy made now: DRF orders a serializer's fields by when each was made, and the
+        # answer's keys keep this order (results last).
+        "results": copy.deepcopy(results),
     }
     return named(name)(type(name + "Out", (serializers.Serializer,), fields))

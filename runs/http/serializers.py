@@ -1,6 +1,8 @@
 """The run object and its artifacts (docs/api.md): each serializer builds its answer, and the
 OpenAPI schema is generated from the same fields. A new field of the run is one line here."""
 
+from types import SimpleNamespace
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -86,6 +88,30 @@ class SandboxOut(serializers.Serializer):
         return bool(run.sandbox_id) and run.is_terminal and run.sandbox_removed_at is None
 
 
+# What a run without a RunNetwork row (one that never asked for the network) shows.
+NO_NETWORK = SimpleNamespace(
+    mode="none", replay_of_id=None, allow=[], requests=0, refused=0, bytes=0
+)
+
+
+@named("RunNetwork")
+class NetworkOut(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["none", "allowlist", "replay"])
+    replayOf = nullable(
+        serializers.CharField, source="replay_of_id", help_text="the run a replay repeats"
+    )
+    allow = serializers.ListField(
+        child=serializers.CharField(), help_text="the allow list the run pinned"
+    )
+    requests = serializers.IntegerField(help_text="requests logged (after the run's command)")
+    refused = serializers.IntegerField()
+    bytes = serializers.IntegerField(help_text="bytes downloaded (allowed and replayed)")
+
+    def get_attribute(self, run: Run):
+        # The row is selected with the run in lists (no query per run); absent: no network.
+        return super().get_attribute(run) or NO_NETWORK
+
+
 @named("Run")
 class RunOut(serializers.Serializer):
     """The run object (docs/api.md)."""
@@ -129,6 +155,7 @@ class RunOut(serializers.Serializer):
         help_text="the digest of the template version the run pinned (null until a worker "
         "has recorded the image of a template built outside the workers)",
     )
+    network = NetworkOut()
     links = LinksOut(source="*")
 
     def get_artifactIds(self, run: Run) -> list[str]:

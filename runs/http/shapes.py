@@ -57,6 +57,14 @@ def blank_null(field_class, **kw) -> serializers.Field:
     return cls(allow_null=True, **kw)
 
 
+def built_by(build, schema, **kwargs) -> serializers.Field:
+    """A value that `build` makes, documented as `schema` (a serializer or a JSON Schema): for a
+    shape whose one builder other readers share (a hashed log's lines, the stream's events), so
+    that this answer cannot write it a second way."""
+    cls = type("BuiltBy", (serializers.Field,), {"to_representation": lambda self, v: build(v)})
+    return extend_schema_field(schema)(cls)(**kwargs)
+
+
 class Number(serializers.FloatField):
     """A number shown as stored (1 stays 1, 0.25 stays 0.25): FloatField would write 1.0."""
 

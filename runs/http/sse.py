@@ -9,6 +9,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpResponseNotAllowed, StreamingHttpResponse
 
+from ops import metrics
+
 from .. import selectors
 from ..errors import InvalidRequest, NotFound, Throttled
 from ..stream.feed import follow
@@ -63,7 +65,8 @@ async def event_stream(request, run_id):
                 "of the last event you received.",
             )
         )
-    resp = StreamingHttpResponse(frames(run.id, after), content_type="text/event-stream")
+    stream = metrics.viewing("sse", frames(run.id, after))
+    resp = StreamingHttpResponse(stream, content_type="text/event-stream")
     resp["Cache-Control"] = "no-cache"
     resp["X-Accel-Buffering"] = "no"
     return resp

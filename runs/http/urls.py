@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, archive_api, artifact_api, rerun_api, sse, transfer_api
+from . import api, archive_api, artifact_api, network_api, rerun_api, sse, transfer_api
 
 urlpatterns = [
     path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
@@ -10,6 +10,16 @@ urlpatterns = [
     path("workspace-runs/<str:run_id>/cancel", api.RunCancel.as_view(), name="run-cancel"),
     path("workspace-runs/<str:run_id>/rerun", rerun_api.RunRerun.as_view(), name="run-rerun"),
     path("workspace-runs/<str:run_id>/events", api.RunEvents.as_view(), name="run-events"),
+    path(
+        "workspace-runs/<str:run_id>/network",
+        network_api.RunNetworkLog.as_view(),
+        name="run-network",
+    ),
+    path(
+        "workspace-runs/<str:run_id>/network.ndjson",
+        network_api.RunNetworkExport.as_view(),
+        name="run-network-ndjson",
+    ),
     path("workspace-runs/<str:run_id>/events/stream", sse.event_stream, name="run-stream"),
     path(
         "workspace-runs/<str:run_id>/artifacts",

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.files import File
 from django.utils import timezone
 
+from ops import metrics
+
 from .. import lifecycle
 from ..blobs import storage, temp_dir
 from ..errors import ArchiveTooLarge
@@ -124,5 +126,6 @@ def archive_ready(*, run: Run, stored: str, method: str, info: archives.ArchiveI
         storage().delete(stored)
         run.refresh_from_db()
         raise lifecycle.invalid(run.status, S.READY)
+    metrics.archive_received(method, run.archive_size_bytes)
     run.refresh_from_db()
     return run

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from ..egress.policy import AllowEntryError, egress_allow_validate
 from ..errors import DomainError
 from . import services
 from .models import Template, TemplateVersion
@@ -43,14 +44,25 @@ class PackagesField(forms.CharField):
         return words
 
 
+class EgressAllowField(PackagesField):
+    """One allow entry per line (runs/egress/policy.py's strict rules)."""
+
+    def clean(self, value):
+        try:
+            return egress_allow_validate(forms.CharField.clean(self, value).split())
+        except AllowEntryError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 class TemplateForm(forms.ModelForm):
     debian_packages = PackagesField("debianPackages")
     pip_packages = PackagesField("pipPackages")
     npm_packages = PackagesField("npmPackages")
+    egress_allow = EgressAllowField("egressAllow")
 
     class Meta:
         model = Template
-        fields = ["name", "description", "based_on", *LISTS, "warm"]
+        fields = ["name", "description", "based_on", *LISTS, "egress_allow", "warm"]
 
     def clean_name(self):
         name = self.cleaned_data["name"]
@@ -103,7 +115,9 @@ class TemplateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         """Through the services, so that a save builds a version exactly as the API does."""
-        data = {f: form.cleaned_data.get(f) for f in ["description", *LISTS, "warm"]}
+        data = {
+            f: form.cleaned_data.get(f) for f in ["description", *LISTS, "egress_allow", "warm"]
+        }
         base = form.cleaned_data.get("based_on")
         data["based_on"] = base.pk if base else None
         try:

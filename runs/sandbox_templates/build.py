@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from ops import metrics
+
 from ..worker.sandbox.base import SandboxError
 from ..worker.sandbox.images import image_export, image_import, image_remove
 from . import rootfs
@@ -271,6 +273,7 @@ def _end(builder: Builder, version, started: float, *, error: str = "", **done) 
     if not error:
         builder.log.progress["percent"] = 100
     builder.log.progress["seconds"] = took
+    metrics.template_built(error, took)
     builder.log.flush()
     fields = {"status": V.FAILED, "error": error} if error else {"status": V.READY}
     if not error:

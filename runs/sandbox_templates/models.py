@@ -16,6 +16,8 @@ class Template(models.Model):
     debian_packages = models.JSONField(default=list, blank=True)
     pip_packages = models.JSONField(default=list, blank=True)
     npm_packages = models.JSONField(default=list, blank=True)
+    # Where the template's runs may go with network "allowlist" (runs/egress/policy.py entries).
+    egress_allow = models.JSONField(default=list, blank=True)
     image = models.CharField(max_length=200, blank=True)
     image_digest = models.CharField(max_length=100, blank=True)
     python = models.CharField(max_length=20, blank=True)

@@ -12,7 +12,9 @@ from .tasks import build_template
 from .versions import next_number, recipe_of, template_mirror
 
 V = TemplateVersion.Status
-RECIPE_FIELDS = ("description", "based_on", "debian_packages", "pip_packages", "npm_packages")
+RECIPE_FIELDS = (
+    "description", "based_on", "debian_packages", "pip_packages", "npm_packages", "egress_allow",
+)  # fmt: skip
 
 
 def _check_base(name: str, base: Template | None) -> TemplateVersion | None:

@@ -24,6 +24,7 @@ def recipe_of(template: Template, base: TemplateVersion | None = None) -> dict:
         "debianPackages": list(template.debian_packages),
         "pipPackages": list(template.pip_packages),
         "npmPackages": list(template.npm_packages),
+        "egressAllow": list(template.egress_allow),
     }
 
 

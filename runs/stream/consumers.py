@@ -6,6 +6,8 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from ops import metrics
+
 from .. import selectors
 from .cursor import cursor_of
 from .feed import follow
@@ -48,7 +50,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         self.sender = asyncio.create_task(self.send_events(run.id, after))
 
     async def send_events(self, run_id: str, after: int):
-        async for lines in follow(run_id, after):
+        async for lines in metrics.viewing("websocket", follow(run_id, after)):
             for _seq, _kind, body in lines:
                 await self.send(text_data=body)
         await self.close(code=1000)

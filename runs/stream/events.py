@@ -10,6 +10,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ops import metrics
+
 from ..ids import iso
 from ..models import Run, RunEvent
 
@@ -47,6 +49,7 @@ def append(run_id: str, items, *, terminal: bool = False, token: str = "") -> li
             for i, (kind, data) in enumerate(items)
         ]
         RunEvent.objects.bulk_create(events)
+        metrics.events_stored(items)
         transaction.on_commit(lambda: notifier.notify(run_id, last))
     return events
 

@@ -10,8 +10,11 @@ import uuid
 from django.conf import settings
 from django.utils import timezone
 
+from ops import metrics
+
 from .. import lifecycle
 from ..blobs import storage
+from ..egress.session import egress_opened, egress_spec
 from ..ending import Outcome, run_end
 from ..models import Run
 from ..sandbox_templates.engine import version_image
@@ -59,6 +62,7 @@ def run_execute(*, run_id: str) -> None:
     ):
         return
     run = Run.objects.get(pk=run_id)
+    metrics.run_started(run)
     phases = Phases()
     if run.queued_at and run.started_at:
         phases.values[P.QUEUE] = round((run.started_at - run.queued_at).total_seconds(), 4)
@@ -77,6 +81,7 @@ def run_execute(*, run_id: str) -> None:
         outcome.exit_code = exit_code
     timings = run_end(run_id, outcome, sandbox=sandbox, phases=phases.values) or {}
     Run.objects.filter(pk=run_id).update(phases={**phases.values, **timings})
+    metrics.run_phases({**phases.values, **timings})
 
 
 def _error(code: str, message: str) -> dict:
@@ -88,7 +93,7 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
     limits = limits_from_settings()
     phases.begin()
     digest, _info = version_image(sandbox, version)
-    spec = RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits)
+    spec = egress_spec(run, RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits))
     sandbox_id = sandbox.prepare(spec)
     Run.objects.filter(pk=run.id).update(
         template_version=version,
@@ -98,14 +103,15 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
         limits=limits_record(run, limits),
     )
     phases.end(P.SANDBOX)
-    phases.begin()
-    outcome = extract(sandbox, spec, run)
-    phases.end(P.EXTRACT)
-    if outcome is not None:
-        return outcome
-    phases.begin()
-    outcome = CommandLoop(sandbox, spec, run).run_to_end()
-    phases.end(P.COMMAND)
+    with egress_opened(run, sandbox):  # a network run's proxy socket, from extraction to exit
+        phases.begin()
+        outcome = extract(sandbox, spec, run)
+        phases.end(P.EXTRACT)
+        if outcome is not None:
+            return outcome
+        phases.begin()
+        outcome = CommandLoop(sandbox, spec, run).run_to_end()
+        phases.end(P.COMMAND)
     if outcome.status != S.CANCELED and run.artifact_paths:
         touch(run.id)
         phases.begin()

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from ..egress.reaping import egress_strays_remove
 from ..ending import Outcome, after_end, run_end, sandbox_remove
 from ..models import Run
 from .sandbox import get_sandbox
@@ -68,7 +69,11 @@ def _reap_shared(sandbox) -> dict:
 
 
 def reap_host(sandbox) -> dict:
-    return {"removed": strays_remove(sandbox), "pool": pool_orphans_remove(sandbox)}
+    return {
+        "removed": strays_remove(sandbox),
+        "pool": pool_orphans_remove(sandbox),
+        "egress": egress_strays_remove(),
+    }
 
 
 def mine(run: Run) -> bool:

@@ -51,6 +51,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The audit log, newest first (staff only; others get 404). */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/evidence-keys": {
         parameters: {
             query?: never;
@@ -350,6 +367,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspace-runs/{run_id}/network": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The run's requests through the egress proxy in seq order (stored when its command ends: empty before, and for a run without network). */
+        get: operations["listNetworkRequests"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspace-runs/{run_id}/network.ndjson": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["exportNetworkLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspace-runs/{run_id}/rerun": {
         parameters: {
             query?: never;
@@ -521,6 +571,43 @@ export interface components {
             message: string;
             path: string;
         };
+        AuditEntry: {
+            action: string;
+            /** @description empty for a failed sign-in (details.username) */
+            actor: string;
+            address: string;
+            /** Format: date-time */
+            at: string;
+            details: {
+                [key: string]: unknown;
+            };
+            id: number;
+            objectId: string;
+            objectType: string;
+            /** @description `ok`, an error code, `failed`, `refused`, … */
+            outcome: string;
+            requestId: string;
+            staff: boolean;
+            statusCode: number | null;
+            tokenId: number | null;
+            userAgent: string;
+        };
+        AuditPage: {
+            count: number;
+            /**
+             * Format: uri
+             * @description the next page, or null on the last one
+             */
+            next: string | null;
+            page: number;
+            pageSize: number;
+            /**
+             * Format: uri
+             * @description the page before, or null on the first
+             */
+            previous: string | null;
+            results: components["schemas"]["AuditEntry"][];
+        };
         /** @description A string runs under `/bin/sh -c`; a list is the argv itself (its first element, the program, not empty). At most 65536 bytes of UTF-8 per string; no NUL. */
         Command: string | string[];
         CompletedPart: {
@@ -528,6 +615,8 @@ export interface components {
             etag: string;
             partNumber: number;
         };
+        /** @enum {string} */
+        DecisionEnum: "allowed" | "refused" | "replayed";
         DsseEnvelope: {
             /** @description base64 of the in-toto Statement v1 (JSON) */
             payload: string;
@@ -596,6 +685,8 @@ export interface components {
             limits: {
                 [key: string]: unknown;
             };
+            /** @description absent on bundles written before runs had network modes */
+            network?: components["schemas"]["EvidenceNetwork"];
             runId: string;
             sandbox: components["schemas"]["EvidenceSandbox"];
             /** @constant */
@@ -647,6 +738,15 @@ export interface components {
              */
             retiredAt: string | null;
         };
+        EvidenceNetwork: {
+            allow: string[];
+            bytes: number;
+            logSha256: string;
+            mode: components["schemas"]["NetworkMode"];
+            refused: number;
+            replayOf: string | null;
+            requests: number;
+        };
         EvidenceSandbox: {
             id: string | null;
             kept: boolean;
@@ -687,6 +787,7 @@ export interface components {
             checks: {
                 database: string;
                 docker: string;
+                egress?: string;
                 redis: string;
             };
             /** @description every worker host that has registered */
@@ -711,7 +812,41 @@ export interface components {
             elapsedSeconds: number;
         };
         /** @enum {string} */
-        ModeEnum: "chunked" | "presigned";
+        Mode215Enum: "chunked" | "presigned";
+        /** @enum {string} */
+        NetworkMode: "none" | "allowlist" | "replay";
+        NetworkPage: {
+            count: number;
+            /**
+             * Format: uri
+             * @description the next page, or null on the last one
+             */
+            next: string | null;
+            page: number;
+            pageSize: number;
+            /**
+             * Format: uri
+             * @description the page before, or null on the first
+             */
+            previous: string | null;
+            results: components["schemas"]["NetworkRequest"][];
+        };
+        NetworkRequest: {
+            bytes: number;
+            contentType: string;
+            decision: components["schemas"]["DecisionEnum"];
+            durationMs: number;
+            method: string;
+            /** @description why it was refused (or failed); empty otherwise */
+            reason: string;
+            seq: number;
+            /** @description of the body as delivered; empty when none */
+            sha256: string;
+            /** @description null when refused or failed */
+            status: number | null;
+            /** @description without userinfo; credential parameters REDACTED */
+            url: string;
+        };
         NullEnum: null;
         OutputEventData: {
             /** @description a chunk of the stream, not necessarily a line */
@@ -739,6 +874,8 @@ export interface components {
             /** @description each a Debian package name, optionally =version (e.g. jq, curl=7.88.1-10); at most 50 */
             debianPackages?: string[];
             description?: string;
+            /** @description where runs with network "allowlist" may go: host names, host:port, *.suffix, IP literals (docs/operations.md, "Network egress"); empty by default */
+            egressAllow?: string[];
             /** @description lowercase letters, digits and '-'; names the image too */
             name?: string;
             /** @description each an npm package name with an optional @version (e.g. is-number@7); at most 50 */
@@ -790,6 +927,7 @@ export interface components {
             keepSandbox: boolean;
             lastSeq: number;
             links: components["schemas"]["RunLinks"];
+            network: components["schemas"]["RunNetwork"];
             owner: string;
             phases: {
                 [key: string]: number;
@@ -834,6 +972,13 @@ export interface components {
             /** @default false */
             keepSandbox?: boolean;
             /**
+             * @description "none" (no network), "allowlist" (the hosts the template allows, through the egress proxy), "replay" (the downloads recorded for `replayOf`, and nothing else)
+             * @default none
+             */
+            network?: components["schemas"]["NetworkMode"];
+            /** @description with network "replay": the run whose recorded downloads are replayed */
+            replayOf?: string | null;
+            /**
              * @description reuse a stored archive of yours or your teams' with the same sha256 and sizeBytes (the run is then `ready` at once, `uploadMethod: "reused"`); false to always upload
              * @default true
              */
@@ -868,6 +1013,18 @@ export interface components {
             transfers: string;
             websocket: string;
         };
+        RunNetwork: {
+            /** @description the allow list the run pinned */
+            allow: string[];
+            /** @description bytes downloaded (allowed and replayed) */
+            bytes: number;
+            mode: components["schemas"]["NetworkMode"];
+            refused: number;
+            /** @description the run a replay repeats */
+            replayOf: string | null;
+            /** @description requests logged (after the run's command) */
+            requests: number;
+        };
         RunPage: {
             count: number;
             /**
@@ -883,6 +1040,10 @@ export interface components {
              */
             previous: string | null;
             results: components["schemas"]["Run"][];
+        };
+        RunRerun: {
+            /** @description the new run's network; "replay" replays this run's recorded downloads; left out: the original's (a replay replays what the original replayed) */
+            network?: components["schemas"]["NetworkMode"];
         };
         RunSandbox: {
             id: string | null;
@@ -966,6 +1127,8 @@ export interface components {
             basedOn: string | null;
             debianPackages: string[];
             description: string;
+            /** @description where runs with network "allowlist" may go (empty: nowhere) */
+            egressAllow: string[];
             image: string;
             /** @description null until a version is ready */
             imageDigest: string | null;
@@ -987,6 +1150,8 @@ export interface components {
             buildLog: string;
             debianPackages: string[];
             description: string;
+            /** @description where runs with network "allowlist" may go (empty: nowhere) */
+            egressAllow: string[];
             /** @description why the current version failed */
             error: string | null;
             image: string;
@@ -1016,6 +1181,8 @@ export interface components {
             /** @description each a Debian package name, optionally =version (e.g. jq, curl=7.88.1-10); at most 50 */
             debianPackages?: string[];
             description?: string;
+            /** @description where runs with network "allowlist" may go: host names, host:port, *.suffix, IP literals (docs/operations.md, "Network egress"); empty by default */
+            egressAllow?: string[];
             /** @description lowercase letters, digits and '-'; names the image too */
             name: string;
             /** @description each an npm package name with an optional @version (e.g. is-number@7); at most 50 */
@@ -1077,7 +1244,7 @@ export interface components {
             expiresAt: string;
             id: string;
             /** @description `chunked`: PUT chunks to uploadUrl; `presigned`: PUT parts to their urls */
-            mode: components["schemas"]["ModeEnum"];
+            mode: components["schemas"]["Mode215Enum"];
             /** @description presigned only: GET .../parts?from=N for the next page; null when none */
             nextFrom?: number | null;
             /** @description presigned only */
@@ -1103,7 +1270,7 @@ export interface components {
         };
         TransferCreate: {
             /** @description `chunked` to send the chunks through this server even when object storage could take them directly (a client that cannot reach the bucket); `presigned` (the default wish) is granted only with object storage */
-            mode?: components["schemas"]["ModeEnum"];
+            mode?: components["schemas"]["Mode215Enum"];
         };
         TransferParts: {
             /** Format: date-time */
@@ -1121,6 +1288,8 @@ export interface components {
         /** @enum {string} */
         Verdict: "approve" | "reject";
         WorkerHost: {
+            /** @description its egress proxy at its last heartbeat: "ok", "unavailable: <why>", or "" (egress off on that host) */
+            egress: string;
             /**
              * Format: date-time
              * @description its last heartbeat
@@ -1282,6 +1451,48 @@ export interface operations {
             404: components["responses"]["NotFound"];
             /** @description `artifact_expired`: retention removed the artifact's bytes (its metadata and the evidence remain) */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description an action (`run.cancel`), or its family with a dot (`run.`) */
+                action?: string;
+                /** @description a username, or `system:<os user>` for a host's commands */
+                actor?: string;
+                /** @description the object's id */
+                objectId?: string;
+                /** @description `run`, `template`, `token`, `evidence_key`, `user`, … */
+                objectType?: string;
+                page?: number;
+                pageSize?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `not_found`: no such id, or not visible to you (never 403) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2252,7 +2463,35 @@ export interface operations {
             429: components["responses"]["Throttled"];
         };
     };
-    rerunRun: {
+    listNetworkRequests: {
+        parameters: {
+            query?: {
+                page?: number;
+                pageSize?: number;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    exportNetworkLog: {
         parameters: {
             query?: never;
             header?: never;
@@ -2262,6 +2501,35 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description one NetworkRequest per line (sorted keys, no spaces), in seq order: the exact bytes whose sha256 is the bundle's network.logSha256 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    rerunRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunRerun"];
+            };
+        };
         responses: {
             201: {
                 headers: {
@@ -2281,7 +2549,15 @@ export interface operations {
                 };
             };
             401: components["responses"]["NotAuthenticated"];
-            404: components["responses"]["NotFound"];
+            /** @description `not_found`: no such id, or not visible to you (never 403) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
             409: {
                 headers: {

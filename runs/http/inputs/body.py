@@ -151,6 +151,31 @@ class RunCreateIn(serializers.Serializer):
         "always upload",
     )
 
+    network = serializers.ChoiceField(
+        choices=["none", "allowlist", "replay"],
+        required=False,
+        default="none",
+        help_text='"none" (no network), "allowlist" (the hosts the template allows, through the '
+        'egress proxy), "replay" (the downloads recorded for `replayOf`, and nothing else)',
+    )
+    replayOf = documented(
+        StrictText,
+        text_schema(40),
+        required=False,
+        allow_null=True,
+        max_length=40,
+        source="replay_of",
+        help_text='with network "replay": the run whose recorded downloads are replayed',
+    )
+
+    def validate(self, attrs):
+        mode, original = attrs.get("network", "none"), attrs.get("replay_of")
+        if mode == "replay" and not original:
+            raise serializers.ValidationError({"replayOf": ['is required with network "replay"']})
+        if original and mode != "replay":
+            raise serializers.ValidationError({"replayOf": ['goes only with network "replay"']})
+        return attrs
+
     def validate_template(self, value):
         # The form only, as the schema says it: whether a template of this name exists is the
         # service's question (404 not_found, like any unknown id).

@@ -4,6 +4,7 @@ and whether the warm pool keeps it started."""
 from django.conf import settings
 from rest_framework import serializers
 
+from ...egress.policy import AllowEntryError, egress_allow_validate
 from ...http.inputs.fields import StrictBool, StrictText, documented, text_schema
 from ..recipe import KINDS, TEMPLATE_NAME, bad_package
 
@@ -52,6 +53,14 @@ class TemplateIn(serializers.Serializer):
     debianPackages = _packages("debianPackages", "debian_packages")
     pipPackages = _packages("pipPackages", "pip_packages")
     npmPackages = _packages("npmPackages", "npm_packages")
+    egressAllow = serializers.ListField(
+        source="egress_allow",
+        child=documented(StrictText, text_schema(260), max_length=260),
+        required=False,
+        max_length=settings.CROWNEST_EGRESS_MAX_ALLOW,
+        help_text='where runs with network "allowlist" may go: host names, host:port, '
+        '*.suffix, IP literals (docs/operations.md, "Network egress"); empty by default',
+    )
     warm = StrictBool(
         required=False,
         help_text="keep started containers of the current version on every worker host (not a "
@@ -79,6 +88,12 @@ class TemplateIn(serializers.Serializer):
 
     def validate_npmPackages(self, value):
         return _check("npmPackages", value)
+
+    def validate_egressAllow(self, value):
+        try:
+            return egress_allow_validate(value, max_entries=settings.CROWNEST_EGRESS_MAX_ALLOW)
+        except AllowEntryError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
     def validate(self, attrs):
         unknown = set(self.initial_data) - set(self.fields)

@@ -69,6 +69,11 @@ class TemplateOut(serializers.Serializer):
     npmPackages = serializers.ListField(
         child=serializers.CharField(), source="template.npm_packages"
     )
+    egressAllow = serializers.ListField(
+        child=serializers.CharField(),
+        source="template.egress_allow",
+        help_text='where runs with network "allowlist" may go (empty: nowhere)',
+    )
 
     def to_representation(self, template: Template):
         return super().to_representation(Shown(template))

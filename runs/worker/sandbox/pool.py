@@ -19,6 +19,10 @@ import time
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
+
+from ops import metrics
+
 from .base import SandboxError
 
 log = logging.getLogger(__name__)
@@ -33,8 +37,10 @@ LIMITS_LABEL = "org.crownest.limits"
 
 
 def fingerprint(limits) -> str:
-    """Pooled containers serve runs with exactly the limits (and runtime) they were made with."""
-    return hashlib.sha256(repr(limits).encode()).hexdigest()[:16]
+    """Pooled containers serve runs with exactly the limits (and runtime) they were made with,
+    and with the egress folder (egress_mount.py) only where they were made with one."""
+    egress = f"egress={settings.CROWNEST_EGRESS_ENABLED}"
+    return hashlib.sha256(f"{limits!r} {egress}".encode()).hexdigest()[:16]
 
 
 def pool_list(sandbox, image_id: str | None = None, limits=None) -> list:
@@ -80,7 +86,9 @@ def pool_take(sandbox, spec):
     image_id = sandbox.describe_image(spec.image).digest
     for container in pool_list(sandbox, image_id, spec.limits):
         if container.status == "running" and sandbox.claim(container, spec.run_id):
+            metrics.pool_take(hit=True)
             return container
+    metrics.pool_take(hit=False)
     return None
 
 
@@ -149,6 +157,7 @@ class PoolKeeper:
             stale = container.labels.get(POOL_LABEL) not in wanted
             if stale or container.status != "running":
                 self.sandbox.remove_named(container.name)
+                metrics.pool_remove("stale")
         added = 0
         for image_id, image in wanted.items():
             ready = pool_list(self.sandbox, image_id, self.limits)
@@ -164,6 +173,7 @@ class PoolKeeper:
         for container in pool_list(self.sandbox):
             if container.labels.get(OWNER_LABEL) == OWNER:
                 self.sandbox.remove_named(container.name)
+                metrics.pool_remove("drain")
 
 
 def orphan_workspaces(sandbox, grace_seconds: float = 120) -> list[str]:
