@@ -90,3 +90,26 @@ def test_the_schema_words_each_code_as_the_table_does(schema):
         for part in text.split("; `"):
             code, words = part.lstrip("`").split("`: ", 1)
             assert words == when[code], code
+
+
+def test_rules_across_fields_and_closed_bodies_are_in_the_schema(schema, api, runs):
+    """What the server refuses, the schema refuses too: replayOf only with network "replay"
+    (and then required), and the rerun body's unknown fields and non-object bodies."""
+    shapes = schema["components"]["schemas"]
+    create = shapes["RunCreate"]
+    rule = {key: create[key] for key in ("if", "then", "else")}
+    valid = jsonschema.Draft202012Validator(rule).is_valid
+    assert valid({"network": "replay", "replayOf": "wr_x"}) and valid({"network": "none"})
+    assert not valid({"network": "none", "replayOf": "wr_x"}) and not valid({"replayOf": "wr_x"})
+    assert not valid({"network": "replay"}) and not valid({"network": "replay", "replayOf": None})
+    body = {"template": "python-node", "command": "true", "archive": archive_meta(GOOD)}
+    resp = api.post("/api/v1/workspace-runs", {**body, "replayOf": "wr_x"}, format="json")
+    assert resp.status_code == 400 and "replayOf" in error_of(resp)["details"]["fields"]
+
+    assert shapes["RunRerun"]["additionalProperties"] is False
+    assert shapes["TemplateIn"]["additionalProperties"] is False
+    run = runs.create(GOOD)
+    rerun = f"/api/v1/workspace-runs/{run['id']}/rerun"
+    for sent in ([None, None], {"netwrok": "none"}, "none"):
+        resp = api.post(rerun, sent, format="json")
+        assert resp.status_code == 400 and error_of(resp)["code"] == "invalid_request", sent

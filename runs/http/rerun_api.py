@@ -1,17 +1,18 @@
 """POST /api/v1/workspace-runs/{id}/rerun: the same run again, as a new run of the caller."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.views import APIView
 
 from .. import services
 from ..roles import Action
 from .api import run_response, visible_run
+from .inputs.fields import named
 from .schema import errors
 from .serializers import RunOut
 
 
-@extend_schema_serializer(component_name="RunRerun")
+@named("RunRerun", additionalProperties=False)
 class RerunIn(serializers.Serializer):
     network = serializers.ChoiceField(
         choices=["none", "allowlist", "replay"],
@@ -21,7 +22,7 @@ class RerunIn(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        unknown = set(self.initial_data or {}) - set(self.fields)
+        unknown = set(self.initial_data) - set(self.fields)
         if unknown:
             raise serializers.ValidationError({k: ["is not a rerun field"] for k in unknown})
         return attrs
@@ -49,7 +50,7 @@ class RunRerun(APIView):
     )
     def post(self, request, run_id):
         original = visible_run(request, run_id, Action.RERUN)
-        body = RerunIn(data=request.data if isinstance(request.data, dict) else {})
+        body = RerunIn(data=request.data)  # no body is {}; anything but an object is refused
         body.is_valid(raise_exception=True)
         run = services.run_rerun(
             run=original,

@@ -259,6 +259,8 @@ def postprocess(result, generator, request, public):
     for path, item in result["paths"].items():
         for operation in item.values():
             _add_shared_errors(path, operation)
+    for schema in components["schemas"].values():
+        schema.update(schema.pop("x-object-rules", {}))  # inputs/fields.py `named`
     open_ones = _request_components(result)
     _collapse_blank(components["schemas"])
     _collapse_blank(result["paths"])  # query parameters: `?team=` is a blank string too

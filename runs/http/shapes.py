@@ -7,18 +7,13 @@ as null, numbers passed through as stored, absolute URLs."""
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..ids import iso
-from .inputs import documented
+from .inputs.fields import documented, named  # noqa: F401 (named: output code imports it here)
 
 SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-
-
-def named(name: str):
-    """The serializer's schema component name (without it, spectacular derives one)."""
-    return extend_schema_serializer(component_name=name)
 
 
 def nullable(field_class, **kw):

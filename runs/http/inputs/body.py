@@ -3,7 +3,7 @@
 import re
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .fields import (
@@ -16,6 +16,7 @@ from .fields import (
     StrictText,
     blank,
     documented,
+    named,
     no_nul,
     text_schema,
 )
@@ -53,7 +54,7 @@ ENV_SCHEMA = {
 NAME_SCHEMA = text_schema(50, NOT_BLANK_NO_NUL, minLength=1)
 
 
-@extend_schema_serializer(component_name="ArchiveDeclaration")
+@named("ArchiveDeclaration")
 class ArchiveIn(serializers.Serializer):
     # int64 whatever the configured limit, so generated clients do not depend on it. The schema
     # says the limit; the server answers a size over it 413 archive_too_large (services.py), as
@@ -90,7 +91,7 @@ class ArchiveIn(serializers.Serializer):
         return no_nul(value, 1024)
 
 
-@extend_schema_serializer(component_name="RunUpdate")
+@named("RunUpdate")
 class RunUpdateIn(serializers.Serializer):
     """PATCH of a run: only `pinned` (kept by retention) can change."""
 
@@ -99,7 +100,15 @@ class RunUpdateIn(serializers.Serializer):
     )
 
 
-@extend_schema_serializer(component_name="RunCreate")
+# replayOf (a run id) exactly when network is "replay" (RunCreateIn.validate says it too).
+REPLAY_RULE = {
+    "if": {"properties": {"network": {"const": "replay"}}, "required": ["network"]},
+    "then": {"properties": {"replayOf": {"type": "string"}}, "required": ["replayOf"]},
+    "else": {"properties": {"replayOf": {"type": "null"}}},
+}
+
+
+@named("RunCreate", **REPLAY_RULE)
 class RunCreateIn(serializers.Serializer):
     """Every rule a new run's body must meet; the service gets only what passed."""
 
@@ -160,7 +169,7 @@ class RunCreateIn(serializers.Serializer):
     )
     replayOf = documented(
         StrictText,
-        text_schema(40),
+        text_schema(40, NOT_BLANK_NO_NUL, minLength=1),
         required=False,
         allow_null=True,
         max_length=40,

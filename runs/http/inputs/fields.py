@@ -3,7 +3,7 @@ rule is made of (the rules themselves are in body.py and query.py)."""
 
 import re
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -79,3 +79,12 @@ def documented(base: type, schema: dict, component: str | None = None, **kwargs)
     are added by drf-spectacular as usual); with `component`, a named, shared schema."""
     cls = type(base.__name__, (base,), {})
     return extend_schema_field(schema, component_name=component)(cls)(**kwargs)
+
+
+def named(name: str, **rules):
+    """The serializer's schema component `name`. `rules` are JSON Schema keywords of the whole
+    object that drf-spectacular cannot derive from the fields (a rule across fields, a body that
+    refuses unknown fields: `additionalProperties=False`); runs/http/schema.py `postprocess`
+    moves them from this vendor extension into the component."""
+    extensions = {"x-object-rules": rules} if rules else None
+    return extend_schema_serializer(component_name=name, extensions=extensions)

@@ -1,16 +1,15 @@
 """Request bodies and queries of staged transfers: the mode a client asks for, the part list it
 completes a presigned transfer with, and the page of part URLs it asks for."""
 
-from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from ...models import Transfer
-from .fields import QueryInt, StrictInt, StrictText, documented, no_nul, text_schema
+from .fields import QueryInt, StrictInt, StrictText, documented, named, no_nul, text_schema
 
 MAX_PARTS = 10_000  # S3's own limit on the parts of one upload
 
 
-@extend_schema_serializer(component_name="TransferCreate")
+@named("TransferCreate")
 class TransferCreateIn(serializers.Serializer):
     mode = serializers.ChoiceField(
         choices=Transfer.Mode.choices,
@@ -21,7 +20,7 @@ class TransferCreateIn(serializers.Serializer):
     )
 
 
-@extend_schema_serializer(component_name="CompletedPart")
+@named("CompletedPart")
 class CompletedPartIn(serializers.Serializer):
     partNumber = StrictInt(min_value=1, max_value=MAX_PARTS)
     etag = documented(
@@ -36,7 +35,7 @@ class CompletedPartIn(serializers.Serializer):
         return no_nul(value, 200)
 
 
-@extend_schema_serializer(component_name="TransferComplete")
+@named("TransferComplete")
 class TransferCompleteIn(serializers.Serializer):
     parts = serializers.ListField(
         child=CompletedPartIn(),

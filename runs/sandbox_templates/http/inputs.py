@@ -5,7 +5,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from ...egress.policy import AllowEntryError, egress_allow_validate
-from ...http.inputs.fields import StrictBool, StrictText, documented, text_schema
+from ...http.inputs.fields import StrictBool, StrictText, documented, named, text_schema
 from ..recipe import KINDS, TEMPLATE_NAME, bad_package
 
 
@@ -35,6 +35,7 @@ def _check(kind: str, values: list[str]) -> list[str]:
     return values
 
 
+@named("TemplateIn", additionalProperties=False)  # validate() refuses what is not a field
 class TemplateIn(serializers.Serializer):
     name = documented(
         StrictText,
