@@ -125,7 +125,7 @@ def status_and_code(exc: e.DomainError) -> tuple[int, str]:
 
 def error_add(cls: type, *, status: int, code: str, when: str) -> None:
     """A domain error of another app joins the table: a new row, or one more class of a code
-    that is already in it (with the same status)."""
+    that is already in it (with the same status; the row's words stay)."""
     for row in TABLE:
         if row.code == code:
             assert row.status == status, f"{code} is already answered with {row.status}"

@@ -2,8 +2,9 @@
 that builds it (fields with `source=`, SerializerMethodField where a value is derived), and the
 OpenAPI schema is generated from those same declarations (drf-spectacular).
 
-Here: naming a schema component, nullable fields, the API's timestamp form, stored blanks shown
-as null, numbers passed through as stored, absolute URLs."""
+Here: nullable fields, the API's timestamp form, stored blanks shown as null, numbers passed
+through as stored, values whose one builder other readers share (`built_by`), absolute URLs; and
+`named`, a schema component's name (defined with the request fields, which use it too)."""
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
