@@ -252,7 +252,12 @@ CROWNEST_HEARTBEAT_SECONDS = float(env_str("CROWNEST_HEARTBEAT_SECONDS", "5"))
 CROWNEST_OUTPUT_LIMIT = env_int("CROWNEST_OUTPUT_LIMIT", 64 * MIB)
 CROWNEST_OUTPUT_LIMIT_FAILS = env_bool("CROWNEST_OUTPUT_LIMIT_FAILS", False)
 CROWNEST_EVENT_CHUNK = env_int("CROWNEST_EVENT_CHUNK", 8192)
-CROWNEST_FLUSH_SECONDS = float(env_str("CROWNEST_FLUSH_SECONDS", "0.05"))
+# The least gap between two output flushes of a run: slow output goes out at once, a flood in
+# batches (runs/worker/output.py). Live viewers of a run share, per web process, a window of its
+# newest events; one that falls out of it is cut off to resume (docs/architecture.md).
+CROWNEST_FLUSH_SECONDS = float(env_str("CROWNEST_FLUSH_SECONDS", "0.005"))
+CROWNEST_STREAM_WINDOW_BYTES = env_int("CROWNEST_STREAM_WINDOW_BYTES", 8 * MIB)
+CROWNEST_STREAM_SEND_BYTES = env_int("CROWNEST_STREAM_SEND_BYTES", 256 * 1024)
 CROWNEST_MAX_ACTIVE_RUNS = env_int("CROWNEST_MAX_ACTIVE_RUNS", 20)
 CROWNEST_SSE_KEEPALIVE_SECONDS = float(env_str("CROWNEST_SSE_KEEPALIVE_SECONDS", "15"))
 

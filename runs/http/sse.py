@@ -11,7 +11,7 @@ from django.http import HttpResponseNotAllowed, StreamingHttpResponse
 
 from .. import selectors
 from ..errors import InvalidRequest, NotFound
-from ..stream.feed import follow
+from ..stream.feed import SlowViewer, follow
 from ..tokens import bearer_key, token_user
 from .errors import error_response, not_authenticated_response
 from .inputs import cursor_of
@@ -69,12 +69,24 @@ async def event_stream(request, run_id):
 async def frames(run_id: str, after: int):
     last_sent = time.monotonic()
     yield b"retry: 1000\n\n"
-    async for lines in follow(run_id, after):
-        if lines:
-            yield "".join(
-                f"id: {seq}\nevent: {kind}\ndata: {body}\n\n" for seq, kind, body in lines
-            ).encode()
-            last_sent = time.monotonic()
-        elif time.monotonic() - last_sent >= settings.CROWNEST_SSE_KEEPALIVE_SECONDS:
-            yield b": keepalive\n\n"
-            last_sent = time.monotonic()
+    try:
+        async for lines in follow(run_id, after):
+            if lines:
+                yield "".join(
+                    f"id: {seq}\nevent: {kind}\ndata: {body}\n\n" for seq, kind, body in lines
+                ).encode()
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent >= settings.CROWNEST_SSE_KEEPALIVE_SECONDS:
+                yield b": keepalive\n\n"
+                last_sent = time.monotonic()
+    except SlowViewer as cut:
+        # A comment, then the end: every client resumes from its Last-Event-ID (EventSource by
+        # itself), and a parser that knows nothing of this skips it.
+        yield slow_viewer_comment(cut.after)
+
+
+def slow_viewer_comment(after: int) -> bytes:
+    return (
+        f": slow_viewer: this stream fell behind the run's output and was closed after seq "
+        f"{after}; resume with Last-Event-ID: {after} (or afterSeq={after})\n\n"
+    ).encode()

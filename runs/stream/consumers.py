@@ -7,14 +7,19 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .. import selectors
-from .feed import follow
+from .feed import SlowViewer, follow
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
+CLOSE_SLOW_VIEWER = 4408
 
 
 class RunEventsConsumer(AsyncWebsocketConsumer):
+    # Each viewer would otherwise get a channel-layer channel of its own; the run's Tail already
+    # listens once per process (runs/stream/feed.py).
+    channel_layer_alias = None
+
     async def refuse(self, code: int):
         # Accept, then close with a code: a handshake refusal would only say "HTTP 403".
         await self.accept()
@@ -40,9 +45,13 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         self.sender = asyncio.create_task(self.send_events(run.id, after))
 
     async def send_events(self, run_id: str, after: int):
-        async for lines in follow(run_id, after):
-            for _seq, _kind, body in lines:
-                await self.send(text_data=body)
+        try:
+            async for lines in follow(run_id, after):
+                for _seq, _kind, body in lines:
+                    await self.send(text_data=body)
+        except SlowViewer as cut:
+            reason = f"slow_viewer: fell behind; resume with afterSeq={cut.after}"
+            return await self.close(code=CLOSE_SLOW_VIEWER, reason=reason)
         await self.close(code=1000)
 
     async def disconnect(self, code):

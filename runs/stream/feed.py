@@ -2,10 +2,14 @@
 
 The database is the log; the channel layer only wakes readers up. Per process and run, one
 Tail reads new events once per wake-up (and at least every POLL_SECONDS) into a bounded window
-that every viewer of that run in this process is served from, so 50 viewers cost one query per
-batch, not 50. A viewer behind the window (a replay) reads the database itself until it
-catches up. A lost, late or reordered wake-up, or a Redis restart, can delay events but never
-lose, repeat or reorder them: everything is read by seq from the database."""
+(CROWNEST_STREAM_WINDOW_BYTES) that every viewer of that run in this process is served from, so
+a thousand viewers cost one query per batch, not a thousand. A viewer behind the window (a
+replay) reads the database itself until it catches up. A live viewer that falls out of the
+window (it takes events slower than the run writes them) is cut off with SlowViewer and resumes
+from its last seq like any reconnecting client: the Tail never waits for a viewer, and a viewer
+holds at most one send's worth (CROWNEST_STREAM_SEND_BYTES) of its own. A lost, late or
+reordered wake-up, or a Redis restart, can delay events but never lose, repeat or reorder them:
+everything is read by seq from the database."""
 
 import asyncio
 import functools
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from ..dbretry import db_retry
 from ..models import Run, RunEvent
@@ -23,7 +28,14 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 POLL_SECONDS = 2.0
-WINDOW_BYTES = 8 * 1024 * 1024
+
+
+class SlowViewer(Exception):
+    """A live viewer fell out of the shared window; `after` is the last seq it was given."""
+
+    def __init__(self, after: int):
+        super().__init__(f"the viewer fell behind the live window after seq {after}")
+        self.after = after
 
 
 @dataclass
@@ -58,6 +70,7 @@ class Tail:
         self.last = start
         self.lines: list[tuple[int, str, str]] = []
         self.size = 0
+        self.limit = settings.CROWNEST_STREAM_WINDOW_BYTES
         self.terminal_seq = None
         self.viewers = 0
         self.changed = asyncio.Event()
@@ -75,25 +88,29 @@ class Tail:
                 self.terminal_seq = batch.terminal_seq
                 if batch.lines:
                     self._add(batch.lines)
+                # Viewers wait without a timer of their own: this wakes them at least every
+                # POLL_SECONDS (their keepalives) and after every read.
+                self._notify()
                 if len(batch.lines) == BATCH:
                     continue
-                if self.terminal_seq is not None and self.last >= self.terminal_seq:
-                    self._notify()
+                if self.done:
                     return  # complete: the window stays for replays while viewers remain
-                self._notify()
                 await self.waker.wait(POLL_SECONDS)
         finally:
+            self._notify()  # a viewer waiting on a Tail that stopped must look at it
             await self.waker.stop()
 
     def _add(self, lines):
         self.lines.extend(lines)
         self.last = lines[-1][0]
         self.size += sum(len(body) for _, _, body in lines)
-        while self.size > WINDOW_BYTES and len(self.lines) > 1:
-            seq, _, body = self.lines.pop(0)
-            self.size -= len(body)
-            self.base = seq
-        self._notify()
+        if self.size > self.limit:
+            drop = 0
+            while self.size > self.limit and drop < len(self.lines) - 1:
+                self.size -= len(self.lines[drop][2])
+                drop += 1
+            self.base = self.lines[drop - 1][0]
+            del self.lines[:drop]
 
     def _notify(self):
         self.changed.set()
@@ -109,13 +126,10 @@ class Tail:
     def done(self) -> bool:
         return self.terminal_seq is not None and self.last >= self.terminal_seq
 
-    async def wait_beyond(self, seq: int, timeout: float) -> None:
+    async def wait_beyond(self, seq: int) -> None:
         if self.last > seq or self.task.done():
             return
-        try:
-            await asyncio.wait_for(self.changed.wait(), timeout)
-        except TimeoutError:
-            pass
+        await self.changed.wait()
 
 
 _tails: dict[tuple[int, str], Tail] = {}
@@ -141,16 +155,35 @@ def _release(tail: Tail) -> None:
         tail.task.cancel()
 
 
+def bounded(lines: list, limit: int) -> list:
+    """The first lines up to `limit` bytes of JSON (at least one): what one viewer holds."""
+    size = 0
+    for i, (_seq, _kind, body) in enumerate(lines):
+        size += len(body)
+        if size >= limit:
+            return lines[: i + 1]
+    return lines
+
+
 async def follow(run_id: str, after: int):
     """Yield lists of (seq, type, json) after `after`, in order, until the terminal event has
-    been yielded; an empty list each time it goes idle (callers send keepalives then)."""
+    been yielded; an empty list each time it goes idle (callers send keepalives then).
+    Raises SlowViewer when the caller, once live, took its events too slowly to stay in the
+    window (it was given everything up to `.after`)."""
     tail = await _acquire(run_id)
+    limit = settings.CROWNEST_STREAM_SEND_BYTES
+    live = False
     try:
         while True:
             lines = tail.after(after)
-            if lines is None:  # behind the window: replay from the database
-                lines = (await read(run_id, after)).lines
+            if lines is None:
+                if live:
+                    raise SlowViewer(after)
+                lines = (await read(run_id, after)).lines  # a replay: catch up from the database
+            else:
+                live = True
             if lines:
+                lines = bounded(lines, limit)
                 yield lines
                 after = lines[-1][0]
                 continue
@@ -159,7 +192,7 @@ async def follow(run_id: str, after: int):
             if tail.task.done() and not tail.done:
                 raise RuntimeError(f"following {run_id} stopped") from tail.task.exception()
             yield []
-            await tail.wait_beyond(after, POLL_SECONDS)
+            await tail.wait_beyond(after)
     finally:
         _release(tail)
 
