@@ -1,0 +1,192 @@
+"""Light live-output viewers for bench/stream.py: SSE over a raw asyncio connection (HTTP/1.1,
+chunked or not) and websockets, cheap enough that a thousand of them on two cores measure the
+server rather than themselves. A viewer checks that seqs arrive 1, 2, 3... without gaps and
+keeps what the benchmark asks for: per-line latencies (lines that are the container's clock)
+or the whole stdout text (a flood, compared at the end)."""
+
+import asyncio
+import json
+import multiprocessing
+import time
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import websockets
+
+
+class Sink:
+    """What one viewer saw."""
+
+    def __init__(self, stamps: bool):
+        self.stamps = stamps
+        self.latencies: list[float] = []  # ms, line printed -> line here
+        self.commit: list[float] = []  # ms, line printed -> its event's timestamp (the flush)
+        self.texts: list[str] = []
+        self.carry = ""
+        self.last_seq = 0
+        self.gaps = 0
+        self.terminal = False
+        self.last_stdout = 0.0
+        self.error = ""
+        self.cut = ""
+
+    def on_event(self, raw) -> None:
+        now = time.time()
+        event = json.loads(raw)
+        if event["seq"] != self.last_seq + 1:
+            self.gaps += 1
+        self.last_seq = event["seq"]
+        kind = event["type"]
+        if kind == "terminal":
+            self.terminal = True
+        if kind != "stdout":
+            return
+        text = event["data"]["text"]
+        self.last_stdout = now
+        if not self.stamps:
+            self.texts.append(text)
+            return
+        *lines, self.carry = (self.carry + text).split("\n")
+        flushed = datetime.fromisoformat(event["timestamp"]).timestamp()
+        for line in lines:
+            stamp = float(line)
+            self.latencies.append((now - stamp) * 1000)
+            self.commit.append((flushed - stamp) * 1000)
+
+    def result(self) -> dict:
+        return {
+            "latencies": self.latencies,
+            "commit": self.commit,
+            "text": "".join(self.texts),
+            "gaps": self.gaps,
+            "terminal": self.terminal,
+            "last_stdout": self.last_stdout,
+            "error": self.error,
+            "cut": self.cut,
+        }
+
+
+async def _body(reader, chunked: bool):
+    if not chunked:
+        while data := await reader.read(65536):
+            yield data
+        return
+    while True:
+        size = int((await reader.readline()).split(b";")[0], 16)
+        if size == 0:
+            return
+        data = await reader.readexactly(size + 2)
+        yield data[:-2]
+
+
+async def sse_viewer(base: str, run_id: str, key: str, sink: Sink, ready: asyncio.Event):
+    url = urlsplit(base)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        writer.write(
+            f"GET /api/v1/workspace-runs/{run_id}/events/stream?afterSeq=0 HTTP/1.1\r\n"
+            f"Host: {url.netloc}\r\nAuthorization: Bearer {key}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(head.split(b"\r\n", 1)[0].decode())
+        ready.set()
+        buf = b""
+        async for data in _body(reader, b"transfer-encoding: chunked" in head.lower()):
+            *blocks, buf = (buf + data).split(b"\n\n")
+            for block in blocks:
+                at = block.find(b"\ndata: ")
+                if at >= 0:
+                    sink.on_event(block[at + 7 :])
+                elif block.startswith(b": slow_viewer"):
+                    sink.cut = block.decode()
+            if sink.terminal:
+                return
+    finally:
+        writer.close()
+
+
+async def ws_viewer(base: str, run_id: str, key: str, sink: Sink, ready: asyncio.Event):
+    url = base.replace("http", "ws", 1) + f"/ws/workspace-runs/{run_id}/events?afterSeq=0"
+    async with websockets.connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {key}"},
+        max_size=None,
+        compression=None,
+        open_timeout=60,
+    ) as ws:
+        ready.set()
+        try:
+            async for msg in ws:
+                sink.on_event(msg)
+        except websockets.ConnectionClosedError as closed:
+            sink.cut = f"{closed.rcvd.code} {closed.rcvd.reason}" if closed.rcvd else str(closed)
+
+
+VIEWERS = {"sse": sse_viewer, "ws": ws_viewer}
+
+
+async def _watch(base, run_id, key, kinds, stamps, ready_cb, timeout):
+    sinks = [Sink(stamps) for _ in kinds]
+    readies = [asyncio.Event() for _ in kinds]
+
+    async def one(kind, sink, ready):
+        try:
+            await VIEWERS[kind](base, run_id, key, sink, ready)
+        except Exception as err:  # counted as an error, never hidden
+            sink.error = f"{type(err).__name__}: {err}"
+            ready.set()
+
+    tasks = [
+        asyncio.create_task(one(k, s, r)) for k, s, r in zip(kinds, sinks, readies, strict=True)
+    ]
+    await asyncio.gather(*(r.wait() for r in readies))
+    ready_cb()
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task, sink in zip(tasks, sinks, strict=True):
+        if task in pending:
+            task.cancel()
+            sink.error = sink.error or "timed out"
+    return [s.result() for s in sinks]
+
+
+def watch(base, run_id, key, kinds, *, stamps, on_ready, timeout=300) -> list[dict]:
+    """Viewers of `kinds` ("sse"/"ws") in this process; `on_ready()` once all are connected."""
+    return asyncio.run(_watch(base, run_id, key, kinds, stamps, on_ready, timeout))
+
+
+def _child(conn, base, run_id, key, kinds, stamps, timeout):
+    results = watch(
+        base,
+        run_id,
+        key,
+        kinds,
+        stamps=stamps,
+        on_ready=lambda: conn.send("ready"),
+        timeout=timeout,
+    )
+    conn.send(results)
+    conn.close()
+
+
+def watch_in_processes(base, run_id, key, kinds, *, stamps, on_ready, processes=2, timeout=300):
+    """The same, spread over `processes` client processes (a thousand viewers need more than
+    one core's worth of parsing); `on_ready()` once every process has all of its viewers up."""
+    ctx = multiprocessing.get_context("fork")
+    parts = [kinds[i::processes] for i in range(processes)]
+    pipes, procs = [], []
+    for part in parts:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_child, args=(child, base, run_id, key, part, stamps, timeout))
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    for pipe in pipes:
+        assert pipe.recv() == "ready"
+    on_ready()
+    results = []
+    for pipe, proc in zip(pipes, procs, strict=True):
+        results += pipe.recv()
+        proc.join()
+    return results
