@@ -247,7 +247,9 @@ def main() -> int:
         from bench.stream_page import page_bench
 
         print(f"\n(d) the run page with {args.page_lines} lines, Chromium   [{load()}]")
-        for name, ok, detail in page_bench(api, flood_cmd(args.page_lines), args.page_lines):
+        for name, ok, detail in page_bench(
+            api, flood_cmd(args.page_lines), args.page_lines, TICK_CMD
+        ):
             target(name, ok, detail)
     print(f"\nsummary   [{load()}]")
     for name, ok, detail in RESULTS:
