@@ -120,7 +120,8 @@ class Tail:
         """Window lines after seq, or None when seq is older than the window."""
         if seq < self.base:
             return None
-        return self.lines[seq - self.base :][:BATCH]
+        start = seq - self.base
+        return self.lines[start : start + BATCH]
 
     @property
     def done(self) -> bool:
