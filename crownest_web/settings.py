@@ -252,9 +252,7 @@ CROWNEST_HEARTBEAT_SECONDS = float(env_str("CROWNEST_HEARTBEAT_SECONDS", "5"))
 CROWNEST_OUTPUT_LIMIT = env_int("CROWNEST_OUTPUT_LIMIT", 64 * MIB)
 CROWNEST_OUTPUT_LIMIT_FAILS = env_bool("CROWNEST_OUTPUT_LIMIT_FAILS", False)
 CROWNEST_EVENT_CHUNK = env_int("CROWNEST_EVENT_CHUNK", 8192)
-# The least gap between two output flushes of a run: slow output goes out at once, a flood in
-# batches (runs/worker/output.py). Live viewers of a run share, per web process, a window of its
-# newest events; one that falls out of it is cut off to resume (docs/architecture.md).
+# Output flushes and live viewers' shared window (docs/architecture.md, "Live output").
 CROWNEST_FLUSH_SECONDS = float(env_str("CROWNEST_FLUSH_SECONDS", "0.005"))
 CROWNEST_STREAM_WINDOW_BYTES = env_int("CROWNEST_STREAM_WINDOW_BYTES", 8 * MIB)
 CROWNEST_STREAM_SEND_BYTES = env_int("CROWNEST_STREAM_SEND_BYTES", 256 * 1024)
