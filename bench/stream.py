@@ -166,6 +166,7 @@ def flood(api, image, n, viewers):
         print(f"  {kind:<14} {min(mine):10.0f} lines/s slowest viewer, {max(mine):.0f} fastest")
     errors = sorted({r["error"] or r["cut"] for r in results if r["error"] or r["cut"]})
     print(f"  complete and in order: {sum(whole)}/{len(results)}; errors/cuts: {errors[:3]}")
+    print(f"  the run's log: {results[0]['last_seq']} events (flushes batched the lines)")
     slowest = min(rates)
     target(
         f"flood, {viewers} viewers: >= 100% of docker logs -f lines/s, every viewer complete",

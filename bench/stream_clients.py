@@ -62,6 +62,7 @@ class Sink:
             "commit": self.commit,
             "text": "".join(self.texts),
             "gaps": self.gaps,
+            "last_seq": self.last_seq,
             "terminal": self.terminal,
             "last_stdout": self.last_stdout,
             "error": self.error,

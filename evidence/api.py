@@ -3,13 +3,13 @@ import json
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from runs.errors import EvidenceNotReady
 from runs.http.api import visible_run
 from runs.http.inputs import DownloadQueryIn
+from runs.http.negotiation import AnyAccept
 from runs.http.schema import errors
 from runs.ids import iso
 
@@ -48,16 +48,6 @@ class RunEvidence(APIView):
         resp["ETag"] = f'"{bundle.sha256}"'
         resp["X-Evidence-Sha256"] = bundle.sha256
         return _download(resp, attach, f"{run.id}-evidence.json")
-
-
-class AnyAccept(BaseContentNegotiation):
-    """These documents have one form; a client's Accept header never turns them into a 406."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 def _attachment(request) -> bool:

@@ -2,39 +2,28 @@
 
 from django.db.models import Exists, OuterRef
 
-from runs.errors import Forbidden
+from runs import roles
 from runs.ids import iso
-from runs.models import Membership, Run
+from runs.models import Run
 
 from .attestation import envelope_digest
 from .models import Review
 from .services import attestation_for, evidence_for
 
 
-def lead_team_ids(user):
-    return Membership.objects.filter(user=user, role=Membership.Role.LEAD).values_list(
-        "team_id", flat=True
-    )
-
-
 def can_review(user, run: Run) -> bool:
-    if user.is_staff:
-        return True
-    return run.team_id is not None and run.team_id in set(lead_team_ids(user))
+    """The REVIEW row of the one table of who may do what to a run (runs/roles.py)."""
+    return roles.run_may(user, run, roles.Action.REVIEW)
 
 
 def is_reviewer(user) -> bool:
-    return user.is_staff or Membership.objects.filter(user=user, role="lead").exists()
+    return roles.may_review_anything(user)
 
 
 def review_queue(user):
-    """Ended runs of the user's led teams (every team for staff) with evidence and no review."""
-    qs = Run.objects.select_related("owner", "team", "evidence").filter(
-        status__in=Run.TERMINAL,
-        evidence__isnull=False,
-    )
-    if not user.is_staff:
-        qs = qs.filter(team_id__in=lead_team_ids(user))
+    """Ended runs of the user's led teams (every team for staff) with evidence and no review,
+    less the user's own runs (nobody reviews those)."""
+    qs = roles.reviewable_runs(user).filter(status__in=Run.TERMINAL, evidence__isnull=False)
     has_review = Review.objects.filter(run=OuterRef("pk"))
     return qs.filter(~Exists(has_review)).order_by("-finished_at", "-id")
 
@@ -47,11 +36,7 @@ def run_reviews(run: Run):
 
 def review_require(*, run: Run, reviewer) -> None:
     """Checked before the review body is looked at: a non-lead learns nothing about its rules."""
-    if not can_review(reviewer, run):
-        raise Forbidden(
-            "Only a lead of the run's team (or staff) may review its evidence.",
-            {"team": run.team.slug if run.team_id else None},
-        )
+    roles.run_require(user=reviewer, run=run, action=roles.Action.REVIEW)
 
 
 def review_create(*, run: Run, reviewer, verdict: str, comment: str = "") -> Review:

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
@@ -8,6 +10,7 @@ from . import (
 )
 from .errors import DomainError
 from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Transfer, WorkerHost
+from .roles import Action, run_require
 from .selectors import hosts_report
 from .tasks import reap
 
@@ -85,21 +88,26 @@ class RunAdmin(admin.ModelAdmin):
     def page(self, obj):
         return format_html('<a href="/runs/{}">open</a>', obj.id)
 
-    @admin.action(description="Cancel selected runs")
-    def cancel_runs(self, request, queryset):
+    # Each action asks runs/roles.py, as the API does (staff may do all of these today).
+    def _each(self, request, queryset, action, apply):
         for run in queryset:
             try:
-                services.run_cancel(run=run)
+                run_require(user=request.user, run=run, action=action)
+                apply(run=run)
             except DomainError as exc:
                 self.message_user(request, f"{run.id}: {exc.message}", messages.WARNING)
 
+    @admin.action(description="Cancel selected runs")
+    def cancel_runs(self, request, queryset):
+        self._each(request, queryset, Action.CANCEL, services.run_cancel)
+
     @admin.action(description="Pin selected runs (retention keeps their archive and artifacts)")
     def pin_runs(self, request, queryset):
-        queryset.update(pinned=True)
+        self._each(request, queryset, Action.PIN, partial(services.run_pin, pinned=True))
 
     @admin.action(description="Unpin selected runs")
     def unpin_runs(self, request, queryset):
-        queryset.update(pinned=False)
+        self._each(request, queryset, Action.PIN, partial(services.run_pin, pinned=False))
 
     @admin.action(description="Run the reaper now")
     def run_reaper(self, request, queryset):
@@ -111,11 +119,11 @@ class RunAdmin(admin.ModelAdmin):
 
     # Deleting goes through the service: a stored archive another run shares is kept.
     def delete_model(self, request, obj):
+        run_require(user=request.user, run=obj, action=Action.DELETE)
         services.run_delete(run=obj)
 
     def delete_queryset(self, request, queryset):
-        for run in queryset:
-            services.run_delete(run=run)
+        self._each(request, queryset, Action.DELETE, services.run_delete)
 
 
 @admin.register(RunEvent)

@@ -66,6 +66,11 @@ def _next_step(what: str, action: str, status: str) -> str:
         return "It needs no second start: follow it with GET .../events/stream."
     if action == "cancel":
         return "There is nothing left to stop."
+    if action == "delete":
+        kept = "its event log and Evidence Bundle are kept for good, so it is not deleted"
+        if status in ENDED:
+            return f"Once a run has ended, {kept}."
+        return f"Once a run has started, {kept}; POST .../cancel stops it."
     if action == "upload an archive to":
         if status == "ready":
             return "It needs no other archive: start it (POST .../start)."

@@ -3,21 +3,15 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
-from .models import Artifact, Membership, Run, RunEvent, Transfer, WorkerHost
-
-
-def team_ids(user):
-    return Membership.objects.filter(user=user).values_list("team_id", flat=True)
+from . import roles
+from .models import Artifact, Run, RunEvent, Transfer, WorkerHost
 
 
 def runs_visible_to(user):
-    qs = Run.objects.select_related("owner", "team")
-    if user.is_staff:
-        return qs
-    return qs.filter(Q(owner=user) | Q(team_id__in=team_ids(user)))
+    """The runs this user may see: the VIEW row of the one table of who may do what."""
+    return roles.runs_visible_to(user)
 
 
 def run_for(user, run_id: str) -> Run | None:

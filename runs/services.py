@@ -4,13 +4,21 @@ Input arrives validated (runs/http/serializers.py); what is checked here are rul
 stored state (team membership, the caller's active runs, the run's status)."""
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from . import lifecycle
 from .blobs import storage
 from .ending import Outcome, run_end
-from .errors import ArchiveRequired, ArchiveTooLarge, Forbidden, InvalidRequest, Throttled
+from .errors import (
+    ArchiveRequired,
+    ArchiveTooLarge,
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+    Throttled,
+)
 from .intake.stores import store_for_default
 from .models import Membership, Run, Team, Transfer
 from .shared_archives import (
@@ -24,6 +32,8 @@ from .tasks import execute_run, finish_ending
 from .template_services import template_version_for_run, version_for_rerun
 
 S = Run.Status
+# A run that never started has no event log worth keeping and no Evidence Bundle.
+UNSTARTED = frozenset({S.AWAITING_ARCHIVE, S.READY})
 
 
 def team_for(*, user, slug: str | None) -> Team | None:
@@ -69,6 +79,7 @@ def run_create(
     version = template_version or template_version_for_run(template)
     timeout = settings.CROWNEST_DEFAULT_TIMEOUT if timeout_seconds is None else timeout_seconds
     with transaction.atomic():
+        _awaiting_cap(owner_id=owner.pk)
         run = Run.objects.create(
             owner=owner,
             team=team_obj,
@@ -93,6 +104,46 @@ def run_create(
             archive_share(run_id=run.id, source=source)
     run.refresh_from_db()
     return run
+
+
+def _lock_owner(owner_id: int) -> None:
+    """Take the owner's user row for the rest of the transaction. Starts and creates of one
+    owner then happen one at a time, so a count taken after this sees every run that an earlier
+    one added: thirty concurrent starts cannot all count nineteen and all pass a cap of twenty.
+    (NO KEY UPDATE: inserting a run that refers to the user is not blocked by it.)"""
+    users = get_user_model().objects.select_for_update(no_key=True)
+    list(users.filter(pk=owner_id).values_list("pk", flat=True))
+
+
+def _active_cap(*, owner_id: int) -> None:
+    """CROWNEST_MAX_ACTIVE_RUNS, counted under the owner's lock (inside the start's transaction)."""
+    _lock_owner(owner_id)
+    limit = settings.CROWNEST_MAX_ACTIVE_RUNS
+    active = Run.objects.filter(owner_id=owner_id, status__in=[S.QUEUED, S.RUNNING]).count()
+    if active >= limit:
+        raise Throttled(
+            f"You have {active} runs queued or running, the most allowed at once; start this "
+            "one when one of them ends.",
+            {"activeRuns": active, "limit": limit},
+            retry_after=5,
+        )
+
+
+def _awaiting_cap(*, owner_id: int) -> None:
+    """CROWNEST_MAX_AWAITING_ARCHIVE, counted under the owner's lock (inside the create's
+    transaction): runs that were created and never sent their archive hold nothing but rows,
+    but nothing else bounds how many a client can make."""
+    _lock_owner(owner_id)
+    limit = settings.CROWNEST_MAX_AWAITING_ARCHIVE
+    waiting = Run.objects.filter(owner_id=owner_id, status=S.AWAITING_ARCHIVE).count()
+    if waiting >= limit:
+        raise Throttled(
+            f"You have {waiting} runs waiting for their archive, the most allowed at once; "
+            "upload their archives, or cancel or delete the ones you no longer need, then "
+            "create this one.",
+            {"awaitingArchive": waiting, "limit": limit},
+            retry_after=settings.CROWNEST_AWAITING_ARCHIVE_RETRY_SECONDS,
+        )
 
 
 def archive_gone(run: Run) -> bool:
@@ -130,15 +181,8 @@ def run_start(*, run: Run) -> Run:
     lifecycle.require(run, S.QUEUED)
     if archive_gone(run):
         raise _archive_expired(run)
-    active = Run.objects.filter(owner=run.owner, status__in=[S.QUEUED, S.RUNNING]).count()
-    if active >= settings.CROWNEST_MAX_ACTIVE_RUNS:
-        raise Throttled(
-            f"You have {active} runs queued or running, the most allowed at once; start this "
-            "one when one of them ends.",
-            {"activeRuns": active, "limit": settings.CROWNEST_MAX_ACTIVE_RUNS},
-            retry_after=5,
-        )
     with transaction.atomic():
+        _active_cap(owner_id=run.owner_id)
         if not lifecycle.transition(run.id, S.QUEUED):
             run.refresh_from_db()
             lifecycle.require(run, S.QUEUED)
@@ -203,21 +247,27 @@ def run_rerun(*, run: Run, user, client: str = "") -> Run:
     return new
 
 
-def run_pin(*, run: Run, user, pinned: bool) -> Run:
-    """Pin (or unpin) a run: a pinned run's archive and artifacts are kept by retention."""
-    if not (user.is_staff or run.owner_id == user.pk):
-        raise Forbidden(
-            "Only the run's owner can pin or unpin it.", {"owner": run.owner.get_username()}
-        )
+def run_pin(*, run: Run, pinned: bool) -> Run:
+    """Pin (or unpin) a run: a pinned run's archive and artifacts are kept by retention. Who may
+    is runs/roles.py's (Action.PIN), checked by the caller."""
     Run.objects.filter(pk=run.id).update(pinned=pinned)
     run.refresh_from_db()
     return run
 
 
-def run_delete(*, run: Run) -> None:
+def run_delete(*, run: Run, unstarted_only: bool = False) -> None:
     """Delete a run (and its events, artifacts and transfers). Its stored archive is deleted
-    only when no other run shares it; its artifacts' files are its own."""
+    only when no other run shares it; its artifacts' files are its own. `unstarted_only` (the
+    API): only a run that never started, since a started run's event log and Evidence Bundle are
+    kept for good; checked under the run's row lock, so a start cannot slip in between."""
     with transaction.atomic():
+        if unstarted_only:
+            locked = Run.objects.select_for_update().filter(pk=run.id)
+            status = locked.values_list("status", flat=True).first()
+            if status is None:  # deleted meanwhile
+                raise NotFound("run")
+            if status not in UNSTARTED:
+                raise InvalidState(status, sorted(UNSTARTED), action="delete")
         names = list(run.artifacts.exclude(file="").values_list("file", flat=True))
         partial = run.transfers.exclude(status=Transfer.Status.COMPLETED)
         partial = list(partial.exclude(temp_name="", s3_upload_id=""))

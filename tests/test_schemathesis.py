@@ -55,7 +55,8 @@ class Api:
         body = {"template": "python-node", "command": "true", "archive": archive_meta(data)}
         return self.call("POST", "/workspace-runs", 201, json={**body, **fields})
 
-    def ended_run(self) -> dict:
+    def ended_run(self, reviewer: "Api") -> dict:
+        """An ended team run of this caller, reviewed by `reviewer` (nobody reviews their own)."""
         data = make_targz({"out.txt": "hello\n"})
         run = self.run(data, command="cat out.txt", artifactPaths=["out.txt"], team="qa")
         headers = {"Content-Type": "application/gzip"}
@@ -68,7 +69,7 @@ class Api:
 
         run = wait_until(evidence, timeout=120, message=f"run {run['id']} did not end")
         review = {"verdict": "approve", "comment": "looks right"}
-        self.call("POST", f"/workspace-runs/{run['id']}/reviews", 201, json=review)
+        reviewer.call("POST", f"/workspace-runs/{run['id']}/reviews", 201, json=review)
         return run
 
 
@@ -129,8 +130,10 @@ def auth_file(path: Path, tokens: dict) -> Path:
 
 def test_schemathesis_finds_nothing(stack, lead, django_user_model, tmp_path):
     outsider = django_user_model.objects.create_user(username="fuzz-outsider")
+    member = django_user_model.objects.create_user(username="fuzz-member")
+    Membership.objects.create(team=Team.objects.get(slug="qa"), user=member)
     api = Api(stack.base_url, stack.token(lead))
-    ended = api.ended_run()
+    ended = Api(stack.base_url, stack.token(member)).ended_run(reviewer=api)
     [artifact_id] = ended["artifactIds"]
     data = make_targz({"x.txt": "x"})
     upload_run, transfer_run, abort_run = (api.run(data, team="qa") for _ in range(3))

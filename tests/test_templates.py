@@ -108,7 +108,7 @@ def test_bad_recipes_are_400(staff, body):
 def test_good_names_and_versions_pass(staff):
     resp = create(
         staff,
-        debianPackages=["jq", "curl=7.88.1-10+deb12u5", "g++"],
+        debianPackages=["jq", "curl=7.88.1-10+deb12u5", "g++-12", "g++=4:12.2.0-3"],
         pipPackages=["idna>=3,<4", "requests[socks]==2.31.0", "Django~=5.2"],
         npmPackages=["is-number@7", "@types/node@^20.1.0", "left-pad"],
     )

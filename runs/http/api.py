@@ -1,25 +1,23 @@
 """REST views: thin, they parse, call a selector or a service, and render."""
 
 from django.conf import settings
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors, services
-from ..blobs import presigned_get, storage
-from ..errors import ArtifactExpired, InvalidRequest, NotFound, UnsupportedArchive
-from ..ids import iso
+from ..errors import InvalidRequest, NotFound, UnsupportedArchive
 from ..intake.upload import archive_upload
+from ..roles import Action, run_require
 from ..stream.events import event_json
 from .docs import EventPageOut, RunPageOut
 from .inputs import EventsQueryIn, RunCreateIn, RunListQueryIn, RunUpdateIn
 from .pagination import page_of
-from .schema import ARCHIVE_REQUEST, DOWNLOAD_HEADERS, errors
-from .serializers import ArtifactOut, RunOut
+from .schema import ARCHIVE_REQUEST, errors
+from .serializers import RunOut
 
 RAW_ARCHIVE_TYPES = {
     "application/gzip",
@@ -39,8 +37,13 @@ def visible(find, request, obj_id: str, what: str):
     return obj
 
 
-def visible_run(request, run_id):
-    return visible(selectors.run_for, request, run_id, "run")
+def visible_run(request, run_id, action: Action = Action.VIEW):
+    """The run if this user may see it (else 404) and may do `action` to it (else 403): who may
+    do what is runs/roles.py's one table."""
+    run = visible(selectors.run_for, request, run_id, "run")
+    if action is not Action.VIEW:  # seeing it is what run_for checked
+        run_require(user=request.user, run=run, action=action)
+    return run
 
 
 def run_response(request, run, code=status.HTTP_200_OK):
@@ -73,8 +76,9 @@ class RunCollection(APIView):
     @extend_schema(
         operation_id="createRun",
         request=RunCreateIn,
-        # 409: the template is not ready (building, failed, retired).
-        responses={201: RunOut, **errors("archive_too_large", "invalid_state")},
+        # 409: the template is not ready (building, failed, retired); 429: too many runs
+        # awaiting their archive (CROWNEST_MAX_AWAITING_ARCHIVE).
+        responses={201: RunOut, **errors("archive_too_large", "invalid_state", "throttled")},
     )
     def post(self, request):
         body = RunCreateIn(data=request.data)
@@ -96,17 +100,33 @@ class RunDetail(APIView):
         operation_id="updateRun",
         request=RunUpdateIn,
         responses={200: RunOut, **errors("forbidden")},
-        description="Pin or unpin a run (its owner only): retention keeps a pinned run's "
-        "archive and artifacts.",
+        description="Pin or unpin a run (its owner, a lead of its team, or staff): retention "
+        "keeps a pinned run's archive and artifacts.",
     )
     def patch(self, request, run_id):
         run = visible_run(request, run_id)
         body = RunUpdateIn(data=request.data)
         body.is_valid(raise_exception=True)
         if "pinned" in body.validated_data:  # an empty PATCH changes nothing
-            pinned = body.validated_data["pinned"]
-            run = services.run_pin(run=run, user=request.user, pinned=pinned)
+            run_require(user=request.user, run=run, action=Action.PIN)
+            run = services.run_pin(run=run, pinned=body.validated_data["pinned"])
         return run_response(request, run)
+
+    @extend_schema(
+        operation_id="deleteRun",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="the run is gone: every call about it answers 404"),
+            **errors("forbidden", "invalid_state"),
+        },
+        description="Delete a run that never started (`awaiting_archive` or `ready`), with its "
+        "events and any transfer's data; its owner, a lead of its team, or staff. A run that "
+        "started keeps its event log and Evidence Bundle for good (409 `invalid_state`).",
+    )
+    def delete(self, request, run_id):
+        run = visible_run(request, run_id, Action.DELETE)
+        services.run_delete(run=run, unstarted_only=True)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def body_chunks(stream, size=settings.CROWNEST_UPLOAD_CHUNK):
@@ -137,7 +157,7 @@ class RunArchive(APIView):
         "member, before the run is `ready`; any refusal leaves it `awaiting_archive`.",
     )
     def put(self, request, run_id):
-        run = visible_run(request, run_id)
+        run = visible_run(request, run_id, Action.START)
         ctype = request.content_type.split(";")[0].strip().lower()
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if ctype == "multipart/form-data":
@@ -169,7 +189,7 @@ class RunStart(APIView):
         responses={202: RunOut, **errors("invalid_state", "archive_required", "throttled")},
     )
     def post(self, request, run_id):
-        run = services.run_start(run=visible_run(request, run_id))
+        run = services.run_start(run=visible_run(request, run_id, Action.START))
         return run_response(request, run, status.HTTP_202_ACCEPTED)
 
 
@@ -180,7 +200,7 @@ class RunCancel(APIView):
         responses={202: RunOut, **errors("invalid_state")},
     )
     def post(self, request, run_id):
-        run = services.run_cancel(run=visible_run(request, run_id))
+        run = services.run_cancel(run=visible_run(request, run_id, Action.CANCEL))
         return run_response(request, run, status.HTTP_202_ACCEPTED)
 
 
@@ -206,84 +226,3 @@ class RunEvents(APIView):
             f'"terminal":{"true" if terminal and last >= run.terminal_seq else "false"}}}'
         )
         return HttpResponse(body, content_type="application/json")
-
-
-class RunArtifacts(APIView):
-    @extend_schema(operation_id="listArtifacts", responses={200: ArtifactOut(many=True)})
-    def get(self, request, run_id):
-        run = visible_run(request, run_id)
-        data = ArtifactOut(run.artifacts.all(), many=True, context={"request": request}).data
-        return Response(data)
-
-
-def visible_artifact(request, artifact_id):
-    return visible(selectors.artifact_for, request, artifact_id, "artifact")
-
-
-class ArtifactDetail(APIView):
-    @extend_schema(operation_id="getArtifact", responses={200: ArtifactOut})
-    def get(self, request, artifact_id):
-        artifact = visible_artifact(request, artifact_id)
-        return Response(ArtifactOut(artifact, context={"request": request}).data)
-
-
-class ArtifactDownload(APIView):
-    @extend_schema(
-        operation_id="downloadArtifact",
-        parameters=[
-            OpenApiParameter(
-                "If-None-Match",
-                str,
-                OpenApiParameter.HEADER,
-                description='the artifact\'s ETag (`"<sha256>"`) from an earlier download',
-            ),
-            *DOWNLOAD_HEADERS,
-        ],
-        responses={
-            (200, "*/*"): OpenApiResponse(
-                OpenApiTypes.BINARY,
-                description="the file, as its own content type (the artifact's contentType)",
-            ),
-            304: OpenApiResponse(description="If-None-Match named this artifact's ETag"),
-            **errors("artifact_expired"),
-            302: OpenApiResponse(
-                description="with CROWNEST_ARTIFACT_REDIRECT and object storage: Location is "
-                "a short-lived presigned URL of the bytes (follow it without Authorization)"
-            ),
-        },
-    )
-    def get(self, request, artifact_id):
-        artifact = visible_artifact(request, artifact_id)
-        if artifact.expired_at is not None or not artifact.file:
-            raise ArtifactExpired(
-                f"The bytes of artifact {artifact.id} ({artifact.path}) were removed by "
-                "retention; its metadata and the run's evidence remain. Pin runs whose "
-                "artifacts must be kept.",
-                {"artifactId": artifact.id, "expiredAt": iso(artifact.expired_at)},
-            )
-        etag = f'"{artifact.sha256}"'
-        if request.META.get("HTTP_IF_NONE_MATCH") == etag:
-            return HttpResponse(status=304, headers={"ETag": etag})
-        name = artifact.path.rsplit("/", 1)[-1] or artifact.id
-        if settings.CROWNEST_ARTIFACT_REDIRECT:
-            # Checked like a download (visible, scoped) first: the URL is then the credential.
-            url = presigned_get(
-                artifact.file,
-                filename=name,
-                content_type=artifact.content_type,
-                seconds=settings.CROWNEST_ARTIFACT_REDIRECT_SECONDS,
-            )
-            if url is not None:
-                return HttpResponseRedirect(
-                    url, headers={"ETag": etag, "Cache-Control": "private, no-store"}
-                )
-        resp = FileResponse(
-            storage().open(artifact.file, "rb"),
-            as_attachment=True,
-            filename=name,
-            content_type=artifact.content_type,
-        )
-        resp["ETag"] = etag
-        resp["Content-Length"] = str(artifact.size_bytes)
-        resp["X-Content-Type-Options"] = "nosniff"
-        return resp

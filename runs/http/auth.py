@@ -1,6 +1,7 @@
 from rest_framework import authentication, exceptions
 
-from ..tokens import bearer_key, token_user
+from ..token_guard import token_user_guarded
+from ..tokens import bearer_key
 from . import schema  # noqa: F401  (registers the Bearer scheme with drf-spectacular)
 
 
@@ -9,8 +10,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION")
         if not header:
             return None
+        # Throttled (429) for an address that sent too many bad tokens: runs/token_guard.py.
         key = bearer_key(header)
-        user = token_user(key) if key else None
+        user = token_user_guarded(key, request.META.get("REMOTE_ADDR", ""))
         if user is None:
             raise exceptions.AuthenticationFailed(
                 "The token is invalid or revoked; issue a new one with "

@@ -5,6 +5,7 @@ from rest_framework import status
 from rest_framework.views import APIView
 
 from .. import services
+from ..roles import Action
 from .api import run_response, visible_run
 from .schema import errors
 from .serializers import RunOut
@@ -16,7 +17,11 @@ class RunRerun(APIView):
         request=None,
         # 400: the caller left the original's team; 413: the archive limit shrank since.
         # 409: the original's template version is retired.
-        responses={201: RunOut, **errors("invalid_request", "archive_too_large", "invalid_state")},
+        # 429: too many runs awaiting their archive (CROWNEST_MAX_AWAITING_ARCHIVE).
+        responses={
+            201: RunOut,
+            **errors("invalid_request", "archive_too_large", "invalid_state", "throttled"),
+        },
         description=(
             "A new run with the original's template, command, archive, artifactPaths, "
             "timeoutSeconds, env and team; `rerunOf` names the original. It is `ready` at once "
@@ -26,7 +31,7 @@ class RunRerun(APIView):
     )
     def post(self, request, run_id):
         run = services.run_rerun(
-            run=visible_run(request, run_id),
+            run=visible_run(request, run_id, Action.RERUN),
             user=request.user,
             client=request.META.get("HTTP_USER_AGENT", ""),
         )

@@ -40,7 +40,8 @@ WHEN = {
     "archive_digest_mismatch": "the bytes' sha256 differs from the declared one",
     "archive_size_mismatch": "the byte count differs from the declared sizeBytes",
     "archive_unsafe": "a member breaks a rule (details.member, .rule)",
-    "throttled": "too many requests or active runs; wait Retry-After seconds",
+    "throttled": "too many requests, bad tokens, active runs or runs awaiting their archive; "
+    "wait Retry-After seconds",
     "storage_unavailable": "archive storage refused; retry the same request",
 }
 
@@ -205,7 +206,7 @@ def _add_shared_errors(path: str, operation: dict) -> None:
         wanted.append(("401", "NotAuthenticated"))
     if "{" in path:
         wanted.append(("404", "NotFound"))
-    if secured and operation.get("operationId") != "streamEvents":
+    if secured:  # the rate limit, and bad tokens from one address (the stream too)
         wanted.append(("429", "Throttled"))
     for status, name in wanted:
         responses.setdefault(status, {"$ref": f"#/components/responses/{name}"})

@@ -11,19 +11,21 @@ from django.db import connections
 from django.http import HttpResponseNotAllowed, StreamingHttpResponse
 
 from .. import selectors
-from ..errors import InvalidRequest, NotFound
+from ..errors import InvalidRequest, NotFound, Throttled
 from ..stream.feed import SlowViewer, follow
-from ..tokens import bearer_key, token_user
+from ..token_guard import token_user_guarded
+from ..tokens import bearer_key
 from .errors import error_response, not_authenticated_response
 from .inputs import cursor_of
 
 
 async def request_user(request):
-    """Bearer token first (API clients), else the session (browsers' EventSource)."""
+    """Bearer token first (API clients), else the session (browsers' EventSource). Throttled
+    for an address that sent too many bad tokens (runs/token_guard.py)."""
     header = request.headers.get("Authorization")
     if header:
-        key = bearer_key(header)
-        return await sync_to_async(token_user)(key) if key else None
+        address = request.META.get("REMOTE_ADDR", "")
+        return await sync_to_async(token_user_guarded)(bearer_key(header), address)
     user = await request.auser()
     return user if user.is_authenticated else None
 
@@ -43,7 +45,10 @@ def cursor(request) -> tuple[int | None, str]:
 async def event_stream(request, run_id):
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
-    user = await request_user(request)
+    try:
+        user = await request_user(request)
+    except Throttled as exc:
+        return error_response(exc)
     if user is None:
         return not_authenticated_response()
     run = None

@@ -15,6 +15,7 @@ from ..errors import NotFound
 from ..ids import iso
 from ..intake import partlist, presigned, transfers
 from ..models import Transfer
+from ..roles import Action
 from .api import body_chunks, run_response, visible, visible_run
 from .docs import TransferOut, TransferPartsOut
 from .inputs import CONTENT_RANGE, ChunkHeadersIn
@@ -85,7 +86,7 @@ class TransferCollection(APIView):
         responses={201: TransferOut, **errors("invalid_state", "storage_unavailable")},
     )
     def post(self, request, run_id):
-        run = visible_run(request, run_id)
+        run = visible_run(request, run_id, Action.START)  # sending its archive
         body = TransferCreateIn(data=request.data)  # no body is {}; a JSON null is refused
         body.is_valid(raise_exception=True)
         transfer = transfers.transfer_create(run=run, mode=body.validated_data.get("mode"))

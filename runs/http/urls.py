@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, archive_api, rerun_api, sse, template_api, transfer_api
+from . import api, archive_api, artifact_api, rerun_api, sse, template_api, transfer_api
 
 urlpatterns = [
     path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
@@ -11,11 +11,17 @@ urlpatterns = [
     path("workspace-runs/<str:run_id>/rerun", rerun_api.RunRerun.as_view(), name="run-rerun"),
     path("workspace-runs/<str:run_id>/events", api.RunEvents.as_view(), name="run-events"),
     path("workspace-runs/<str:run_id>/events/stream", sse.event_stream, name="run-stream"),
-    path("workspace-runs/<str:run_id>/artifacts", api.RunArtifacts.as_view(), name="run-artifacts"),
-    path("artifacts/<str:artifact_id>", api.ArtifactDetail.as_view(), name="artifact-detail"),
+    path(
+        "workspace-runs/<str:run_id>/artifacts",
+        artifact_api.RunArtifacts.as_view(),
+        name="run-artifacts",
+    ),
+    path(
+        "artifacts/<str:artifact_id>", artifact_api.ArtifactDetail.as_view(), name="artifact-detail"
+    ),
     path(
         "artifacts/<str:artifact_id>/download",
-        api.ArtifactDownload.as_view(),
+        artifact_api.ArtifactDownload.as_view(),
         name="artifact-download",
     ),
     path("archives/<str:sha256>", archive_api.ArchiveLookup.as_view(), name="archive-lookup"),

@@ -7,12 +7,22 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .. import selectors
+from .cursor import cursor_of
 from .feed import SlowViewer, follow
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
 CLOSE_SLOW_VIEWER = 4408
+CLOSE_THROTTLED = 4429  # too many bad tokens from this address (runs/token_guard.py)
+
+
+def after_seq(query_string: bytes) -> int | None:
+    """`afterSeq` as the SSE stream reads it: absent is 0; the last one wins; an empty or
+    malformed one is None (refused)."""
+    query = parse_qs(query_string.decode("latin-1"), keep_blank_values=True)
+    values = query.get("afterSeq")
+    return cursor_of(values[-1]) if values else 0
 
 
 class RunEventsConsumer(AsyncWebsocketConsumer):
@@ -27,19 +37,19 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.sender = None
+        if self.scope.get("throttled"):
+            return await self.refuse(CLOSE_THROTTLED)
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        run = await sync_to_async(selectors.run_for)(user, run_id)
+        run = None
+        if len(run_id) <= 64 and "\x00" not in run_id:
+            run = await sync_to_async(selectors.run_for)(user, run_id)
         if run is None:
             return await self.refuse(CLOSE_NOT_FOUND)
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        try:
-            after = int(query.get("afterSeq", ["0"])[0])
-            if after < 0:
-                raise ValueError
-        except ValueError:
+        after = after_seq(self.scope.get("query_string", b""))
+        if after is None:
             return await self.refuse(CLOSE_BAD_REQUEST)
         await self.accept()
         self.sender = asyncio.create_task(self.send_events(run.id, after))

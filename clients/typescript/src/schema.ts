@@ -192,10 +192,11 @@ export interface paths {
         get: operations["getRun"];
         put?: never;
         post?: never;
-        delete?: never;
+        /** @description Delete a run that never started (`awaiting_archive` or `ready`), with its events and any transfer's data; its owner, a lead of its team, or staff. A run that started keeps its event log and Evidence Bundle for good (409 `invalid_state`). */
+        delete: operations["deleteRun"];
         options?: never;
         head?: never;
-        /** @description Pin or unpin a run (its owner only): retention keeps a pinned run's archive and artifacts. */
+        /** @description Pin or unpin a run (its owner, a lead of its team, or staff): retention keeps a pinned run's archive and artifacts. */
         patch: operations["updateRun"];
         trace?: never;
     };
@@ -1782,7 +1783,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            429: components["responses"]["Throttled"];
+            /** @description `throttled`: too many requests, bad tokens, active runs or runs awaiting their archive; wait Retry-After seconds */
+            429: {
+                headers: {
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     getRun: {
@@ -1806,6 +1816,47 @@ export interface operations {
             };
             401: components["responses"]["NotAuthenticated"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    deleteRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the run is gone: every call about it answers 404 */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["Throttled"];
         };
     };
@@ -2072,6 +2123,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
         };
     };
     getEvidence: {
@@ -2233,7 +2285,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            429: components["responses"]["Throttled"];
+            /** @description `throttled`: too many requests, bad tokens, active runs or runs awaiting their archive; wait Retry-After seconds */
+            429: {
+                headers: {
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     listReviews: {
@@ -2337,7 +2398,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `throttled`: too many requests or active runs; wait Retry-After seconds */
+            /** @description `throttled`: too many requests, bad tokens, active runs or runs awaiting their archive; wait Retry-After seconds */
             429: {
                 headers: {
                     "Retry-After": number;

@@ -8,15 +8,26 @@ from rest_framework import serializers
 
 from ...errors import InvalidRequest
 from ...models import Run
+from ...stream.cursor import cursor_of
 from .fields import INT32_MAX, NO_NUL, QueryInt, documented
 
 NO_NUL_TEXT = {"type": "string", "pattern": NO_NUL}
 
 
+class SeqQuery(QueryInt):
+    """An event cursor, read by the parser that SSE and the websocket use too."""
+
+    def to_internal_value(self, data):
+        value = cursor_of(data) if isinstance(data, str) else None
+        if value is None:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class EventsQueryIn(serializers.Serializer):
     """Validate `data=request.query_params.dict()`: a QueryDict would turn `?x=` into "absent"."""
 
-    afterSeq = QueryInt(
+    afterSeq = SeqQuery(
         required=False,
         default=0,
         min_value=0,
@@ -134,11 +145,3 @@ class ChunkHeadersIn(serializers.Serializer):
 
 
 LAST_EVENT_ID = r"^[0-9]{0,9}$"
-
-
-def cursor_of(raw: str | None, digits: int = 18) -> int | None:
-    """An SSE cursor (afterSeq, or Last-Event-ID with at most 9 digits): a seq, else None."""
-    if raw is None or not re.fullmatch(f"[0-9]{{1,{digits}}}", raw):
-        return None
-    value = int(raw)
-    return value if value <= INT32_MAX else None
