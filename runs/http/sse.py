@@ -3,7 +3,9 @@
 A plain async Django view with an async generator: DRF's content negotiation would refuse
 `Accept: text/event-stream`, and daphne buffers sync iterators."""
 
+import asyncio
 import time
+import weakref
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -42,9 +44,38 @@ def cursor(request) -> tuple[int | None, str]:
     return after, "afterSeq"
 
 
+_setups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> Semaphore
+
+
+def setup_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _setups:
+        _setups[loop] = asyncio.Semaphore(settings.CROWNEST_STREAM_SETUPS)
+    return _setups[loop]
+
+
+def release_connections() -> None:
+    """Close this thread's connections, but none inside a transaction (a test's own)."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
+
+
 async def event_stream(request, run_id):
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
+    # A stream's lookups use a connection on this request's own thread, closed before it
+    # streams (else each open stream holds one: measured). Bounding how many are set up at
+    # once bounds the connections when a thousand viewers open together (measured past
+    # PostgreSQL's max_connections otherwise).
+    async with setup_slots():
+        try:
+            return await open_stream(request, run_id)
+        finally:
+            await sync_to_async(release_connections)()
+
+
+async def open_stream(request, run_id):
     try:
         user = await request_user(request)
     except Throttled as exc:
@@ -66,9 +97,6 @@ async def event_stream(request, run_id):
                 "of the last event you received.",
             )
         )
-    # This request's thread would hold its database connection for as long as the stream
-    # lasts (measured: one per open stream); the stream reads through the Tail's shared pool.
-    await sync_to_async(connections.close_all)()
     resp = StreamingHttpResponse(frames(run.id, after), content_type="text/event-stream")
     resp["Cache-Control"] = "no-cache"
     resp["X-Accel-Buffering"] = "no"
