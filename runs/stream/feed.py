@@ -57,8 +57,14 @@ def current_seq(run_id: str) -> int:
 # These run on the shared thread pool, whose threads keep their database connection from one
 # request to the next (Django closes connections at a request's end, in the request's thread):
 # after a database restart that connection is dead, and db_retry replaces it.
-read = sync_to_async(functools.partial(db_retry, read_batch), thread_sensitive=False)
-last_seq = sync_to_async(functools.partial(db_retry, current_seq), thread_sensitive=False)
+def in_pool(fn):
+    """fn on the shared pool, a dead connection replaced: what followers and stream set-ups
+    read through, so a thousand of them use the pool's few connections."""
+    return sync_to_async(functools.partial(db_retry, fn), thread_sensitive=False)
+
+
+read = in_pool(read_batch)
+last_seq = in_pool(current_seq)
 
 
 class Tail:
