@@ -196,18 +196,22 @@ def thousand(api, viewers, processes):
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        cpu = fleet.cpu_seconds()
         kinds = ["sse", "ws"] * (viewers // 2)
         _, results = observe(
             api, TICK_CMD, kinds, stamps=True, base=fleet.base, processes=2, on_ready=on_ready
         )
         stop.set()
         sampler.join()
+        cpu = fleet.cpu_seconds() - cpu
     print(f"  [{ready['load']}]")
     lat = [x for r in results for x in r["latencies"]]
     errors = [r["error"] or r["cut"] for r in results if r["error"] or r["cut"]]
     whole = sum(complete(r, TICKS) for r in results)
     print(f"  latency p50={pct(lat, 50):.1f} ms p99={pct(lat, 99):.1f} ms max={max(lat):.1f}")
     print(f"  complete {whole}/{len(results)}; errors {len(errors)} {sorted(set(errors))[:3]}")
+    clients = sum(r["client_cpu"] for r in results)
+    print(f"  CPU seconds: web processes {cpu:.1f}, the viewers' 2 client processes {clients:.1f}")
     per = viewers / processes
     for i in range(processes):
         grown = ready["rss"][i] - before[i]

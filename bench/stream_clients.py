@@ -156,14 +156,32 @@ async def ws_viewer(base: str, run_id: str, key: str, sink: Sink, ready: asyncio
 
 
 VIEWERS = {"sse": sse_viewer, "ws": ws_viewer}
+CONNECTING = 20
+
+
+class Ready(asyncio.Event):
+    """Set once the viewer is connected; frees its place among those connecting."""
+
+    def __init__(self, connecting: asyncio.Semaphore):
+        super().__init__()
+        self.connecting = connecting
+
+    def set(self):
+        if not self.is_set():
+            self.connecting.release()
+        super().set()
 
 
 async def _watch(base, run_id, key, kinds, stamps, ready_cb, timeout):
     sinks = [Sink(stamps) for _ in kinds]
-    readies = [asyncio.Event() for _ in kinds]
+    # People open a page over seconds, not in one millisecond: at most CONNECTING handshakes
+    # at a time per client process.
+    connecting = asyncio.Semaphore(CONNECTING)
+    readies = [Ready(connecting) for _ in kinds]
 
     async def one(kind, sink, ready):
         try:
+            await connecting.acquire()
             await VIEWERS[kind](base, run_id, key, sink, ready)
         except Exception as err:  # counted as an error, never hidden
             sink.error = f"{type(err).__name__}: {err}"
@@ -188,6 +206,7 @@ def watch(base, run_id, key, kinds, *, stamps, on_ready, timeout=300) -> list[di
 
 
 def _child(conn, base, run_id, key, kinds, stamps, timeout):
+    cpu = time.process_time()
     results = watch(
         base,
         run_id,
@@ -197,6 +216,8 @@ def _child(conn, base, run_id, key, kinds, stamps, timeout):
         on_ready=lambda: conn.send("ready"),
         timeout=timeout,
     )
+    for r in results:  # this client process's own CPU, shared out
+        r["client_cpu"] = (time.process_time() - cpu) / len(results)
     conn.send(results)
     conn.close()
 

@@ -134,6 +134,15 @@ class Fleet:
             out.append(kib / 1024)
         return out
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the web processes so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for proc in self.procs:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
     def db_connections(self) -> list[int]:
         """Open PostgreSQL connections of each web process (by application_name)."""
         url = urlsplit(os.environ["DATABASE_URL"])
