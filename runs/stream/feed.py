@@ -45,13 +45,17 @@ class Batch:
 
 
 def read_batch(run_id: str, after: int) -> Batch:
-    terminal_seq = Run.objects.filter(pk=run_id).values_list("terminal_seq", flat=True).first()
+    """One query: the terminal event is always the run's last (events.append refuses anything
+    after it), so a batch that holds it says where the log ends."""
     events = RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")[:BATCH]
-    return Batch([(e.seq, e.type, event_json(e)) for e in events], terminal_seq)
+    lines = [(e.seq, e.type, event_json(e)) for e in events]
+    return Batch(lines, next((seq for seq, kind, _ in lines if kind == "terminal"), None))
 
 
-def current_seq(run_id: str) -> int:
-    return Run.objects.filter(pk=run_id).values_list("last_seq", flat=True).first() or 0
+def current_seq(run_id: str) -> tuple[int, int | None]:
+    """(last seq, terminal seq or None) of the run now."""
+    row = Run.objects.filter(pk=run_id).values_list("last_seq", "terminal_seq").first()
+    return row or (0, None)
 
 
 # These run on the shared thread pool, whose threads keep their database connection from one
@@ -70,14 +74,14 @@ last_seq = in_pool(current_seq)
 class Tail:
     """The newest events of one run, shared by this process's viewers of it."""
 
-    def __init__(self, run_id: str, start: int):
+    def __init__(self, run_id: str, start: int, terminal_seq: int | None = None):
         self.run_id = run_id
         self.base = start  # the window holds seqs base+1 .. last
         self.last = start
         self.lines: list[tuple[int, str, str]] = []
         self.size = 0
         self.limit = settings.CROWNEST_STREAM_WINDOW_BYTES
-        self.terminal_seq = None
+        self.terminal_seq = terminal_seq
         self.viewers = 0
         self.changed = asyncio.Event()
         self.waker = ChannelWaker(run_id)
@@ -91,7 +95,8 @@ class Tail:
         try:
             while True:
                 batch = await read(self.run_id, self.last)
-                self.terminal_seq = batch.terminal_seq
+                if batch.terminal_seq is not None:
+                    self.terminal_seq = batch.terminal_seq
                 if batch.lines:
                     self._add(batch.lines)
                 # Viewers wait without a timer of their own: this wakes them at least every
@@ -146,10 +151,10 @@ async def _acquire(run_id: str) -> Tail:
     key = (id(asyncio.get_running_loop()), run_id)
     tail = _tails.get(key)
     if tail is None:
-        start = await last_seq(run_id)
+        start, terminal_seq = await last_seq(run_id)
         tail = _tails.get(key)  # another viewer may have made it meanwhile
         if tail is None:
-            tail = _tails[key] = Tail(run_id, start)
+            tail = _tails[key] = Tail(run_id, start, terminal_seq)
             tail.start()
     tail.viewers += 1
     return tail
