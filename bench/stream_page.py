@@ -36,7 +36,14 @@ DRAWS = """
 window.__draws = [];
 const view = window.CrowNestRunLog;
 const draw = view.draw.bind(view);
-view.draw = () => { draw(); window.__draws.push(performance.now()); };
+window.__drawTimes = [];
+view.draw = () => {
+  const t0 = performance.now();
+  draw();
+  const t1 = performance.now();
+  window.__draws.push(t1);
+  window.__drawTimes.push(t1 - t0);
+};
 """
 
 
@@ -127,6 +134,8 @@ def page_bench(api, command: str, lines: int, tick_command: str):
             f"log: p50 {pct(ticks, 50):.1f} ms, p99 {pct(ticks, 99):.1f} ms, max "
             f"{max(ticks, default=-1):.1f} ms"
         )
+        draws = page.evaluate("window.__drawTimes")
+        print(f"  one draw of the log view: p50 {pct(draws, 50):.2f} ms, max {max(draws):.2f} ms")
         page.close()
         page, ended = watch_run(context, api, command)
         shown = count_lines(page)
