@@ -176,9 +176,9 @@ def flood(api, image, n, viewers):
     )
 
 
-def thousand(api, viewers, processes):
+def thousand(api, viewers, processes, command=""):
     print(f"\n(c) {viewers} viewers (half SSE, half websocket) over {processes} web processes")
-    with Fleet(processes) as fleet:
+    with Fleet(processes, command) as fleet:
         time.sleep(2)  # let the fresh processes settle before the baseline
         before = fleet.rss_mib()
         peak_rss, peak_db, ready = list(before), [0] * processes, {}
@@ -238,6 +238,12 @@ def main() -> int:
     parser.add_argument("--viewers", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--page-lines", type=int, default=100_000)
+    parser.add_argument(
+        "--web-command",
+        default="",
+        help="for (c): another web server's command ($PORT its "
+        "port) to compare with the one scripts/up.sh starts (the default)",
+    )
     args = parser.parse_args()
     parts = set(args.only.split(","))
     api = Api()
@@ -247,7 +253,7 @@ def main() -> int:
     if "b" in parts:
         flood(api, image, args.flood, args.flood_viewers)
     if "c" in parts:
-        thousand(api, args.viewers, args.processes)
+        thousand(api, args.viewers, args.processes, args.web_command)
     if "d" in parts:
         from bench.stream_page import page_bench
 

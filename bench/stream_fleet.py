@@ -73,8 +73,9 @@ http {{
 class Fleet:
     """`n` web processes and nginx; `base` is nginx's URL. A context manager."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, command: str = ""):
         self.n = n
+        self.command = command  # another server's command line, with $PORT, to compare
         self.procs: list[subprocess.Popen] = []
         self.names = [f"crownest-bench-web-{i + 1}" for i in range(n)]
         self.nginx = None
@@ -83,7 +84,7 @@ class Fleet:
         self.base = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self):
-        command = up_web_command()
+        command = self.command or up_web_command()
         ports = [free_port() for _ in range(self.n)]
         logs = ROOT / "var" / "log"
         logs.mkdir(parents=True, exist_ok=True)
