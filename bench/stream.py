@@ -162,7 +162,7 @@ def flood(api, image, n, viewers):
     rates = [n / (r["last_stdout"] - t0) if r["last_stdout"] else 0 for r in results]
     whole = [complete(r) and r["text"] == expected for r in results]
     for kind in ("sse", "ws"):
-        mine = [rate for rate, k in zip(rates, kinds, strict=True) if k == kind]
+        mine = [rate for rate, r in zip(rates, results, strict=True) if r["kind"] == kind]
         print(f"  {kind:<14} {min(mine):10.0f} lines/s slowest viewer, {max(mine):.0f} fastest")
     errors = sorted({r["error"] or r["cut"] for r in results if r["error"] or r["cut"]})
     print(f"  complete and in order: {sum(whole)}/{len(results)}; errors/cuts: {errors[:3]}")
@@ -209,6 +209,9 @@ def thousand(api, viewers, processes, command=""):
     errors = [r["error"] or r["cut"] for r in results if r["error"] or r["cut"]]
     whole = sum(complete(r, TICKS) for r in results)
     print(f"  latency p50={pct(lat, 50):.1f} ms p99={pct(lat, 99):.1f} ms max={max(lat):.1f}")
+    for kind in ("sse", "ws"):
+        mine = [x for r in results if r["kind"] == kind for x in r["latencies"]]
+        print(f"    {kind}: p50={pct(mine, 50):.1f} ms p99={pct(mine, 99):.1f} ms")
     print(f"  complete {whole}/{len(results)}; errors {len(errors)} {sorted(set(errors))[:3]}")
     clients = sum(r["client_cpu"] for r in results)
     print(f"  CPU seconds: web processes {cpu:.1f}, the viewers' 2 client processes {clients:.1f}")

@@ -197,7 +197,7 @@ async def _watch(base, run_id, key, kinds, stamps, ready_cb, timeout):
         if task in pending:
             task.cancel()
             sink.error = sink.error or "timed out"
-    return [s.result() for s in sinks]
+    return [{**s.result(), "kind": kind} for s, kind in zip(sinks, kinds, strict=True)]
 
 
 def watch(base, run_id, key, kinds, *, stamps, on_ready, timeout=300) -> list[dict]:
