@@ -191,6 +191,7 @@ def thousand(api, viewers, processes, command=""):
                     peak_rss[i], peak_db[i] = max(peak_rss[i], rss[i]), max(peak_db[i], db[i])
 
         def on_ready():
+            ready["cpu"] = fleet.cpu_seconds()
             ready["rss"], ready["db"] = fleet.rss_mib(), fleet.db_connections()
             ready["load"] = load()
 
@@ -203,7 +204,7 @@ def thousand(api, viewers, processes, command=""):
         )
         stop.set()
         sampler.join()
-        cpu = fleet.cpu_seconds() - cpu
+        connecting, streaming = ready["cpu"] - cpu, fleet.cpu_seconds() - ready["cpu"]
     print(f"  [{ready['load']}]")
     lat = [x for r in results for x in r["latencies"]]
     errors = [r["error"] or r["cut"] for r in results if r["error"] or r["cut"]]
@@ -214,7 +215,12 @@ def thousand(api, viewers, processes, command=""):
         print(f"    {kind}: p50={pct(mine, 50):.1f} ms p99={pct(mine, 99):.1f} ms")
     print(f"  complete {whole}/{len(results)}; errors {len(errors)} {sorted(set(errors))[:3]}")
     clients = sum(r["client_cpu"] for r in results)
-    print(f"  CPU seconds: web processes {cpu:.1f}, the viewers' 2 client processes {clients:.1f}")
+    sent = sum(r["last_seq"] for r in results)  # events delivered, all viewers together
+    print(
+        f"  web processes' CPU: {connecting:.1f} s while the viewers connected, {streaming:.1f} s "
+        f"for the run's {sent} deliveries ({streaming / sent * 1e6:.0f} us each); the viewers' "
+        f"2 client processes {clients:.1f} s"
+    )
     per = viewers / processes
     for i in range(processes):
         grown = ready["rss"][i] - before[i]
