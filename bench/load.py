@@ -5,6 +5,10 @@ live-event latency p50/p99 under that load, and errors (must be 0).
 Needs a running stack (`make up`: daphne on 127.0.0.1:8000, one worker with --concurrency 4).
 Usage: .venv/bin/python bench/load.py [--slots 4] [--runs N] [--viewers 100] [--json]
 
+With --ops-overhead R it starts stacks of its own instead (bench/ops_stack.py) and runs the same
+load R times each with metrics and the audit log off and on, alternating, in one invocation, and
+reports what they cost in throughput and event latency.
+
 The workload is examples/hello's own test and build (`npm test && python3 build.py`, artifacts
 collected), then 40 lines 50 ms apart, each the container's clock: the container and the host
 share it, so a line's latency is its arrival at the viewer minus its stamp. Every viewer is
@@ -28,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from crownest_client import pack_bytes as pack  # noqa: E402
 
+from bench import run_start  # noqa: E402
+from bench.ops_stack import ops_stack, scraping  # noqa: E402
 from scripts.demo import BASE, token  # noqa: E402
 
 STAMPS = 40
@@ -50,16 +56,16 @@ def when(stamp: str) -> float:
 
 
 class Load:
-    def __init__(self, args):
+    def __init__(self, args, base: str = BASE, key: str = ""):
         self.args = args
-        self.key = token()
+        self.key = key or token()
         self.data = pack(ROOT / "examples" / "hello")
         self.errors: list[str] = []
         self.latencies: list[float] = []
         self.ended: dict[str, float] = {}  # run id -> first arrival of its terminal event
         limits = httpx.Limits(max_connections=args.viewers + 50, max_keepalive_connections=50)
         self.http = httpx.AsyncClient(
-            base_url=f"{BASE}/api/v1",
+            base_url=f"{base}/api/v1",
             headers={"Authorization": f"Bearer {self.key}"},
             timeout=httpx.Timeout(60, read=None),
             limits=limits,
@@ -176,6 +182,49 @@ class Load:
         }
 
 
+async def measured(args, base: str, worker: str | None, key: str, every: float) -> dict:
+    stop = asyncio.Event()
+    scraper = asyncio.create_task(scraping(base, worker, stop, every))
+    result = await Load(args, base, key).main()
+    stop.set()
+    result["scrapes"] = await scraper
+    return result
+
+
+def compare(args) -> dict:
+    """Off then on, then on then off, ...: alternating, so that a drift of the machine and the
+    order within a round hit both alike."""
+    rounds = {"off": [], "on": []}
+    for number in range(args.ops_overhead):
+        for mode in ("off", "on") if number % 2 == 0 else ("on", "off"):
+            with ops_stack(mode == "on", args.slots) as (base, worker):
+                key = run_start.token()
+                result = asyncio.run(measured(args, base, worker, key, args.scrape_interval))
+            rounds[mode].append(result)
+            print(
+                f"  {mode:3}: {result['runsPerMinute']} runs/min, event latency p50 "
+                f"{result['eventLatencyMsP50']} ms, errors {result['errors']}",
+                file=sys.stderr,
+            )
+    summary = {}
+    for mode, results in rounds.items():
+        rates = [r["runsPerMinute"] for r in results]
+        summary[mode] = {
+            "runsPerMinute": rates,
+            "meanRunsPerMinute": round(statistics.mean(rates), 1),
+            "eventLatencyMsP50": [r["eventLatencyMsP50"] for r in results],
+            "eventLatencyMsP99": [r["eventLatencyMsP99"] for r in results],
+            "queueWaitP50": [r["queueWaitP50"] for r in results],
+            "scrapes": [r["scrapes"] for r in results],
+            "errors": sum(r["errors"] for r in results),
+        }
+    spread = [max(v["runsPerMinute"]) - min(v["runsPerMinute"]) for v in summary.values()]
+    off, on = summary["off"]["meanRunsPerMinute"], summary["on"]["meanRunsPerMinute"]
+    summary["throughputCostPercent"] = round((off - on) / off * 100, 1) if off else None
+    summary["noiseRunsPerMinute"] = round(max(spread), 1)
+    return summary
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slots", type=int, default=4, help="the worker's --concurrency")
@@ -183,8 +232,16 @@ def main() -> int:
     parser.add_argument("--viewers", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--ops-overhead", type=int, default=0, metavar="R", help="compare metrics+audit off/on"
+    )
+    parser.add_argument("--scrape-interval", type=float, default=15, help="seconds (with on)")
     args = parser.parse_args()
     args.runs = args.runs or 4 * args.slots
+    if args.ops_overhead:
+        summary = compare(args)
+        print(json.dumps(summary, indent=None if args.json else 2))
+        return 1 if summary["off"]["errors"] or summary["on"]["errors"] else 0
     result = asyncio.run(Load(args).main())
     if args.json:
         print(json.dumps(result))

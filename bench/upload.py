@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.upload_s3 import cpu_seconds  # noqa: E402
 from scripts.demo import BASE, token  # noqa: E402
 
 BENCH = ROOT / "var" / "bench"
@@ -99,15 +100,19 @@ def time_sha256(path: Path) -> tuple[float, str]:
     return time.perf_counter() - t0, digest.hexdigest()
 
 
-def time_ceiling(path: Path, chunk: int) -> float:
-    """The same chunks PUT to a path with no view: what daphne and Django's request reading
-    alone cost, the bound on any view that receives a body."""
+def time_ceiling(path: Path, chunk: int, authorization: str) -> float:
+    """The same chunks PUT, with the same credentials, to a transfer that does not exist (404):
+    what the web server and Django's request reading alone cost, the bound on any view that
+    receives a body."""
     conn = http.client.HTTPConnection(urlsplit(BASE).hostname, urlsplit(BASE).port)
+    headers = {"Authorization": authorization, "Content-Type": "application/octet-stream"}
     t0 = time.perf_counter()
     with open(path, "rb") as fh:
         while body := fh.read(chunk):
-            conn.request("PUT", "/api/v1/no-such-path", body=body)
-            conn.getresponse().read()
+            conn.request("PUT", "/api/v1/transfers/tr_none", body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 404, resp.status
     conn.close()
     return time.perf_counter() - t0
 
@@ -154,7 +159,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--s3", action="store_true", help="boto3 vs presigned vs chunked")
-    parser.add_argument("--web-pid", type=int, help="daphne's pid (default: var/run/web.pid)")
+    parser.add_argument(
+        "--web-pid", type=int, help="the web server's pid (default: var/run/web.pid)"
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="parts sent at a time")
     args = parser.parse_args()
     path = archive(args.size_mb)
@@ -173,13 +180,17 @@ def main():
     )
 
     chunk = int(os.environ.get("CROWNEST_TRANSFER_CHUNK", 8 << 20))
-    ceiling_s = time_ceiling(path, chunk)
+    cpu0 = cpu_seconds(pid)
+    ceiling_s = time_ceiling(path, chunk, api.headers["Authorization"])
+    ceiling_cpu = cpu_seconds(pid) - cpu0
     cp_s = time_cp(path)
     sha_s, sha256 = time_sha256(path)
     at_rest = rss_kib(pid)
     sampler = RssSampler(pid)
     sampler.start()
+    cpu0 = cpu_seconds(pid)
     up_s, verify_s, run_id = upload(api, path, sha256)
+    up_cpu = cpu_seconds(pid) - cpu0
     sampler.stop.set()
     sampler.join()
 
@@ -191,11 +202,15 @@ def main():
         f"staged transfer: {mb / up_s:8.1f} MB/s  ({up_s:.2f} s, of which complete/verify "
         f"{verify_s:.2f} s)  run {run_id}"
     )
-    print(f"daphne body ceiling ({chunk >> 20} MiB PUTs, no view): {mb / ceiling_s:8.1f} MB/s")
+    print(f"web CPU for the transfer: {up_cpu:.2f} s ({up_cpu / (mb / 1000):.2f} s per GB)")
+    print(
+        f"body ceiling ({chunk >> 20} MiB PUTs, 404 view):  {mb / ceiling_s:8.1f} MB/s  "
+        f"(web CPU {ceiling_cpu / (mb / 1000):.2f} s per GB)"
+    )
     print(f"ratio to the slower of cp and sha256: {mb / up_s / slower:.0%} (target >= 50%)")
     growth = (sampler.peak - at_rest) / 1024
     print(
-        f"daphne RSS: at rest {at_rest / 1024:.1f} MB, peak {sampler.peak / 1024:.1f} MB, "
+        f"web RSS: at rest {at_rest / 1024:.1f} MB, peak {sampler.peak / 1024:.1f} MB, "
         f"growth {growth:.1f} MB (target < 64 MB)"
     )
 

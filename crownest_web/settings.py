@@ -1,13 +1,15 @@
 """The one settings module: every knob is an environment variable with a safe default."""
 
 import os
-import socket
 from pathlib import Path
 
 import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, secret_key
 from .settings_access import *  # noqa: F403 (signing in, passwords, per-user caps)
+from .settings_egress import *  # noqa: F403 (CROWNEST_EGRESS_*: a block of their own, beside)
+from .settings_ops import *  # noqa: F403 (metrics, the audit log, logging)
+from .settings_web import *  # noqa: F403 (the web server: body timeouts, keep-alive, shutdown)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CROWNEST_VAR_DIR", BASE_DIR / "var"))
@@ -56,9 +58,11 @@ INSTALLED_APPS = [
     "axes",
     "runs",
     "evidence",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    "ops.middleware.RequestContextMiddleware",  # first: every answer carries X-Request-ID
     "django.middleware.security.SecurityMiddleware",
     "crownest_web.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -66,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ops.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "crownest_web.cache_headers.PrivateNoStoreMiddleware",  # after WhiteNoise's static files
@@ -183,28 +188,22 @@ SPECTACULAR_SETTINGS = {
         "UploadMethod": ["direct", "staged", "reused"],
         "ArchivePhase": ["upload", "verify", "extract"],
         "Verdict": "evidence.models.Review.Verdict",
+        "NetworkMode": ["none", "allowlist", "replay"],
     },
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
-}
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("CROWNEST_LOG_LEVEL", "INFO")},
 }
 
 # --- Workspace Runs --------------------------------------------------------------------------
 MIB = 1024 * 1024
 CROWNEST_IMAGES_DIR = BASE_DIR / "images"
-
-CROWNEST_TEMPLATES = {
+CROWNEST_TEMPLATES = {  # only seeds the Template table (manage.py seed_templates, a migration)
     "python-node": {
         "image": env_str(
             "CROWNEST_PYTHON_NODE_IMAGE",
             f"crownest/python-node:{recipe_tag(CROWNEST_IMAGES_DIR / 'python-node')}",
         ),
         "description": "Debian 12 with Python 3, Node.js with npm, git and build tools.",
+        "warm": True,  # kept started by the warm pool (staff change it on the template)
     }
 }
 CROWNEST_TEMPLATE_BUILD_TIMEOUT = env_int("CROWNEST_TEMPLATE_BUILD_TIMEOUT", 1800)  # templates.md
@@ -279,16 +278,11 @@ CROWNEST_MAX_JSON_BODY = env_int("CROWNEST_MAX_JSON_BODY", MIB)
 # A running run whose worker has not touched it for this long is failed as lost_worker.
 CROWNEST_LOST_WORKER_SECONDS = env_int("CROWNEST_LOST_WORKER_SECONDS", 90)
 CROWNEST_REQUEUE_SECONDS = env_int("CROWNEST_REQUEUE_SECONDS", 300)
-# Worker hosts (docs/deploy.md, docs/operations.md): name, heartbeat, lost after, kept sandboxes.
-CROWNEST_WORKER_HOST = env_str("CROWNEST_WORKER_HOST", socket.gethostname())
-CROWNEST_HOST_HEARTBEAT_SECONDS = env_int("CROWNEST_HOST_HEARTBEAT_SECONDS", 5)
-CROWNEST_HOST_LOST_SECONDS = env_int("CROWNEST_HOST_LOST_SECONDS", 60)
-CROWNEST_KEPT_SANDBOX_SECONDS = env_int("CROWNEST_KEPT_SANDBOX_SECONDS", 24 * 3600)
 # The worker retries a database write cut by a lost connection (a restart, a failover) for
 # this long, reconnecting with backoff, before it gives the run up to the reaper.
 CROWNEST_DB_RETRY_SECONDS = float(env_str("CROWNEST_DB_RETRY_SECONDS", "30"))
 
-# Staged transfers (docs/transfers.md): a chunk is one request body, held in memory by daphne.
+# Staged transfers (docs/transfers.md): a chunk is one request body.
 CROWNEST_TRANSFER_CHUNK = env_int("CROWNEST_TRANSFER_CHUNK", 8 * MIB)
 CROWNEST_TRANSFER_TTL_SECONDS = env_int("CROWNEST_TRANSFER_TTL_SECONDS", 24 * 3600)
 # Retention (docs/operations.md): days until stored archives / artifacts go (0: never).

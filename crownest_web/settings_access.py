@@ -22,7 +22,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sign-in throttling (django-axes): after CROWNEST_LOGIN_FAILURE_LIMIT failed sign-ins for one
 # username from one address, that pair is refused (429; the sign-in page says for how long) for
 # CROWNEST_LOGIN_COOLOFF_SECONDS, even with the right password; another failure meanwhile starts
-# the cool-off again. The address is the connection's (REMOTE_ADDR; behind a proxy, daphne runs
+# the cool-off again. The address is the connection's (REMOTE_ADDR; behind a proxy, the web runs
 # with --proxy-headers). crownest_web/signin.py has the page and the backend.
 AUTHENTICATION_BACKENDS = [
     "crownest_web.signin.SignInLockoutBackend",

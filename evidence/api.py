@@ -6,15 +6,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from runs.errors import EvidenceNotReady
-from runs.http.api import visible_run
-from runs.http.inputs import DownloadQueryIn
-from runs.http.negotiation import AnyAccept
-from runs.http.schema import errors
+from runs.http.public import AnyAccept, DownloadQueryIn, errors, visible_run
 from runs.ids import iso
 
 from . import reviews
 from .attestation import sigstore_bundle
+from .errors import EvidenceNotReady
 from .models import EvidenceKey
 from .serializers import (
     EnvelopeOut,

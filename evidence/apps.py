@@ -13,3 +13,15 @@ class EvidenceConfig(AppConfig):
         from .services import on_run_ended
 
         run_ended.connect(on_run_ended, dispatch_uid="evidence.bundle")
+        # ... and the run's API knows evidence only through what this app adds to it.
+        from runs.http.public import error_add, run_link_add
+
+        from .errors import EvidenceNotReady
+
+        error_add(
+            EvidenceNotReady,
+            status=409,
+            code="evidence_not_ready",
+            when="the run has not ended, or its evidence is still being written",
+        )
+        run_link_add("evidence", "run-evidence")

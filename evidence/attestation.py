@@ -6,6 +6,7 @@ import hashlib
 
 from django.conf import settings
 
+from runs.egress.store import downloads
 from runs.models import Run
 
 from .canonical import canonical
@@ -27,6 +28,9 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 def statement(run: Run, bundle: dict) -> dict:
     subjects = [{"name": a["path"], "digest": {"sha256": a["sha256"]}} for a in bundle["artifacts"]]
     subjects.append({"name": "events.ndjson", "digest": {"sha256": bundle["events"]["sha256"]}})
+    network = bundle.get("network") or {"mode": "none"}  # bundles written before egress: none
+    if network["mode"] != "none":
+        subjects.append({"name": "network.ndjson", "digest": {"sha256": network["logSha256"]}})
     return {
         "_type": STATEMENT_TYPE,
         "subject": subjects,
@@ -58,7 +62,8 @@ def _build_definition(run: Run) -> dict:
             "envKeys": sorted(run.env),
         },
         "internalParameters": {"limits": limits, "network": bool(limits.get("network", False))},
-        "resolvedDependencies": dependencies,
+        # Every successful download through the egress proxy, by URL and body digest.
+        "resolvedDependencies": dependencies + downloads(run.id),
     }
 
 

@@ -4,8 +4,16 @@ these documents themselves: the bundle and the envelope are stored, signed bytes
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from runs.http.docs import SHA256, TERMINAL_CHOICES, const, named, nullable, run_event
-from runs.http.inputs import command_field, documented
+from runs.http.public import (
+    SHA256,
+    TERMINAL_CHOICES,
+    command_field,
+    const,
+    documented,
+    named,
+    nullable,
+    run_event,
+)
 from runs.models import Run
 
 from .canonical import JCS
@@ -168,6 +176,17 @@ class AttestationRef(serializers.Serializer):
     sha256 = sha256()
 
 
+@named("EvidenceNetwork")
+class NetworkRef(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["none", "allowlist", "replay"])
+    allow = serializers.ListField(child=serializers.CharField())
+    replayOf = nullable(serializers.CharField)
+    requests = serializers.IntegerField(min_value=0)
+    refused = serializers.IntegerField(min_value=0)
+    bytes = serializers.IntegerField(min_value=0)
+    logSha256 = sha256()
+
+
 @named("Evidence")
 class EvidenceOut(serializers.Serializer):
     schema = const("crownest.evidence/v1")
@@ -192,6 +211,9 @@ class EvidenceOut(serializers.Serializer):
     terminalEvent = run_event()
     sandbox = SandboxRef()
     limits = serializers.DictField(help_text="the limits the run had (docs/api.md)")
+    network = NetworkRef(
+        required=False, help_text="absent on bundles written before runs had network modes"
+    )
     attestation = AttestationRef(
         required=False, help_text="absent when the bundle was written before a key existed"
     )

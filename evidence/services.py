@@ -8,14 +8,15 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from runs.egress.store import network_evidence
 from runs.ending import sandbox_kept
-from runs.errors import EvidenceNotReady
 from runs.ids import iso
 from runs.models import Run, RunEvent
 from runs.stream.events import event_dict
 
 from . import attestation
 from .canonical import JCS, canonical, event_line, legacy_event_line
+from .errors import EvidenceNotReady
 from .keys import KeyUnavailable, signing_key
 from .models import Attestation, EvidenceBundle
 
@@ -180,6 +181,7 @@ def bundle_data(run: Run) -> dict:
             "kept": bool(run.sandbox_id) and sandbox_kept(run),
         },
         "limits": run.limits or {"timeoutSeconds": run.timeout_seconds},
+        "network": network_evidence(run.id),
     }
 
 

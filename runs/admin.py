@@ -4,13 +4,11 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import (
-    services,
-    template_admin,  # noqa: F401 (registers the template admins)
-)
+from . import services
 from .errors import DomainError
 from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Transfer, WorkerHost
 from .roles import Action, run_require
+from .sandbox_templates import admin as _template_admins  # noqa: F401 (registers them)
 from .selectors import hosts_report
 from .tasks import reap
 
@@ -174,7 +172,9 @@ class TransferAdmin(admin.ModelAdmin):
 class WorkerHostAdmin(admin.ModelAdmin):
     """Each worker host: its engine, its slots and how many are in use, when it was last heard."""
 
-    list_display = ["name", "state", "slots", "slots_in_use", "last_seen_at", "docker_host"]
+    list_display = [
+        "name", "state", "slots", "slots_in_use", "last_seen_at", "egress", "docker_host",
+    ]  # fmt: skip
     readonly_fields = [f.name for f in WorkerHost._meta.fields]
 
     def get_queryset(self, request):

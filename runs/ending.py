@@ -23,6 +23,7 @@ from .models import Run
 
 log = logging.getLogger(__name__)
 S = Run.Status
+P = Run.Phase
 
 # Sent with run_id=... once the terminal event is stored. Receivers must be idempotent: the
 # reaper sends it again for a run whose ending was cut short (a worker killed mid-way).
@@ -38,10 +39,12 @@ class Outcome:
 
 
 def run_end(
-    run_id: str, outcome: Outcome, *, sandbox=None, expect=None, finish=True
+    run_id: str, outcome: Outcome, *, sandbox=None, expect=None, finish=True, phases=None
 ) -> dict | None:
     """End the run once. Returns the timings of the steps after the terminal event, or None when
     the run had already ended (or was not in an expected status): then nothing is done.
+    `phases` (seconds per Run.Phase measured so far) is stored with the terminal status, so the
+    first read that shows the run ended shows them too; evidence and cleanup follow.
 
     With finish=False only step 1 happens here and the caller hands steps 2 and 3 to a worker
     (`runs.tasks.finish_ending`): the web process holds no signing key and no Docker socket."""
@@ -55,6 +58,7 @@ def run_end(
         before=[("error", outcome.error)] if outcome.error else (),
         exit_code=outcome.exit_code,
         failure_reason=outcome.failure,
+        **({"phases": phases} if phases is not None else {}),
     )
     if not moved:
         return None
@@ -70,26 +74,31 @@ def after_end(run_id: str, *, sandbox=None) -> dict:
             # The run stays ended; the reaper does these steps again later.
             log.error("run_ended receiver %r failed for %s: %r", receiver, run_id, result)
             complete = False
-    timings["evidence"] = round(time.monotonic() - started, 4)
+    timings[P.EVIDENCE] = round(time.monotonic() - started, 4)
     run = db_retry(Run.objects.get, pk=run_id)
     if sandbox is not None and not sandbox_kept(run):
         started = time.monotonic()
         try:
-            sandbox.remove(run_id)
+            sandbox_remove(sandbox, run_id)
         except Exception:
             log.exception("could not remove the sandbox of %s; the reaper will", run_id)
-        else:
-            db_retry(
-                Run.objects.filter(pk=run_id, sandbox_removed_at__isnull=True).update,
-                sandbox_removed_at=timezone.now(),
-            )
-        timings["remove"] = round(time.monotonic() - started, 4)
+        timings[P.CLEANUP] = round(time.monotonic() - started, 4)
     if complete:
         db_retry(
             Run.objects.filter(pk=run_id, ending_done_at__isnull=True).update,
             ending_done_at=timezone.now(),
         )
     return timings
+
+
+def sandbox_remove(sandbox, run_id: str) -> None:
+    """Remove the run's sandbox, then record when (the run object's `sandbox.removedAt`); the
+    one place that does both, for the run-ended path and the reaper alike."""
+    sandbox.remove(run_id)
+    db_retry(
+        Run.objects.filter(pk=run_id, sandbox_removed_at__isnull=True).update,
+        sandbox_removed_at=timezone.now(),
+    )
 
 
 def sandbox_kept(run: Run) -> bool:

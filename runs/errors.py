@@ -100,10 +100,6 @@ class ArchiveRequired(DomainError):
     pass
 
 
-class EvidenceNotReady(DomainError):
-    pass
-
-
 class ArtifactExpired(DomainError):
     """The artifact's bytes were removed by retention; its metadata (and evidence) remain."""
 
@@ -148,6 +144,16 @@ class ArchiveDigestMismatch(ArchiveError):
 
 class ArchiveSizeMismatch(ArchiveError):
     pass
+
+
+class NetworkUnavailable(DomainError):
+    """A network mode this run cannot have (egress off, nothing recorded to replay, a recording
+    that expired): 409 invalid_state."""
+
+
+class NetworkLogNotReady(DomainError):
+    """The network log export asked for before the run ended: 409 evidence_not_ready (the log
+    is part of the run's evidence)."""
 
 
 class TemplateNotReady(DomainError):

@@ -20,3 +20,13 @@ def iso(dt):
     if dt is None:
         return None
     return dt.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+# Ids (`wr_` + 26 characters, ...) and template names are short and printable.
+ID_MAX_LENGTH = 64
+
+
+def id_ok(value: str) -> bool:
+    """Whether `value` may name something: anything longer, or holding NUL (which must never
+    reach SQL), names nothing, and the caller answers 404 without a query."""
+    return isinstance(value, str) and 0 < len(value) <= ID_MAX_LENGTH and "\x00" not in value

@@ -3,6 +3,8 @@
 from django.db import transaction
 from django.utils import timezone
 
+from ops import metrics
+
 from .errors import InvalidState
 from .models import Run
 from .stream import events
@@ -62,6 +64,7 @@ def transition(run_id: str, to: str, *, expect=None, before=(), **fields) -> boo
         if terminal:
             run = Run.objects.get(pk=run_id)
             items.append(("terminal", terminal_data(run)))
+            metrics.run_ended(run)  # counted once the transaction commits
         events.append(run_id, items, terminal=terminal)
     return True
 

@@ -3,8 +3,9 @@ import hashlib
 from django.conf import settings
 from django.db import models
 
+from .egress.models import NetworkRequest, RunNetwork  # noqa: F401 (models of this app)
 from .ids import new_id
-from .template_models import Template, TemplateVersion  # noqa: F401 (models of this app)
+from .sandbox_templates.models import Template, TemplateVersion  # noqa: F401 (models of this app)
 
 
 def run_id():
@@ -84,6 +85,19 @@ class Run(models.Model):
         OUTPUT_LIMIT = "output_limit"
         LOST_WORKER = "lost_worker"
         DISK_LIMIT = "disk_limit"
+
+    class Phase(models.TextChoices):
+        """The keys of `phases` (seconds per phase): one set of names for the run object, the
+        run page and the docs. The first five are known at the terminal event; evidence and
+        cleanup (the sandbox's removal) follow it."""
+
+        QUEUE = "queue"
+        SANDBOX = "sandbox"
+        EXTRACT = "extract"
+        COMMAND = "command"
+        COLLECT = "collect"
+        EVIDENCE = "evidence"
+        CLEANUP = "cleanup"
 
     id = models.CharField(primary_key=True, max_length=40, default=run_id, editable=False)
     owner = models.ForeignKey(
@@ -260,6 +274,9 @@ class WorkerHost(models.Model):
     started_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # Whether this host's egress proxy answered at its last heartbeat ("ok", or why not);
+    # empty where egress is off (runs/egress/health.py).
+    egress = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -23,15 +23,34 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from ops import metrics
+
 from . import lifecycle
 from .models import Artifact, Run
 from .shared_archives import blob_delete
 
 S = Run.Status
 ACTIVE = (S.QUEUED, S.RUNNING)
-EXPIRED_MESSAGE = (
-    "The run's archive was removed by retention: upload the same file again before starting it."
+ARCHIVE_EXPIRED = (
+    "This run's archive is no longer stored (removed by retention, or lost by the storage): "
+    "upload the same file again (PUT .../archive or a staged transfer), then start the run."
 )
+
+
+def archive_expire(run_id: str, *, now=None) -> bool:
+    """A ready run whose stored archive is gone (retention removed it, or the storage lost it)
+    goes back to awaiting_archive, with an `error` event saying so; the same bytes can then be
+    sent again. False when the run was not ready (it moved on meanwhile)."""
+    return lifecycle.transition(
+        run_id,
+        S.AWAITING_ARCHIVE,
+        expect=[S.READY],
+        before=[("error", {"code": "archive_expired", "message": ARCHIVE_EXPIRED})],
+        archive_file="",
+        archive_verified_at=None,
+        archive_upload_method="",
+        archive_expired_at=now or timezone.now(),
+    )
 
 
 @dataclass
@@ -92,16 +111,7 @@ def _expire_archives(names: list[str], report: SweepReport) -> None:
     if report.dry_run:
         return
     for run_id in runs.filter(status=S.READY).values_list("pk", flat=True):
-        lifecycle.transition(
-            run_id,
-            S.AWAITING_ARCHIVE,
-            expect=[S.READY],
-            before=[("error", {"code": "archive_expired", "message": EXPIRED_MESSAGE})],
-            archive_file="",
-            archive_verified_at=None,
-            archive_upload_method="",
-            archive_expired_at=now,
-        )
+        archive_expire(run_id, now=now)
     runs.exclude(status=S.READY).update(archive_file="", archive_expired_at=now)
     for name in names:
         transaction.on_commit(lambda name=name: blob_delete(name))
@@ -160,4 +170,5 @@ def retention_sweep(
         artifact_days = settings.CROWNEST_RETENTION_ARTIFACT_DAYS
     sweep_archives(report, archive_days, batch)
     sweep_artifacts(report, artifact_days, batch)
+    metrics.retention_swept(report)
     return report

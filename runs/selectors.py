@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import roles
+from .ids import id_ok
 from .models import Artifact, Run, RunEvent, Transfer, WorkerHost
 
 
@@ -15,6 +16,8 @@ def runs_visible_to(user):
 
 
 def run_for(user, run_id: str) -> Run | None:
+    if not id_ok(run_id):
+        return None
     return runs_visible_to(user).filter(pk=run_id).first()
 
 
@@ -36,6 +39,8 @@ def events_after(run_id: str, after_seq: int, limit: int):
 
 
 def artifact_for(user, artifact_id: str) -> Artifact | None:
+    if not id_ok(artifact_id):
+        return None
     return (
         Artifact.objects.select_related("run")
         .filter(pk=artifact_id, run__in=runs_visible_to(user))
@@ -45,6 +50,8 @@ def artifact_for(user, artifact_id: str) -> Artifact | None:
 
 def transfer_for(user, transfer_id: str) -> Transfer | None:
     """A transfer is visible exactly when its run is."""
+    if not id_ok(transfer_id):
+        return None
     return (
         Transfer.objects.select_related("run")
         .filter(pk=transfer_id, run__in=runs_visible_to(user))
@@ -72,6 +79,7 @@ def hosts_report() -> list[dict]:
             "slotsInUse": busy.get(host.name, 0),
             "lastSeenAt": host.last_seen_at.isoformat().replace("+00:00", "Z"),
             "state": "up" if host.name in alive else ("stopped" if host.stopped_at else "lost"),
+            "egress": host.egress,
         }
         for host in WorkerHost.objects.all()
     ]

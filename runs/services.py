@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from . import lifecycle
 from .blobs import storage
+from .egress.services import rerun_network, run_network_choose
 from .ending import Outcome, run_end
 from .errors import (
     ArchiveRequired,
@@ -21,6 +22,8 @@ from .errors import (
 )
 from .intake.stores import store_for_default
 from .models import Membership, Run, Team, Transfer
+from .retention import ARCHIVE_EXPIRED, archive_expire
+from .sandbox_templates.selectors import template_version_for_run, version_for_rerun
 from .shared_archives import (
     archive_release_on_commit,
     archive_share,
@@ -29,7 +32,6 @@ from .shared_archives import (
 )
 from .stream import events
 from .tasks import execute_run, finish_ending
-from .template_services import template_version_for_run, version_for_rerun
 
 S = Run.Status
 # A run that never started has no event log worth keeping and no Evidence Bundle.
@@ -64,6 +66,8 @@ def run_create(
     client: str = "",
     reuse_archive: bool = True,
     template_version=None,
+    network: str = "none",
+    replay_of: str | None = None,
 ) -> Run:
     """A new run awaiting its archive; `ready` at once (uploadMethod "reused") when the caller
     or one of their teams already has this archive stored (shared_archives.py), unless
@@ -97,6 +101,7 @@ def run_create(
             archive_sha256=archive["sha256"].lower(),
             archive_filename=archive.get("filename") or "",
         )
+        run_network_choose(run=run, user=owner, mode=network, replay_of=replay_of, version=version)
         events.append(run.id, [("status", {"status": S.AWAITING_ARCHIVE, "previous": None})])
     if reuse_archive:
         source = reusable_archive(user=owner, sha256=run.archive_sha256, size_bytes=size)
@@ -153,22 +158,8 @@ def archive_gone(run: Run) -> bool:
 
 def _archive_expired(run: Run) -> ArchiveRequired:
     """A ready run whose archive is no longer stored goes back to awaiting_archive."""
-    lifecycle.transition(
-        run.id,
-        S.AWAITING_ARCHIVE,
-        before=[("error", {"code": "archive_expired", "message": ARCHIVE_EXPIRED})],
-        archive_file="",
-        archive_verified_at=None,
-        archive_upload_method="",
-        archive_expired_at=timezone.now(),
-    )
+    archive_expire(run.id)
     return ArchiveRequired(ARCHIVE_EXPIRED, {"status": S.AWAITING_ARCHIVE, "archiveExpired": True})
-
-
-ARCHIVE_EXPIRED = (
-    "This run's archive is no longer stored (removed by retention, or lost by the storage): "
-    "upload the same file again (PUT .../archive or a staged transfer), then start the run."
-)
 
 
 def run_start(*, run: Run) -> Run:
@@ -215,7 +206,7 @@ def run_cancel(*, run: Run) -> Run:
     return run
 
 
-def run_rerun(*, run: Run, user, client: str = "") -> Run:
+def run_rerun(*, run: Run, user, client: str = "", network: str | None = None) -> Run:
     """A new run of `user` with the original's template version, command, archive, artifact paths,
     timeout, env and team; `rerun_of` names the original. While the original's verified archive
     is still stored the new run shares that stored file (no copy, no upload) and is ready at
@@ -238,6 +229,7 @@ def run_rerun(*, run: Run, user, client: str = "") -> Run:
             team=run.team.slug if run.team_id else None,
             client=client,
             reuse_archive=False,
+            **rerun_network(run, network),
         )
         Run.objects.filter(pk=new.id).update(rerun_of=run)
         stored = run.archive_verified_at and not archive_gone(run)

@@ -2,7 +2,7 @@
 # Stops what `make up` started, by pid.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-for name in web worker; do
+for name in web worker egress; do
   f="var/run/$name.pid"
   if [ -f "$f" ]; then
     pid=$(cat "$f")

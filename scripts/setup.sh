@@ -20,6 +20,15 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q "${need[@]}" >/dev/null
 fi
 
+# Prometheus and promtool: the alert rules' unit tests and the test where a real Prometheus
+# scrapes the stack (tests/test_prometheus*.py). Only the binaries: no node exporter, no service.
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  echo "==> installing prometheus (for promtool and the monitoring tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends prometheus >/dev/null
+fi
+
 if ! redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1; then
   echo "==> starting redis-server"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
@@ -66,6 +75,18 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ clients/python/pypr
   touch "$stamp"
 fi
 
+# The egress proxy (mitmproxy 11, which runs on Python 3.11; 12 needs 3.12) pins libraries of its
+# own, so it gets a virtualenv of its own; `manage.py egress_proxy` runs it from there.
+if [ ! -x .venv-egress/bin/python ]; then
+  echo "==> creating .venv-egress"
+  python3 -m venv .venv-egress
+fi
+if [ ! -f .venv-egress/.crownest-installed ] || ! .venv-egress/bin/python -c 'import mitmproxy' 2>/dev/null; then
+  echo "==> installing the egress proxy (mitmproxy 11.0.2)"
+  .venv-egress/bin/pip install -q 'mitmproxy==11.0.2'
+  touch .venv-egress/.crownest-installed
+fi
+
 # A local install's Django secret, made once and kept private; production sets its own.
 if [ -z "${CROWNEST_SECRET_KEY:-}" ] && [ ! -s var/secret_key ]; then
   echo "==> generating var/secret_key"
@@ -74,7 +95,11 @@ fi
 
 images/python-node/build.sh
 .venv/bin/python manage.py migrate --noinput >/dev/null
+# The templates settings define (python-node) in the Template table, with the image build.sh made.
+.venv/bin/python manage.py seed_templates >/dev/null
 # The worker's evidence signing key (var/evidence-key.pem, mode 0600), made once; back it up.
 .venv/bin/python manage.py evidence_keys create --if-missing
+# The egress proxy's CA (var/egress/ca/, key mode 0600), made once; `egress_ca rotate` replaces it.
+.venv/bin/python manage.py egress_ca create --if-missing
 .venv/bin/python manage.py collectstatic --noinput >/dev/null
 echo "==> set-up done"

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Starts daphne (127.0.0.1:8000) and a Celery worker (with the reaper's beat) in the background.
+# Starts the egress proxy, the web server (crownest_web/serve.py: uvicorn, 127.0.0.1:8000) and a
+# Celery worker (with the reaper's beat) in the background. Egress is on for a stack started
+# here (CROWNEST_EGRESS_ENABLED=false turns it off); an egress proxy that is not running (killed)
+# is started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p var/log var/run
@@ -7,10 +10,14 @@ PORT="${CROWNEST_PORT:-8000}"
 
 alive() { [ -f "var/run/$1.pid" ] && kill -0 "$(cat "var/run/$1.pid")" 2>/dev/null; }
 
+export CROWNEST_EGRESS_ENABLED="${CROWNEST_EGRESS_ENABLED:-true}"
 .venv/bin/python manage.py collectstatic --noinput >/dev/null
+if [ "$CROWNEST_EGRESS_ENABLED" = "true" ] && ! alive egress; then
+  nohup .venv/bin/python manage.py egress_proxy >var/log/egress.log 2>&1 &
+  echo $! >var/run/egress.pid
+fi
 if ! alive web; then
-  nohup .venv/bin/daphne -b 127.0.0.1 -p "$PORT" crownest_web.asgi:application \
-    >var/log/web.log 2>&1 &
+  nohup .venv/bin/python -m crownest_web.serve -b 127.0.0.1 -p "$PORT" >var/log/web.log 2>&1 &
   echo $! >var/run/web.pid
 fi
 if ! alive worker; then

@@ -2,18 +2,29 @@
 real Celery worker and one daphne, against the test database, real Redis and the real Docker
 engine, started once per session and shared). Helpers that are not fixtures live in helpers/.
 
-Markers (pyproject.toml): `docker`, `browser`, `s3`, `node`, `faults`, `multihost`. A test that
-uses a fixture of the live stack, the browser, the S3 server or the built TypeScript SDK is
-marked here (MARKED_BY_FIXTURE), even where its module does not say so; `make test-fast` runs
-what carries none of them."""
+Markers (pyproject.toml): `docker`, `browser`, `s3`, `node`, `egress`, `faults`, `multihost`.
+A test that uses a fixture of the live stack, the egress proxy, the browser, the S3 server or
+the built TypeScript SDK is marked here (MARKED_BY_FIXTURE), even where its module does not
+say so; `make test-fast` runs what carries none of them."""
 
 import os
 import sys
+
+# Name this process's database connections before any is made (tests/quiet.py tells them apart).
+os.environ["PGAPPNAME"] = f"crownest-tests-{os.getpid()}"
 
 import pytest
 from django.conf import settings
 from django.test import TransactionTestCase
 
+from .egress_support import (  # noqa: F401 (fixtures)
+    egress_env,
+    egress_proxy,
+    egress_runs,
+    egress_worker,
+    upstream_ca,
+    upstreams,
+)
 from .helpers import (
     PrivateRedis,
     Runs,
@@ -30,10 +41,20 @@ from .s3support import moto, on_s3, s3_env, s3_media, s3_web, s3_worker  # noqa:
 
 # A test that uses one of these fixtures needs what the marker names, whatever its module says.
 MARKED_BY_FIXTURE = {
-    "docker": {"worker", "stack", "live_worker", "live_stack", "docker_client"},
+    "docker": {
+        "worker",
+        "stack",
+        "live_worker",
+        "live_stack",
+        "docker_client",
+        "egress_proxy",
+        "egress_worker",
+        "egress_runs",
+    },  # fmt: skip
     "browser": {"browser"},
     "s3": {"moto", "on_s3", "s3_env", "s3_media", "s3_web", "s3_worker"},
     "node": {"sigstore_verifier", "ts_built"},
+    "egress": {"egress_proxy", "egress_worker", "egress_runs"},
 }
 
 
@@ -43,6 +64,19 @@ def pytest_collection_modifyitems(items):
         for marker, needs in MARKED_BY_FIXTURE.items():
             if fixtures & needs:
                 item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture(autouse=True)
+def seeded_templates(request):
+    """The templates settings define (python-node), as a migration seeds them: a transactional
+    test's flush removes every row, so each test that uses the database has them again, as
+    `make setup` (manage.py seed_templates) makes sure of on an installation."""
+    names = set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") or names & {"db", "transactional_db"}:
+        from runs.sandbox_templates.seed import templates_seed
+
+        request.getfixturevalue("db")
+        templates_seed()
 
 
 @pytest.fixture

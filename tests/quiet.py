@@ -34,6 +34,11 @@ LOG = Path(
     os.environ.get("CROWNEST_QUIET_LOG")
     or Path(__file__).resolve().parent.parent / "test-results" / "quiet-flush.log"
 )
+# This process's own connections are named (PGAPPNAME, set by conftest.py before any connection):
+# those of its other threads (executors of async code, kept for reuse by later tests) are left
+# alone while idle, since they hold no lock and no thread of a finished test is still querying;
+# ending them would break the next test that reuses the thread.
+OWN_NAME = f"crownest-tests-{os.getpid()}"
 # An ended backend exits within milliseconds; its locks go with it.
 TERMINATE_WAIT_MS = 10_000
 
@@ -42,6 +47,7 @@ OTHERS = """
            now() - xact_start AS in_transaction, left(query, 300)
     FROM pg_stat_activity
     WHERE datname = %s AND pid <> %s AND backend_type = 'client backend'
+      AND NOT (application_name = %s AND state = 'idle')
 """
 
 
@@ -61,7 +67,7 @@ def closed_to_others(alias: str = "default"):
     with connection._nodb_cursor() as admin:
         admin.execute(f"ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false")
         try:
-            admin.execute(OTHERS, [name, mine])
+            admin.execute(OTHERS, [name, mine, OWN_NAME])
             seen = admin.fetchall()
             for pid, *_ in seen:
                 admin.execute("SELECT pg_terminate_backend(%s, %s)", [pid, TERMINATE_WAIT_MS])

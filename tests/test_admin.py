@@ -63,7 +63,7 @@ def world(user, other_user, django_user_model):
     staged = Staged(client_for(other_user))
     other = staged.run(DATA)
     transfer = staged.create(other["id"])
-    # The runs above made python-node's row (a settings template); a worker records its image.
+    # python-node's row is seeded (a migration); a worker records its image's facts.
     Template.objects.filter(name="python-node").update(
         image="crownest/python-node:t", python="3.11"
     )

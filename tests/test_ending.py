@@ -46,7 +46,7 @@ def test_terminal_then_evidence_then_sandbox_removal(runs):
     run_id = running_run(runs)
     sandbox = RecordingSandbox()
     timings = run_end(run_id, Outcome(S.FAILED, 3, "exit_code"), sandbox=sandbox)
-    assert set(timings) == {"evidence", "remove"}
+    assert set(timings) == {"evidence", "cleanup"}
     # When the sandbox went, the terminal event and the bundle were already there.
     assert sandbox.removed == [(run_id, True, 1)]
     run = Run.objects.get(pk=run_id)
@@ -54,6 +54,35 @@ def test_terminal_then_evidence_then_sandbox_removal(runs):
     assert run.sandbox_removed_at is not None and run.ending_done_at is not None
     bundle = EvidenceBundle.objects.get(run_id=run_id)
     assert bundle.data["status"] == "failed" and bundle.data["sandbox"]["kept"] is False
+
+
+@pytest.mark.django_db
+def test_the_phases_are_stored_with_the_terminal_status(runs):
+    """Whoever sees the run ended (the evidence, written right after the terminal event, or a
+    client reading the run) sees its phases; evidence and cleanup are added after."""
+    run_id = running_run(runs)
+    seen = []
+
+    def look(run_id, **_):
+        seen.append((terminal(run_id), Run.objects.get(pk=run_id).phases))
+
+    measured = {"queue": 0.1, "sandbox": 0.2, "extract": 0.3, "command": 0.4}
+    run_ended.connect(look, dispatch_uid="test.look")
+    try:
+        run_end(run_id, Outcome(S.SUCCEEDED, 0), sandbox=RecordingSandbox(), phases=measured)
+    finally:
+        run_ended.disconnect(dispatch_uid="test.look")
+    assert seen == [(1, measured)]
+
+
+@pytest.mark.docker
+def test_the_first_read_that_shows_the_end_shows_the_phases(runs, worker):
+    run = runs.submit({"a.txt": "a"}, command="cat a.txt", artifactPaths=["a.txt"])
+    ended = runs.wait(run["id"])  # the first read whose status is terminal
+    assert ended["status"] == "succeeded"
+    assert set(ended["phases"]) >= {"queue", "sandbox", "extract", "command", "collect"}
+    done = runs.wait(run["id"], until=lambda r: "cleanup" in r["phases"])
+    assert set(done["phases"]) == {p.value for p in Run.Phase}
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from runs.ending import after_end
-from runs.template_recipe import bad_package
+from runs.sandbox_templates.recipe import bad_package
 
 from .helpers import Runs, archive_meta, client_for, error_of, make_targz, stored_artifact
 

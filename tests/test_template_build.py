@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from runs.models import Template, TemplateVersion
-from runs.worker.template_build import template_build
+from runs.sandbox_templates.build import template_build
 
 from .helpers import Runs, archive_meta, client_for, error_of, make_targz, wait_until
 

@@ -2,10 +2,16 @@
 name (no injection through a package name), versions, the version a run pins, retiring, and
 what a template that is not ready answers. Real builds: test_template_build.py."""
 
+import io
+
 import pytest
+from django.conf import settings
+from django.core.management import call_command
 from django.utils import timezone
 
 from runs.models import Run, Template, TemplateVersion
+from runs.sandbox_templates.seed import templates_seed
+from runs.sandbox_templates.selectors import warm_images
 
 from .helpers import archive_meta, client_for, error_of, make_targz
 
@@ -258,7 +264,7 @@ def test_the_admin_retires_a_version_and_new_runs_are_refused(client, api, djang
 def test_builds_that_no_worker_can_still_be_running_are_sent_again(staff, settings):
     from datetime import timedelta
 
-    from runs.worker.template_build import stale_builds
+    from runs.sandbox_templates.build import stale_builds
 
     assert create(staff).status_code == 201
     assert create(staff, name="other").status_code == 201
@@ -269,3 +275,59 @@ def test_builds_that_no_worker_can_still_be_running_are_sent_again(staff, settin
     assert lost == TemplateVersion.objects.get(template_id="extras").pk
     TemplateVersion.objects.filter(pk=lost).update(status="failed")
     assert stale_builds() == []
+
+
+def test_reads_never_write_and_the_seed_makes_the_settings_templates(api, client, user):
+    """The table is the only source: with no rows, every read finds nothing and makes nothing;
+    `manage.py seed_templates` (make setup, and a migration) makes python-node, once."""
+    TemplateVersion.objects.all().delete()
+    Template.objects.all().delete()
+    assert api.get("/api/v1/templates").json() == []
+    assert api.get("/api/v1/templates/python-node").status_code == 404
+    client.force_login(user)
+    assert client.get("/templates/python-node").status_code == 404
+    resp = new_run(api)
+    assert resp.status_code == 400 and "template" in error_of(resp)["details"]["fields"]
+    assert not Template.objects.exists() and not TemplateVersion.objects.exists()
+
+    out = io.StringIO()
+    call_command("seed_templates", stdout=out)
+    assert out.getvalue().strip() == "added python-node v1"
+    body = api.get("/api/v1/templates/python-node").json()
+    assert body["status"] == "ready" and body["warm"] is True
+    assert body["versions"][0]["image"] == settings.CROWNEST_TEMPLATES["python-node"]["image"]
+    call_command("seed_templates", stdout=out)
+    assert TemplateVersion.objects.filter(template_id="python-node").count() == 1
+    assert new_run(api).status_code == 201
+
+
+def test_a_rebuilt_settings_image_becomes_a_new_version_when_seeded(api, settings):
+    settings.CROWNEST_TEMPLATES = {
+        "python-node": {**settings.CROWNEST_TEMPLATES["python-node"], "image": "crownest/x:2"}
+    }
+    assert templates_seed() == ["python-node v2"]
+    run = new_run(api)
+    assert run.status_code == 201
+    version = Run.objects.get(pk=run.json()["id"]).template_version
+    assert (version.number, version.image, version.status) == (2, "crownest/x:2", "ready")
+
+
+def test_staff_mark_a_template_warm_and_that_builds_nothing(api, staff):
+    assert warm_images() == [settings.CROWNEST_TEMPLATES["python-node"]["image"]]
+    resp = api.patch("/api/v1/templates/python-node", {"warm": False}, format="json")
+    assert resp.status_code == 403
+    resp = staff.patch("/api/v1/templates/python-node", {"warm": False}, format="json")
+    assert resp.status_code == 200 and resp.json()["warm"] is False
+    assert [v["status"] for v in resp.json()["versions"]] == ["ready"]  # no new version
+    assert warm_images() == []
+    assert create(staff, warm=True).status_code == 201
+    assert warm_images() == []  # its version is still building
+    ready(TemplateVersion.objects.get(template_id="extras"), "sha256:" + "a" * 64)
+    assert warm_images() == ["sha256:" + "a" * 64]
+    not_a_bool = staff.patch("/api/v1/templates/extras", {"warm": "yes"}, format="json")
+    assert not_a_bool.status_code == 400
+
+
+@pytest.mark.parametrize("name", ["x" * 65, "python-node\x00", "%00"])
+def test_names_that_are_not_names_are_404(api, name):
+    assert api.get(f"/api/v1/templates/{name}").status_code == 404

@@ -30,8 +30,7 @@ RAW_ARCHIVE_TYPES = {
 
 def visible(find, request, obj_id: str, what: str):
     """The object if this user may see it; otherwise 404, whether it exists or not."""
-    # Ids are short and printable; anything else names nothing (and NUL never reaches SQL).
-    obj = find(request.user, obj_id) if len(obj_id) <= 64 and "\x00" not in obj_id else None
+    obj = find(request.user, obj_id)  # the selector refuses what is not an id (ids.id_ok)
     if obj is None:
         raise NotFound(what)
     return obj
@@ -66,7 +65,7 @@ class RunCollection(APIView):
                 team=q.get("team"),
                 owner=q.get("owner"),
             )
-            .select_related("evidence")
+            .select_related("evidence", "network")
             .prefetch_related("artifacts")
         )
         page = page_of(request, qs, q["page"], q["pageSize"])
@@ -78,7 +77,12 @@ class RunCollection(APIView):
         request=RunCreateIn,
         # 409: the template is not ready (building, failed, retired); 429: too many runs
         # awaiting their archive (CROWNEST_MAX_AWAITING_ARCHIVE).
-        responses={201: RunOut, **errors("archive_too_large", "invalid_state", "throttled")},
+        # 400: network "allowlist" on a template that allows nothing; 404: a replayOf the caller
+        # cannot see; 409: egress off, or a replayOf with nothing (left) to replay.
+        responses={
+            201: RunOut,
+            **errors("not_found", "archive_too_large", "invalid_state", "throttled"),
+        },
     )
     def post(self, request):
         body = RunCreateIn(data=request.data)

@@ -122,6 +122,10 @@ class HostOut(serializers.Serializer):
         choices=["up", "stopped", "lost"],
         help_text="up: heard within CROWNEST_HOST_LOST_SECONDS; stopped: shut down cleanly",
     )
+    egress = serializers.CharField(
+        help_text='its egress proxy at its last heartbeat: "ok", "unavailable: <why>", or "" '
+        "(egress off on that host)"
+    )
 
 
 @named("Health")
@@ -131,7 +135,10 @@ class HealthOut(serializers.Serializer):
         serializers.DictField,
         {
             "type": "object",
-            "properties": {k: {"type": "string"} for k in ("database", "redis", "docker")},
+            # "egress" only where the installation has egress on (CROWNEST_EGRESS_ENABLED)
+            "properties": {
+                k: {"type": "string"} for k in ("database", "redis", "docker", "egress")
+            },
             "required": ["database", "redis", "docker"],
             "additionalProperties": False,
             "description": '"ok", or "error: <what failed>"',

@@ -10,15 +10,17 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .. import errors as e
 
-# Most specific class first: lookups walk the exception's MRO.
+# Most specific class first: lookups walk the exception's MRO. Apps built on runs add their own
+# classes (runs/http/public.py `error_add`).
 TABLE: dict[type, tuple[int, str]] = {
     e.InvalidRequest: (400, "invalid_request"),
     e.Forbidden: (403, "forbidden"),
     e.NotFound: (404, "not_found"),
     e.InvalidState: (409, "invalid_state"),
     e.TemplateNotReady: (409, "invalid_state"),
+    e.NetworkUnavailable: (409, "invalid_state"),
+    e.NetworkLogNotReady: (409, "evidence_not_ready"),
     e.ArchiveRequired: (409, "archive_required"),
-    e.EvidenceNotReady: (409, "evidence_not_ready"),
     e.TransferOffsetMismatch: (409, "transfer_offset_mismatch"),
     e.TransferIncomplete: (409, "transfer_incomplete"),
     e.ArtifactExpired: (410, "artifact_expired"),

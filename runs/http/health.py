@@ -12,7 +12,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..selectors import hosts_report
+from ..egress.health import egress_problem
+from ..selectors import hosts_alive, hosts_report
 from .docs import HealthOut
 
 DOCKER_PING_TIMEOUT = 1.5
@@ -45,7 +46,18 @@ def check_docker():
         raise RuntimeError(f"no worker reaches its Docker engine ({errors})")
 
 
+def check_egress():
+    problem = egress_problem(list(hosts_alive().values_list("name", "egress")))
+    if problem:
+        raise RuntimeError(problem)
+
+
 CHECKS = {"database": check_database, "redis": check_redis, "docker": check_docker}
+
+
+def checks() -> dict:
+    """The checks of this installation: the egress proxies only where egress is on."""
+    return {**CHECKS, "egress": check_egress} if settings.CROWNEST_EGRESS_ENABLED else CHECKS
 
 
 class Healthz(APIView):
@@ -62,7 +74,7 @@ class Healthz(APIView):
     )
     def get(self, request):
         results, healthy = {}, True
-        for name, check in CHECKS.items():
+        for name, check in checks().items():
             try:
                 check()
                 results[name] = "ok"

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from . import pages as views
-from . import template_pages
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,7 +9,4 @@ urlpatterns = [
     path("runs/<str:run_id>", views.run_page, name="run-page"),
     path("runs/<str:run_id>/panels", views.run_panels, name="run-panels"),
     path("runs/<str:run_id>/log.txt", views.run_log, name="run-log"),
-    path("templates", template_pages.template_list, name="template-list"),
-    path("templates/<str:name>", template_pages.template_page, name="template-page"),
-    path("templates/<str:name>/panel", template_pages.template_panel, name="template-panel"),
 ]

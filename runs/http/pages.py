@@ -13,6 +13,7 @@ from django.utils import timezone
 from crownest_web.csp import csp_allow_wasm
 
 from .. import selectors
+from ..egress.selectors import network_panel
 from ..ids import iso
 from ..models import Membership, Run, RunEvent
 from . import charts, run_view
@@ -102,6 +103,7 @@ def _panels(request, run):
         "failure": run_view.failure_text(run),
         "tests": run_view.test_results(run, artifacts),
         "server_now": iso(timezone.now()),
+        **network_panel(run),
         **run_view.rerun_links(request.user, run),
     }
 

@@ -8,6 +8,7 @@ from ..ids import iso
 from ..models import Run
 from ..templatetags.crownest import humansize, timespan
 
+P = Run.Phase
 FAILURES = {
     "exit_code": "the command exited with code {exit}",
     "timeout": "stopped at its timeout of {timeout}",
@@ -30,24 +31,20 @@ def _segment(key, label, seconds, since=None):
 
 
 def phase_timeline(run: Run) -> list[dict]:
-    """Queue, setup (sandbox and extraction), command, collection: from the worker's measured
-    phases once it has written them, from the run's timestamps while the run is under way."""
+    """Queue, sandbox, extract, command, collect (Run.Phase): the worker's measured phases once
+    the run ended, from the run's timestamps while it is under way (the sandbox and the
+    extraction are one segment then: no timestamp lies between them)."""
     p = run.phases or {}
-    if "exec" in p:
-        out = [_segment("queue", "queue", p.get("queue"))]
-        out.append(_segment("setup", "sandbox", p.get("create")))
-        out.append(_segment("extract", "extract", p.get("extract")))
-        out.append(_segment("command", "command", p.get("exec")))
-        if "collect" in p:
-            out.append(_segment("collect", "collect", p["collect"]))
-        return [s for s in out if s["seconds"] is not None]
+    if P.COMMAND in p:
+        shown = (P.QUEUE, P.SANDBOX, P.EXTRACT, P.COMMAND, P.COLLECT)
+        return [_segment(k, P(k).label.lower(), p[k]) for k in shown if p.get(k) is not None]
     live = not run.is_terminal
     end = run.finished_at
     steps = [
-        ("queue", "queue", run.queued_at, run.started_at),
-        ("setup", "setup & extract", run.started_at, run.command_started_at),
-        ("command", "command", run.command_started_at, run.command_finished_at),
-        ("collect", "collect", run.command_finished_at, None),
+        (P.QUEUE, "queue", run.queued_at, run.started_at),
+        (P.SANDBOX, "sandbox & extract", run.started_at, run.command_started_at),
+        (P.COMMAND, "command", run.command_started_at, run.command_finished_at),
+        (P.COLLECT, "collect", run.command_finished_at, None),
     ]
     out = []
     for key, label, start, stop in steps:

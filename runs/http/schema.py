@@ -29,7 +29,6 @@ WHEN = {
     "not_found": "no such id, or not visible to you",
     "invalid_state": "the action does not fit the current status (details.status, .allowed)",
     "archive_required": "the run has no verified archive yet",
-    "evidence_not_ready": "the run has not ended, or its evidence is still being written",
     "transfer_offset_mismatch": "the chunk does not continue at details.receivedBytes",
     "transfer_incomplete": "not every byte has arrived (details.receivedBytes, .sizeBytes)",
     "artifact_expired": "retention removed the artifact's bytes (its metadata and the evidence "

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from ..ids import iso
-from ..models import Artifact, Run
+from ..models import Artifact, Run, RunNetwork
 from .inputs import command_field
 
 
@@ -26,6 +26,10 @@ def ws_url(request, path: str) -> str:
     return "ws" + url[4:] if url.startswith("http") else url
 
 
+# Links other apps add (runs/http/public.py `run_link_add`): key -> URL name taking run_id.
+RUN_LINKS: dict[str, str] = {}
+
+
 def run_links(run: Run, request) -> dict:
     def api(name, **kw):
         return absolute(request, reverse(name, kwargs={"run_id": run.id, **kw}))
@@ -40,7 +44,7 @@ def run_links(run: Run, request) -> dict:
         "stream": absolute(request, f"/api/v1/workspace-runs/{run.id}/events/stream"),
         "websocket": ws_url(request, f"/ws/workspace-runs/{run.id}/events"),
         "artifacts": api("run-artifacts"),
-        "evidence": api("run-evidence"),
+        **{key: api(name) for key, name in RUN_LINKS.items()},
         "page": absolute(request, f"/runs/{run.id}"),
     }
 
@@ -84,6 +88,36 @@ class LinksDoc(serializers.Serializer):
     page = serializers.URLField()
 
 
+@extend_schema_serializer(component_name="RunNetwork")
+class NetworkDoc(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["none", "allowlist", "replay"])
+    replayOf = _nullable(serializers.CharField, help_text="the run a replay repeats")
+    allow = serializers.ListField(
+        child=serializers.CharField(), help_text="the allow list the run pinned"
+    )
+    requests = serializers.IntegerField(help_text="requests logged (after the run's command)")
+    refused = serializers.IntegerField()
+    bytes = serializers.IntegerField(help_text="bytes downloaded (allowed and replayed)")
+
+
+def network_json(run: Run) -> dict:
+    try:
+        network = run.network  # selected with the run in lists (no query per run)
+    except RunNetwork.DoesNotExist:
+        network = None
+    if network is None:
+        return {"mode": "none", "replayOf": None, "allow": [], "requests": 0, "refused": 0,
+                "bytes": 0}  # fmt: skip
+    return {
+        "mode": network.mode,
+        "replayOf": network.replay_of_id,
+        "allow": list(network.allow),
+        "requests": network.requests,
+        "refused": network.refused,
+        "bytes": network.bytes,
+    }
+
+
 @extend_schema_serializer(component_name="Run")
 class RunOut(serializers.Serializer):
     """The run object (docs/api.md). The fields below describe it in the OpenAPI schema; the
@@ -124,6 +158,7 @@ class RunOut(serializers.Serializer):
         help_text="the digest of the template version the run pinned (null until a worker "
         "has recorded the image of a template built outside the workers)",
     )
+    network = NetworkDoc()
     links = LinksDoc()
 
     def to_representation(self, run: Run):
@@ -169,6 +204,7 @@ class RunOut(serializers.Serializer):
             "pinned": run.pinned,
             "rerunOf": run.rerun_of_id,
             "imageDigest": run.image_digest or None,
+            "network": network_json(run),
             "links": run_links(run, request),
         }
 

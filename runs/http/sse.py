@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import connections
 from django.http import HttpResponseNotAllowed, StreamingHttpResponse
 
+from ops import metrics
+
 from .. import selectors
 from ..errors import InvalidRequest, NotFound, Throttled
 from ..stream.feed import SlowViewer, follow
@@ -82,9 +84,7 @@ async def open_stream(request, run_id):
         return error_response(exc)
     if user is None:
         return not_authenticated_response()
-    run = None
-    if len(run_id) <= 64 and "\x00" not in run_id:
-        run = await sync_to_async(selectors.run_for)(user, run_id)
+    run = await sync_to_async(selectors.run_for)(user, run_id)
     if run is None:
         return error_response(NotFound("run"))
     after, name = cursor(request)
@@ -97,7 +97,8 @@ async def open_stream(request, run_id):
                 "of the last event you received.",
             )
         )
-    resp = StreamingHttpResponse(frames(run.id, after), content_type="text/event-stream")
+    stream = metrics.viewing("sse", frames(run.id, after))
+    resp = StreamingHttpResponse(stream, content_type="text/event-stream")
     resp["Cache-Control"] = "no-cache"
     resp["X-Accel-Buffering"] = "no"
     return resp

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, archive_api, artifact_api, rerun_api, sse, template_api, transfer_api
+from . import api, archive_api, artifact_api, network_api, rerun_api, sse, transfer_api
 
 urlpatterns = [
     path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
@@ -10,6 +10,16 @@ urlpatterns = [
     path("workspace-runs/<str:run_id>/cancel", api.RunCancel.as_view(), name="run-cancel"),
     path("workspace-runs/<str:run_id>/rerun", rerun_api.RunRerun.as_view(), name="run-rerun"),
     path("workspace-runs/<str:run_id>/events", api.RunEvents.as_view(), name="run-events"),
+    path(
+        "workspace-runs/<str:run_id>/network",
+        network_api.RunNetworkLog.as_view(),
+        name="run-network",
+    ),
+    path(
+        "workspace-runs/<str:run_id>/network.ndjson",
+        network_api.RunNetworkExport.as_view(),
+        name="run-network-ndjson",
+    ),
     path("workspace-runs/<str:run_id>/events/stream", sse.event_stream, name="run-stream"),
     path(
         "workspace-runs/<str:run_id>/artifacts",
@@ -25,13 +35,6 @@ urlpatterns = [
         name="artifact-download",
     ),
     path("archives/<str:sha256>", archive_api.ArchiveLookup.as_view(), name="archive-lookup"),
-    path("templates", template_api.TemplateCollection.as_view(), name="templates"),
-    path("templates/<str:name>", template_api.TemplateDetail.as_view(), name="template-detail"),
-    path(
-        "templates/<str:name>/retire",
-        template_api.TemplateRetire.as_view(),
-        name="template-retire",
-    ),
     path(
         "workspace-runs/<str:run_id>/transfers",
         transfer_api.TransferCollection.as_view(),

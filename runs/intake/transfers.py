@@ -4,7 +4,6 @@ Every change to a transfer happens under its row lock (select_for_update), so tw
 same chunk, a PUT racing an abort, or a PUT racing complete run one after the other: the second
 sees what the first did instead of writing into a file or upload that is being taken away."""
 
-import hashlib
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,8 +22,8 @@ from ..errors import (
 from ..models import Run, Transfer
 from ..stream.progress import ArchiveProgress
 from . import archives, presigned
-from .stores import READ_SIZE, StoreError, store_for_default
-from .upload import archive_limits, archive_ready
+from .stores import StoreError, store_for_default
+from .upload import archive_ready, archive_verify
 
 T = Transfer.Status
 
@@ -167,41 +166,9 @@ def transfer_put_chunk(
     return locked
 
 
-class _Tee:
-    """Hashes and counts the stored bytes while inspect_archive reads them: one read pass."""
-
-    def __init__(self, fileobj):
-        self.fileobj, self.digest, self.size = fileobj, hashlib.sha256(), 0
-
-    def read(self, size: int = READ_SIZE) -> bytes:
-        data = self.fileobj.read(size if size and size > 0 else READ_SIZE)
-        self.digest.update(data)
-        self.size += len(data)
-        return data
-
-
 def _verify(transfer: Transfer, store, run: Run) -> archives.ArchiveInfo:
-    verify = ArchiveProgress(run.id, "verify", transfer.size_bytes, steps=4)
-    problem = info = None
     with store.open_stream(transfer) as fh:
-        tee = _Tee(fh)
-        try:
-            info = archives.inspect_archive(
-                tee,
-                limits=archive_limits(),
-                on_progress=lambda members, done: verify(done, members),
-            )
-        except archives.ArchiveError as exc:
-            problem = exc
-        while tee.read(READ_SIZE):  # the hash covers every byte, also after a refusal
-            pass
-    received = archives.ReceivedFile(size_bytes=tee.size, sha256=tee.digest.hexdigest())
-    # As for a direct upload, a wrong digest is the answer even when the members are bad too.
-    archives.check_declared(received, size_bytes=run.archive_size_bytes, sha256=run.archive_sha256)
-    if problem is not None:
-        raise problem
-    verify(transfer.size_bytes, info.file_count, force=True)
-    return info
+        return archive_verify(run=run, fileobj=fh, total=transfer.size_bytes)
 
 
 def transfer_complete(*, transfer: Transfer, parts: list[dict] | None = None) -> Run:

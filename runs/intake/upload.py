@@ -1,6 +1,8 @@
 """A run's archive arriving whole (direct upload), and the steps every arrival ends with:
-verify the declared size and sha256, check every member, store it, mark the run ready."""
+verify the declared size and sha256 and check every member (`archive_verify`, one pass), store
+it, mark the run ready."""
 
+import hashlib
 import os
 import tempfile
 
@@ -8,13 +10,15 @@ from django.conf import settings
 from django.core.files import File
 from django.utils import timezone
 
+from ops import metrics
+
 from .. import lifecycle
 from ..blobs import storage, temp_dir
 from ..errors import ArchiveTooLarge
 from ..models import Run
 from ..stream.progress import ArchiveProgress
 from . import archives
-from .stores import archive_name
+from .stores import READ_SIZE, archive_name
 
 S = Run.Status
 
@@ -55,25 +59,56 @@ def archive_upload(*, run: Run, chunks, content_length: int | None = None) -> Ru
             except ArchiveTooLarge as exc:
                 raise _direct_limit_error(run.archive_size_bytes) from exc
         progress(received.size_bytes, force=True)
-        return archive_accept(run=run, path=tmp_path, received=received, method="direct")
+        return archive_accept(run=run, path=tmp_path, method="direct")
     finally:
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
 
 
-def archive_accept(*, run: Run, path: str, received: archives.ReceivedFile, method: str) -> Run:
-    """Verify a fully received archive file and make it the run's archive."""
-    archives.check_declared(received, size_bytes=run.archive_size_bytes, sha256=run.archive_sha256)
-    verify = ArchiveProgress(run.id, "verify", received.size_bytes, steps=4)
+def archive_accept(*, run: Run, path: str, method: str) -> Run:
+    """Verify a fully received archive file and make it the run's."""
     with open(path, "rb") as fh:
-        info = archives.inspect_archive(
-            fh, limits=archive_limits(), on_progress=lambda members, done: verify(done, members)
-        )
-    verify(received.size_bytes, info.file_count, force=True)
+        info = archive_verify(run=run, fileobj=fh, total=os.path.getsize(path))
     name = archive_name(run.id)
     with open(path, "rb") as fh:
         stored = storage().save(name, File(fh, name=os.path.basename(name)))
     return archive_ready(run=run, stored=stored, method=method, info=info)
+
+
+class _Tee:
+    """Hashes and counts the bytes while inspect_archive reads them: one read pass."""
+
+    def __init__(self, fileobj):
+        self.fileobj, self.digest, self.size = fileobj, hashlib.sha256(), 0
+
+    def read(self, size: int = READ_SIZE) -> bytes:
+        data = self.fileobj.read(size if size and size > 0 else READ_SIZE)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+
+def archive_verify(*, run: Run, fileobj, total: int) -> archives.ArchiveInfo:
+    """The one verification of every arrival (direct upload, staged transfer, presigned parts):
+    in one read pass, the sha256 and size of the bytes and every member's header checked. A
+    wrong size or digest is the answer even when the members are bad too."""
+    verify = ArchiveProgress(run.id, "verify", total, steps=4)
+    problem = info = None
+    tee = _Tee(fileobj)
+    try:
+        info = archives.inspect_archive(
+            tee, limits=archive_limits(), on_progress=lambda members, done: verify(done, members)
+        )
+    except archives.ArchiveError as exc:
+        problem = exc
+    while tee.read(READ_SIZE):  # the hash covers every byte, also after a refusal
+        pass
+    received = archives.ReceivedFile(size_bytes=tee.size, sha256=tee.digest.hexdigest())
+    archives.check_declared(received, size_bytes=run.archive_size_bytes, sha256=run.archive_sha256)
+    if problem is not None:
+        raise problem
+    verify(total, info.file_count, force=True)
+    return info
 
 
 def archive_ready(*, run: Run, stored: str, method: str, info: archives.ArchiveInfo) -> Run:
@@ -91,5 +126,6 @@ def archive_ready(*, run: Run, stored: str, method: str, info: archives.ArchiveI
         storage().delete(stored)
         run.refresh_from_db()
         raise lifecycle.invalid(run.status, S.READY)
+    metrics.archive_received(method, run.archive_size_bytes)
     run.refresh_from_db()
     return run

@@ -5,6 +5,8 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from ops import metrics
+
 from .. import selectors
 from .cursor import cursor_of
 from .feed import SlowViewer, follow, in_pool
@@ -42,11 +44,9 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        run = None
-        if len(run_id) <= 64 and "\x00" not in run_id:
-            # On the shared pool: Channels runs every thread-sensitive call of every socket on
-            # one thread and reconnects it per handshake (measured: 14 ms a handshake, in turn).
-            run = await in_pool(selectors.run_for)(user, run_id)
+        # On the shared pool: Channels runs every thread-sensitive call of every socket on one
+        # thread and reconnects it per handshake (measured: 14 ms a handshake, in turn).
+        run = await in_pool(selectors.run_for)(user, run_id)  # refuses non-ids (id_ok)
         if run is None:
             return await self.refuse(CLOSE_NOT_FOUND)
         after = after_seq(self.scope.get("query_string", b""))
@@ -57,7 +57,7 @@ class RunEventsConsumer(AsyncWebsocketConsumer):
 
     async def send_events(self, run_id: str, after: int):
         try:
-            async for lines in follow(run_id, after):
+            async for lines in metrics.viewing("websocket", follow(run_id, after)):
                 for _seq, _kind, body in lines:
                     await self.send(text_data=body)
         except SlowViewer as cut:

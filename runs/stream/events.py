@@ -10,6 +10,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ops import metrics
+
 from ..ids import iso
 from ..models import Run, RunEvent
 
@@ -35,6 +37,7 @@ def append(run_id: str, items, *, terminal: bool = False, token: str = "") -> li
         last = _append_in_a_transaction(run_id, items, terminal, token, now)
     if last is None:
         return []
+    metrics.events_stored(items)
     # Outside a transaction the statement has committed already and this runs at once.
     transaction.on_commit(lambda: notifier.notify(run_id, last))
     n = len(items)

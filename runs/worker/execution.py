@@ -10,26 +10,31 @@ import uuid
 from django.conf import settings
 from django.utils import timezone
 
+from ops import metrics
+
 from .. import lifecycle
 from ..blobs import storage
+from ..egress.session import egress_opened, egress_spec
 from ..ending import Outcome, run_end
 from ..models import Run
+from ..sandbox_templates.engine import version_image
+from ..sandbox_templates.selectors import template_version_for_run
 from ..stream.progress import ArchiveProgress
-from ..template_services import template_version_for_run
 from .artifacts import artifacts_collect
 from .command import CommandLoop, touch
+from .limits import limits_record
 from .sandbox import DiskFull, RunSpec, SandboxError, get_sandbox, limits_from_settings
 from .sandbox.disk import size_bytes
-from .templates import limits_record, version_image
 
 log = logging.getLogger(__name__)
 S = Run.Status
 F = Run.Failure
+P = Run.Phase
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Phases:
-    """Seconds spent in each phase of the run, shown on the run page."""
+    """Seconds spent in each phase of the run (Run.Phase), shown on the run page."""
 
     def __init__(self):
         self.values: dict[str, float] = {}
@@ -57,9 +62,10 @@ def run_execute(*, run_id: str) -> None:
     ):
         return
     run = Run.objects.get(pk=run_id)
+    metrics.run_started(run)
     phases = Phases()
     if run.queued_at and run.started_at:
-        phases.values["queue"] = round((run.started_at - run.queued_at).total_seconds(), 4)
+        phases.values[P.QUEUE] = round((run.started_at - run.queued_at).total_seconds(), 4)
     sandbox = None
     try:
         sandbox = get_sandbox()
@@ -73,8 +79,9 @@ def run_execute(*, run_id: str) -> None:
     exit_code = Run.objects.filter(pk=run_id).values_list("exit_code", flat=True).get()
     if outcome.exit_code is None and outcome.status == S.FAILED:
         outcome.exit_code = exit_code
-    timings = run_end(run_id, outcome, sandbox=sandbox) or {}
+    timings = run_end(run_id, outcome, sandbox=sandbox, phases=phases.values) or {}
     Run.objects.filter(pk=run_id).update(phases={**phases.values, **timings})
+    metrics.run_phases({**phases.values, **timings})
 
 
 def _error(code: str, message: str) -> dict:
@@ -86,7 +93,7 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
     limits = limits_from_settings()
     phases.begin()
     digest, _info = version_image(sandbox, version)
-    spec = RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits)
+    spec = egress_spec(run, RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits))
     sandbox_id = sandbox.prepare(spec)
     Run.objects.filter(pk=run.id).update(
         template_version=version,
@@ -95,20 +102,21 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
         sandbox_id=sandbox_id,
         limits=limits_record(run, limits),
     )
-    phases.end("create")
-    phases.begin()
-    outcome = extract(sandbox, spec, run)
-    phases.end("extract")
-    if outcome is not None:
-        return outcome
-    phases.begin()
-    outcome = CommandLoop(sandbox, spec, run).run_to_end()
-    phases.end("exec")
+    phases.end(P.SANDBOX)
+    with egress_opened(run, sandbox):  # a network run's proxy socket, from extraction to exit
+        phases.begin()
+        outcome = extract(sandbox, spec, run)
+        phases.end(P.EXTRACT)
+        if outcome is not None:
+            return outcome
+        phases.begin()
+        outcome = CommandLoop(sandbox, spec, run).run_to_end()
+        phases.end(P.COMMAND)
     if outcome.status != S.CANCELED and run.artifact_paths:
         touch(run.id)
         phases.begin()
         artifacts_collect(sandbox=sandbox, spec=spec, run=run)
-        phases.end("collect")
+        phases.end(P.COLLECT)
     return outcome
 
 

@@ -16,6 +16,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from ..dbretry import db_retry
+from ..egress.health import egress_host_status
 from ..models import WorkerHost
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def host_register(slots: int) -> None:
             "started_at": now,
             "last_seen_at": now,
             "stopped_at": None,
+            "egress": egress_host_status(),
         },
     )
 
@@ -47,6 +49,7 @@ def host_beat(slots: int) -> None:
         WorkerHost.objects.filter(name=host_name()).update,
         last_seen_at=timezone.now(),
         stopped_at=None,
+        egress=egress_host_status(),  # whether this host's egress proxy answers
     )
     if not updated:
         host_register(slots)

@@ -6,6 +6,8 @@ import uuid
 
 from django.conf import settings
 
+from ops import metrics
+
 from ..dbretry import db_retry
 from ..stream import events
 
@@ -52,9 +54,11 @@ class OutputPump:
 
     def feed(self, stream: str, data: bytes) -> None:
         if self.capped:
+            metrics.output_drop(len(data), capped_now=False)
             return
         room = self.limit - self.total_bytes
         if len(data) > room:
+            metrics.output_drop(len(data) - room, capped_now=True)
             data = data[:room]
             self.capped = True
         self.total_bytes += len(data)

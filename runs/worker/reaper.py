@@ -11,7 +11,8 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from ..ending import Outcome, after_end, run_end
+from ..egress.reaping import egress_strays_remove
+from ..ending import Outcome, after_end, run_end, sandbox_remove
 from ..models import Run
 from .sandbox import get_sandbox
 from .sandbox.pool import claims_prune, orphan_workspaces, orphans
@@ -68,7 +69,11 @@ def _reap_shared(sandbox) -> dict:
 
 
 def reap_host(sandbox) -> dict:
-    return {"removed": strays_remove(sandbox), "pool": pool_orphans_remove(sandbox)}
+    return {
+        "removed": strays_remove(sandbox),
+        "pool": pool_orphans_remove(sandbox),
+        "egress": egress_strays_remove(),
+    }
 
 
 def mine(run: Run) -> bool:
@@ -146,8 +151,5 @@ def strays_remove(sandbox) -> list[str]:
     )
     removed = sorted(present - busy)
     for run_id in removed:
-        sandbox.remove(run_id)
-        Run.objects.filter(pk=run_id, sandbox_removed_at__isnull=True).update(
-            sandbox_removed_at=timezone.now()
-        )
+        sandbox_remove(sandbox, run_id)
     return removed

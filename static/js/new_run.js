@@ -102,6 +102,9 @@
     return env;
   }
 
+  $("network").addEventListener("change", () => {
+    $("replay-of-label").hidden = $("network").value !== "replay";
+  });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     showError("");
@@ -125,6 +128,8 @@
     }
     if ($("timeout").value) body.timeoutSeconds = Number($("timeout").value);
     if ($("team").value) body.team = $("team").value;
+    if ($("network").value !== "none") body.network = $("network").value;
+    if ($("network").value === "replay") body.replayOf = $("replay-of").value.trim();
     $("submit").disabled = true;
     $("progress").hidden = false;
     const hashing = meter(file.size, report);

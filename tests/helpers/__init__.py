@@ -21,6 +21,7 @@ from .stack import (
     service,
     started,
     wait_for_idle_worker,
+    web_process,
     worker_process,
 )
 from .waiting import wait_until
@@ -55,5 +56,6 @@ __all__ = [
     "to_queue",
     "wait_for_idle_worker",
     "wait_until",
+    "web_process",
     "worker_process",
 ]

@@ -1,5 +1,5 @@
-"""The live stack's processes (a Celery worker, daphne, the suite's own Redis) on the test
-database, and waiting for the worker to be idle before the flush."""
+"""The live stack's processes (a Celery worker, the web server, the suite's own Redis) on the
+test database, and waiting for the worker to be idle before the flush."""
 
 import contextlib
 import os
@@ -69,7 +69,7 @@ def started(proc: subprocess.Popen, what: str, log: Path, ready: Callable[[], bo
 
 @contextlib.contextmanager
 def service(argv: list[str], folder: Path, ready, extra_env: dict | None = None):
-    """A process of the stack (worker, daphne) on the test database; ready(log) says it is up."""
+    """A process of the stack (worker, web) on the test database; ready(log) says it is up."""
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "out.log"
     env = {
@@ -104,11 +104,11 @@ def worker_process(
     return service(argv, folder, lambda log: b"ready." in log.read_bytes(), extra_env)
 
 
-def daphne_process(folder: Path, extra_env: dict | None = None):
-    """daphne (HTTP, SSE, websockets) on a free port; yields (process, log, base URL)."""
+def web_process(folder: Path, extra_env: dict | None = None):
+    """The web server `make up` runs (crownest_web/serve.py: HTTP, SSE, websockets) on a free
+    port; yields (process, log, base URL)."""
     port = free_port()
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    argv += ["crownest_web.asgi:application"]
+    argv = [sys.executable, "-m", "crownest_web.serve", "--host", "127.0.0.1", "--port", str(port)]
 
     @contextlib.contextmanager
     def running():
@@ -116,6 +116,9 @@ def daphne_process(folder: Path, extra_env: dict | None = None):
             yield proc, log, f"http://127.0.0.1:{port}"
 
     return running()
+
+
+daphne_process = web_process  # the name its callers knew it by
 
 
 class Stack:

@@ -71,6 +71,14 @@ def run_archive_cmd(
     no_reuse: bool = typer.Option(
         False, "--no-reuse", help="Upload even when the service already has this archive"
     ),
+    network: str = typer.Option(
+        "none",
+        "--network",
+        help="none | allowlist (the hosts the template allows) | replay (with --replay-of)",
+    ),
+    replay_of: str | None = typer.Option(
+        None, "--replay-of", metavar="<run id>", help="The run whose downloads a replay gets"
+    ),
 ):
     """Pack (if a directory), upload (unless the service already has the archive), run,
     stream output, save artifacts and evidence."""
@@ -113,6 +121,8 @@ def run_archive_cmd(
                 on_progress=upload_bar,
                 upload_method="staged" if staged else "auto",
                 reuse_archive=not no_reuse,
+                network=network,
+                replay_of=replay_of,
             )
         finally:
             upload_bar.stop()

@@ -41,6 +41,14 @@ def runs_create(
     no_reuse: bool = typer.Option(
         False, "--no-reuse", help="Await an upload even when the service has this archive"
     ),
+    network: str = typer.Option(
+        "none",
+        "--network",
+        help="none | allowlist (the hosts the template allows) | replay (with --replay-of)",
+    ),
+    replay_of: str | None = typer.Option(
+        None, "--replay-of", metavar="<run id>", help="The run whose downloads a replay gets"
+    ),
 ):
     """Create a run for an archive file (its size and sha256 are computed here). When the
     service already has the archive, the run is ready at once: start it, no upload needed."""
@@ -56,6 +64,8 @@ def runs_create(
             keep_sandbox=keep_sandbox,
             env=parse_env(env),
             reuse_archive=not no_reuse,
+            network=network,
+            replay_of=replay_of,
         )
     )
     if reused(run):
@@ -97,10 +107,13 @@ def runs_rerun(
     follow: bool = typer.Option(
         False, "--follow", "-f", help="Start it, stream its output, exit with its exit code"
     ),
+    network: str | None = typer.Option(
+        None, "--network", help="replay: get this run's recorded downloads and nothing else"
+    ),
 ):
     """Run the same again: a new run with the same template, command, archive, artifact paths,
     timeout, env and team. The stored archive is reused (no upload) while the server keeps it."""
-    run = api_call(lambda c: c.rerun(run_id))
+    run = api_call(lambda c: c.rerun(run_id, network=network))
     err.print(f"[dim]--- {run.id} re-runs {run_id} ({run.status})[/dim]")
     if (start or follow) and run.status != "ready":
         err.print(

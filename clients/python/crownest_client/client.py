@@ -75,6 +75,8 @@ class Client(TransferCalls):
         env: dict[str, str] | None = None,
         team: str | None = None,
         reuse_archive: bool = True,
+        network: str = "none",
+        replay_of: str | None = None,
     ) -> Run:
         """A new run. When you or one of your teams already stored this archive (same sha256
         and size) it is `ready` at once with `archive.upload_method == "reused"`: send nothing
@@ -82,6 +84,10 @@ class Client(TransferCalls):
         body: dict[str, Any] = {"template": template, "command": command, "archive": archive}
         if not reuse_archive:
             body["reuseArchive"] = False
+        if network != "none":  # "allowlist" or "replay" (with replay_of)
+            body["network"] = network
+        if replay_of:
+            body["replayOf"] = replay_of
         if artifact_paths:
             body["artifactPaths"] = list(artifact_paths)
         if timeout_seconds is not None:
@@ -110,11 +116,14 @@ class Client(TransferCalls):
     def cancel(self, run_id: str) -> Run:
         return Run.from_json(self._call("POST", f"/workspace-runs/{run_id}/cancel").json())
 
-    def rerun(self, run_id: str) -> Run:
+    def rerun(self, run_id: str, *, network: str | None = None) -> Run:
         """A new run with the same template, command, archive, artifact paths, timeout, env and
         team (`run.rerun_of` names the original). It is `ready` at once while the original's
         archive is still stored (start it); otherwise `awaiting_archive` (upload the same file)."""
-        return Run.from_json(self._call("POST", f"/workspace-runs/{run_id}/rerun").json())
+        body = {"network": network} if network else None  # "replay": this run's downloads
+        return Run.from_json(
+            self._call("POST", f"/workspace-runs/{run_id}/rerun", json=body).json()
+        )
 
     def list_templates(self) -> list[Template]:
         return [Template.from_json(t) for t in self._call("GET", "/templates").json()]
@@ -236,6 +245,16 @@ class Client(TransferCalls):
         """The same envelope as a Sigstore bundle v0.3 (`dsseEnvelope`, key hint, no tlog)."""
         path = f"/workspace-runs/{run_id}/evidence/sigstore-bundle"
         return self._get_ready(path, wait).json()
+
+    def get_network_ndjson(self, run_id: str, *, wait: float = 30.0) -> bytes:
+        """The run's network log, the exact bytes whose sha256 is the bundle's
+        `network.logSha256` and the Statement's `network.ndjson` subject."""
+        return self._get_ready(f"/workspace-runs/{run_id}/network.ndjson", wait).content
+
+    def get_network(self, run_id: str, *, page: int = 1, page_size: int = 100) -> dict:
+        """One page of the run's network log: {count, ..., results: [{seq, method, url, ...}]}."""
+        path = f"/workspace-runs/{run_id}/network"
+        return self._call("GET", path, params={"page": page, "pageSize": page_size}).json()
 
     def get_events_ndjson(self, run_id: str, *, wait: float = 30.0) -> bytes:
         """The whole event log, one event JSON per line: the exact bytes whose sha256 is the

@@ -20,7 +20,8 @@ DIRECT_LIMIT = 32 * 1024 * 1024  # the server's default; a 413 with useStagedTra
 # What `crownest evidence verify DIR` reads (docs/evidence.md), next to the artifacts.
 BUNDLE_FILE, ATTESTATION_FILE = "evidence.json", "attestation.dsse.json"
 EVENTS_FILE, KEYS_FILE = "events.ndjson", "evidence-keys.json"
-EVIDENCE_FILES = (BUNDLE_FILE, ATTESTATION_FILE, EVENTS_FILE, KEYS_FILE)
+NETWORK_FILE = "network.ndjson"  # a network run's request log (its sha256 is signed)
+EVIDENCE_FILES = (BUNDLE_FILE, ATTESTATION_FILE, EVENTS_FILE, KEYS_FILE, NETWORK_FILE)
 
 
 @dataclass
@@ -115,6 +116,8 @@ def run_archive(
     direct_limit: int = DIRECT_LIMIT,
     exclude=DEFAULT_EXCLUDE,
     reuse_archive: bool = True,
+    network: str = "none",
+    replay_of: str | None = None,
 ) -> RunResult:
     """Run `command` on a directory (packed deterministically) or an existing .tar.gz.
     When the run is created but its upload or start fails, it is canceled and RunNotStarted
@@ -146,6 +149,8 @@ def run_archive(
             env=env,
             team=team,
             reuse_archive=reuse_archive,
+            network=network,
+            replay_of=replay_of,
         )
         if on_run:
             on_run(run)
@@ -251,6 +256,8 @@ def save_evidence(
         EVENTS_FILE: lambda: client.get_events_ndjson(run_id),
         KEYS_FILE: lambda: (json.dumps(client.get_evidence_keys(), indent=2) + "\n").encode(),
     }
+    if (evidence.raw.get("network") or {}).get("mode", "none") != "none":
+        fetch[NETWORK_FILE] = lambda: client.get_network_ndjson(run_id)
     for name, get in fetch.items():
         try:
             data = get()

@@ -38,6 +38,7 @@ PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 BUNDLE_SCHEMA = "crownest.evidence/v1"
 KEY_ALGORITHM = "ecdsa-p256-sha256"
 EVENTS_SUBJECT = "events.ndjson"
+NETWORK_SUBJECT = "network.ndjson"
 CHECKS = ("signature", "statement", "run", "outcome", "subjects", "events", "artifacts")
 INPUTS = "inputs"  # the check named when a file is missing or unreadable, before step 1
 
@@ -298,6 +299,7 @@ class _Steps:
             if not isinstance(digest, dict) or not isinstance(s.get("name"), str):
                 raise VerificationError(f"statement subject {_show(s)} has no name or digest")
             digests.append((s["name"], digest.get("sha256")))
+        self.network_subject = self._network_subject(digests)
         # the event log is the last subject of its name (an artifact might share the name)
         last = max((i for i, (name, _) in enumerate(digests) if name == EVENTS_SUBJECT), default=-1)
         if last < 0:
@@ -330,6 +332,48 @@ class _Steps:
                 f"bundle events.sha256 differs from the signed {EVENTS_SUBJECT} subject"
             )
         return f"{len(artifacts)} artifact(s) and {EVENTS_SUBJECT}"
+
+    def _network_subject(self, digests: list) -> str | None:
+        """A network run signs its request log as the last subject named network.ndjson."""
+        network = self.bundle.get("network")
+        if not isinstance(network, dict) or network.get("mode", "none") == "none":
+            return None
+        last = max((i for i, (n, _) in enumerate(digests) if n == NETWORK_SUBJECT), default=-1)
+        if last < 0:
+            raise VerificationError(f"{NETWORK_SUBJECT} has no signed subject")
+        sha = digests.pop(last)[1]
+        if network.get("logSha256") != sha:
+            raise VerificationError(
+                f"bundle network.logSha256 differs from the signed {NETWORK_SUBJECT} subject"
+            )
+        self._check_network_log(sha)
+        return sha
+
+    def _check_network_log(self, sha: str) -> None:
+        """The saved log hashes to the signed digest, and every successful download in it is
+        a signed resolvedDependency (URL and body digest)."""
+        path = self.root / NETWORK_SUBJECT if self.root is not None else None
+        if path is None or not path.is_file():
+            self.notes.append(f"{NETWORK_SUBJECT} not downloaded, not checked")
+            return
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise VerificationError(f"{NETWORK_SUBJECT}: sha256 differs from the signed subject")
+        deps = self.statement.get("predicate", {}).get("buildDefinition", {})
+        signed = {
+            (d.get("uri"), (d.get("digest") or {}).get("sha256"))
+            for d in deps.get("resolvedDependencies") or []
+            if isinstance(d, dict)
+        }
+        for line in data.splitlines():
+            entry = json.loads(line)
+            ok = entry.get("decision") in ("allowed", "replayed") and entry.get("sha256")
+            if ok and 200 <= (entry.get("status") or 0) < 300:
+                if (entry.get("url"), entry["sha256"]) not in signed:
+                    raise VerificationError(
+                        f"{NETWORK_SUBJECT}: download {entry.get('url')} is not a signed "
+                        "resolvedDependency"
+                    )
 
     def check_events(self) -> str:
         events = _parse_log(self.events_bytes)  # order, gaps, the terminal event

@@ -7,7 +7,7 @@ import {
 } from "./errors.js";
 import { JCS } from "./jcs.js";
 import type {
-  Artifact, CreateRunRequest, EventPage, Evidence, ListRunsQuery, Run, RunEvent, RunList, Template,
+  Artifact, CreateRunRequest, EventPage, Evidence, ListRunsQuery, NetworkPage, Run, RunEvent, RunList, Template,
   TerminalData, Transfer, TransferParts,
 } from "./types.js";
 import { uploadPresigned } from "./presigned.js";
@@ -113,7 +113,9 @@ export class Client {
   /** A new run with the same template, command, archive, artifactPaths, timeoutSeconds, env and
    * team (`rerunOf` names the original): `ready` at once while the original's archive is still
    * stored (start it), otherwise `awaiting_archive` (upload the same bytes). */
-  rerun(id: string): Promise<Run> { return this.json("POST", `/workspace-runs/${id}/rerun`); }
+  rerun(id: string, opts: { network?: "none" | "allowlist" | "replay" } = {}): Promise<Run> {
+    return this.json("POST", `/workspace-runs/${id}/rerun`, opts.network ? { json: { network: opts.network } } : {});
+  }
   listTemplates(): Promise<Template[]> { return this.json("GET", "/templates"); }
 
   /** Direct upload (up to the direct limit, 32 MiB by default). */
@@ -277,6 +279,17 @@ export class Client {
     return new Uint8Array(await (await this.getReady(`/workspace-runs/${runId}/events.ndjson`, waitMs)).arrayBuffer());
   }
 
+  /** A network run's request log, one JSON object per line: the exact bytes whose sha256 is
+   * `evidence.network.logSha256` and the Statement's `network.ndjson` subject. */
+  async getNetworkNdjson(runId: string, waitMs = 30_000): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.getReady(`/workspace-runs/${runId}/network.ndjson`, waitMs)).arrayBuffer());
+  }
+
+  /** One page of a run's network log (`{count, ..., results}`, seq order). */
+  getNetwork(runId: string, page = 1, pageSize = 100): Promise<NetworkPage> {
+    return this.json("GET", `/workspace-runs/${runId}/network?page=${page}&pageSize=${pageSize}`);
+  }
+
   /** The signing keys' public halves, retired ones included. */
   getEvidenceKeys(): Promise<EvidenceKey[]> { return this.json("GET", "/evidence-keys"); }
 
@@ -293,7 +306,9 @@ export class Client {
       for (const a of bundle.artifacts) files.set(a.path, await this.downloadArtifact(a.id));
       artifacts = files;
     }
-    const result = await verifyEvidence({ bundle, envelope, events, keys, artifacts });
+    const networked = ((bundle as any).network?.mode ?? "none") !== "none";
+    const network = networked ? await this.getNetworkNdjson(runId, opts.waitMs) : undefined;
+    const result = await verifyEvidence({ bundle, envelope, events, keys, artifacts, network });
     if (!opts.keys) result.notes.push("the keys came from the same server; pin a key for independent trust");
     return result;
   }

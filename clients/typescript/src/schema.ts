@@ -51,6 +51,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The audit log, newest first (staff only; others get 404). */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/evidence-keys": {
         parameters: {
             query?: never;
@@ -349,6 +366,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspace-runs/{run_id}/network": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The run's requests through the egress proxy in seq order (stored when its command ends: empty before, and for a run without network). */
+        get: operations["listNetworkRequests"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspace-runs/{run_id}/network.ndjson": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["exportNetworkLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspace-runs/{run_id}/rerun": {
         parameters: {
             query?: never;
@@ -520,6 +570,37 @@ export interface components {
             message: string;
             path: string;
         };
+        AuditEntry: {
+            action: string;
+            /** @description empty for a failed sign-in (details.username) */
+            actor: string;
+            address: string;
+            /** Format: date-time */
+            at: string;
+            details: {
+                [key: string]: unknown;
+            };
+            id: number;
+            objectId: string;
+            objectType: string;
+            /** @description `ok`, an error code, `failed`, `refused`, … */
+            outcome: string;
+            requestId: string;
+            staff: boolean;
+            statusCode: number | null;
+            tokenId: number | null;
+            userAgent: string;
+        };
+        AuditPageOut: {
+            count: number;
+            /** Format: uri */
+            next: string | null;
+            page: number;
+            pageSize: number;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["AuditEntry"][];
+        };
         /** @description A string runs under `/bin/sh -c`; a list is the argv itself (its first element, the program, not empty). At most 65536 bytes of UTF-8 per string; no NUL. */
         Command: string | string[];
         CompletedPart: {
@@ -527,6 +608,8 @@ export interface components {
             etag: string;
             partNumber: number;
         };
+        /** @enum {string} */
+        DecisionEnum: "allowed" | "refused" | "replayed";
         DsseEnvelope: {
             /** @description base64 of the in-toto Statement v1 (JSON) */
             payload: string;
@@ -595,6 +678,8 @@ export interface components {
             limits: {
                 [key: string]: unknown;
             };
+            /** @description absent on bundles written before runs had network modes */
+            network?: components["schemas"]["EvidenceNetwork"];
             runId: string;
             sandbox: components["schemas"]["EvidenceSandbox"];
             /** @constant */
@@ -646,6 +731,15 @@ export interface components {
              */
             retiredAt: string | null;
         };
+        EvidenceNetwork: {
+            allow: string[];
+            bytes: number;
+            logSha256: string;
+            mode: components["schemas"]["NetworkMode"];
+            refused: number;
+            replayOf: string | null;
+            requests: number;
+        };
         EvidenceSandbox: {
             id: string | null;
             kept: boolean;
@@ -686,6 +780,7 @@ export interface components {
             checks: {
                 database: string;
                 docker: string;
+                egress?: string;
                 redis: string;
             };
             /** @description every worker host that has registered */
@@ -710,7 +805,35 @@ export interface components {
             elapsedSeconds: number;
         };
         /** @enum {string} */
-        ModeEnum: "chunked" | "presigned";
+        Mode215Enum: "chunked" | "presigned";
+        /** @enum {string} */
+        NetworkMode: "none" | "allowlist" | "replay";
+        NetworkPage: {
+            count: number;
+            /** Format: uri */
+            next: string | null;
+            page: number;
+            pageSize: number;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["NetworkRequest"][];
+        };
+        NetworkRequest: {
+            bytes: number;
+            contentType: string;
+            decision: components["schemas"]["DecisionEnum"];
+            durationMs: number;
+            method: string;
+            /** @description why it was refused (or failed); empty otherwise */
+            reason: string;
+            seq: number;
+            /** @description of the body as delivered; empty when none */
+            sha256: string;
+            /** @description null when refused or failed */
+            status: number | null;
+            /** @description without userinfo; credential parameters REDACTED */
+            url: string;
+        };
         NullEnum: null;
         OutputEventData: {
             /** @description a chunk of the stream, not necessarily a line */
@@ -738,12 +861,16 @@ export interface components {
             /** @description each a Debian package name, optionally =version (e.g. jq, curl=7.88.1-10); at most 50 */
             debianPackages?: string[];
             description?: string;
+            /** @description where runs with network "allowlist" may go: host names, host:port, *.suffix, IP literals (docs/operations.md, "Network egress"); empty by default */
+            egressAllow?: string[];
             /** @description lowercase letters, digits and '-'; names the image too */
             name?: string;
             /** @description each an npm package name with an optional @version (e.g. is-number@7); at most 50 */
             npmPackages?: string[];
             /** @description each a PyPI name with optional version specifiers (e.g. six, idna>=3,<4); at most 50 */
             pipPackages?: string[];
+            /** @description keep started containers of the current version on every worker host (not a recipe change: builds nothing) */
+            warm?: boolean;
         };
         Review: {
             /** @description the attestation judged */
@@ -790,6 +917,7 @@ export interface components {
             keepSandbox: boolean;
             lastSeq: number;
             links: components["schemas"]["RunLinks"];
+            network: components["schemas"]["RunNetwork"];
             owner: string;
             phases: {
                 [key: string]: number;
@@ -834,6 +962,13 @@ export interface components {
             /** @default false */
             keepSandbox?: boolean;
             /**
+             * @description "none" (no network), "allowlist" (the hosts the template allows, through the egress proxy), "replay" (the downloads recorded for `replayOf`, and nothing else)
+             * @default none
+             */
+            network?: components["schemas"]["NetworkMode"];
+            /** @description with network "replay": the run whose recorded downloads are replayed */
+            replayOf?: string | null;
+            /**
              * @description reuse a stored archive of yours or your teams' with the same sha256 and sizeBytes (the run is then `ready` at once, `uploadMethod: "reused"`); false to always upload
              * @default true
              */
@@ -868,6 +1003,18 @@ export interface components {
             transfers: string;
             websocket: string;
         };
+        RunNetwork: {
+            /** @description the allow list the run pinned */
+            allow: string[];
+            /** @description bytes downloaded (allowed and replayed) */
+            bytes: number;
+            mode: components["schemas"]["NetworkMode"];
+            refused: number;
+            /** @description the run a replay repeats */
+            replayOf: string | null;
+            /** @description requests logged (after the run's command) */
+            requests: number;
+        };
         RunPage: {
             count: number;
             /**
@@ -883,6 +1030,10 @@ export interface components {
              */
             previous: string | null;
             results: components["schemas"]["Run"][];
+        };
+        RunRerun: {
+            /** @description the new run's network; "replay" replays this run's recorded downloads; left out: the original's (a replay replays what the original replayed) */
+            network?: components["schemas"]["NetworkMode"];
         };
         RunSandbox: {
             id: string | null;
@@ -966,6 +1117,8 @@ export interface components {
             basedOn: string | null;
             debianPackages: string[];
             description: string;
+            /** @description where runs with network "allowlist" may go (empty: nowhere) */
+            egressAllow: string[];
             image: string;
             /** @description null until a version is ready */
             imageDigest: string | null;
@@ -978,6 +1131,8 @@ export interface components {
             status: components["schemas"]["TemplateStatus"];
             /** @description the current version's number */
             version: number | null;
+            /** @description whether worker hosts keep started containers of the current version */
+            warm: boolean;
         };
         TemplateDetail: {
             basedOn: string | null;
@@ -985,6 +1140,8 @@ export interface components {
             buildLog: string;
             debianPackages: string[];
             description: string;
+            /** @description where runs with network "allowlist" may go (empty: nowhere) */
+            egressAllow: string[];
             /** @description why the current version failed */
             error: string | null;
             image: string;
@@ -1005,6 +1162,8 @@ export interface components {
             version: number | null;
             /** @description newest first */
             versions: components["schemas"]["TemplateVersion"][];
+            /** @description whether worker hosts keep started containers of the current version */
+            warm: boolean;
         };
         TemplateIn: {
             /** @description another template's name: the build starts from its current version's image */
@@ -1012,12 +1171,16 @@ export interface components {
             /** @description each a Debian package name, optionally =version (e.g. jq, curl=7.88.1-10); at most 50 */
             debianPackages?: string[];
             description?: string;
+            /** @description where runs with network "allowlist" may go: host names, host:port, *.suffix, IP literals (docs/operations.md, "Network egress"); empty by default */
+            egressAllow?: string[];
             /** @description lowercase letters, digits and '-'; names the image too */
             name: string;
             /** @description each an npm package name with an optional @version (e.g. is-number@7); at most 50 */
             npmPackages?: string[];
             /** @description each a PyPI name with optional version specifiers (e.g. six, idna>=3,<4); at most 50 */
             pipPackages?: string[];
+            /** @description keep started containers of the current version on every worker host (not a recipe change: builds nothing) */
+            warm?: boolean;
         };
         TemplateRetireIn: {
             /** @description the digest of the version to retire */
@@ -1071,7 +1234,7 @@ export interface components {
             expiresAt: string;
             id: string;
             /** @description `chunked`: PUT chunks to uploadUrl; `presigned`: PUT parts to their urls */
-            mode: components["schemas"]["ModeEnum"];
+            mode: components["schemas"]["Mode215Enum"];
             /** @description presigned only: GET .../parts?from=N for the next page; null when none */
             nextFrom?: number | null;
             /** @description presigned only */
@@ -1097,7 +1260,7 @@ export interface components {
         };
         TransferCreate: {
             /** @description `chunked` to send the chunks through this server even when object storage could take them directly (a client that cannot reach the bucket); `presigned` (the default wish) is granted only with object storage */
-            mode?: components["schemas"]["ModeEnum"];
+            mode?: components["schemas"]["Mode215Enum"];
         };
         TransferParts: {
             /** Format: date-time */
@@ -1115,6 +1278,8 @@ export interface components {
         /** @enum {string} */
         Verdict: "approve" | "reject";
         WorkerHost: {
+            /** @description its egress proxy at its last heartbeat: "ok", "unavailable: <why>", or "" (egress off on that host) */
+            egress: string;
             /**
              * Format: date-time
              * @description its last heartbeat
@@ -1276,6 +1441,48 @@ export interface operations {
             404: components["responses"]["NotFound"];
             /** @description `artifact_expired`: retention removed the artifact's bytes (its metadata and the evidence remain) */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            429: components["responses"]["Throttled"];
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description an action (`run.cancel`), or its family with a dot (`run.`) */
+                action?: string;
+                /** @description a username, or `system:<os user>` for a host's commands */
+                actor?: string;
+                /** @description the object's id */
+                objectId?: string;
+                /** @description `run`, `template`, `token`, `evidence_key`, `user`, … */
+                objectType?: string;
+                page?: number;
+                pageSize?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPageOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `not_found`: no such id, or not visible to you */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1765,6 +1972,15 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["NotAuthenticated"];
+            /** @description `not_found`: no such id, or not visible to you */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
             409: {
                 headers: {
@@ -2237,7 +2453,35 @@ export interface operations {
             429: components["responses"]["Throttled"];
         };
     };
-    rerunRun: {
+    listNetworkRequests: {
+        parameters: {
+            query?: {
+                page?: number;
+                pageSize?: number;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    exportNetworkLog: {
         parameters: {
             query?: never;
             header?: never;
@@ -2247,6 +2491,35 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description one NetworkRequest per line (sorted keys, no spaces), in seq order: the exact bytes whose sha256 is the bundle's network.logSha256 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    rerunRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunRerun"];
+            };
+        };
         responses: {
             201: {
                 headers: {
@@ -2266,7 +2539,15 @@ export interface operations {
                 };
             };
             401: components["responses"]["NotAuthenticated"];
-            404: components["responses"]["NotFound"];
+            /** @description `not_found`: no such id, or not visible to you */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `invalid_state`: the action does not fit the current status (details.status, .allowed) */
             409: {
                 headers: {

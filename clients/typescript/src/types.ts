@@ -18,13 +18,15 @@ export type Run = Schemas["Run"];
 export type CreateRunRequest = Schemas["RunCreate"];
 /** `GET /api/v1/workspace-runs`: one page. */
 export type RunList = Schemas["RunPage"];
+export type NetworkPage = Schemas["NetworkPage"];
+export type NetworkRequest = Schemas["NetworkRequest"];
 export type ListRunsQuery = NonNullable<operations["listRuns"]["parameters"]["query"]>;
 
 export const RUN_FIELDS = [
   "id", "status", "template", "command", "archive", "artifactPaths", "timeoutSeconds",
   "keepSandbox", "env", "owner", "team", "exitCode", "failureReason", "createdAt", "queuedAt",
   "startedAt", "finishedAt", "lastSeq", "artifactIds", "evidenceAvailable", "sandbox", "links",
-  "cancelRequested", "phases", "rerunOf", "pinned", "imageDigest",
+  "cancelRequested", "phases", "rerunOf", "pinned", "imageDigest", "network",
 ] as const satisfies readonly (keyof Run)[];
 
 /** One event of a run's log: a union told apart by `type`, each with its own `data`. */
@@ -54,7 +56,7 @@ export type Evidence = Schemas["Evidence"];
 export const EVIDENCE_FIELDS = [
   "schema", "canonicalization", "runId", "status", "exitCode", "failureReason", "command",
   "template", "timestamps", "source", "artifacts", "artifactIds", "events", "terminalEvent",
-  "sandbox", "limits", "attestation",
+  "sandbox", "limits", "network", "attestation",
 ] as const satisfies readonly (keyof Evidence)[];
 
 export type Template = Schemas["Template"];

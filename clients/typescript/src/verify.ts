@@ -89,11 +89,15 @@ export interface VerifyEvidenceInput {
   /** Artifact files by path (as in the bundle, e.g. "dist/app.js"): bytes, string or Blob.
    * Artifacts without a file are reported as not checked. */
   artifacts?: Record<string, Bytes | Blob> | Map<string, Bytes | Blob>;
+  /** A network run's network.ndjson, the exact bytes (GET .../network.ndjson): checked against
+   * the signed subject, and each successful download against the signed resolvedDependencies. */
+  network?: Bytes;
 }
 
 const BUNDLE_SCHEMA = "crownest.evidence/v1";
 const KEY_ALGORITHM = "ecdsa-p256-sha256";
 const EVENTS = "events.ndjson";
+const NETWORK = "network.ndjson";
 
 class CheckFailed extends Error {}
 const fail = (message: string): never => { throw new CheckFailed(message); };
@@ -204,6 +208,15 @@ export async function verifyEvidence(input: VerifyEvidenceInput): Promise<Verify
         if (!isObject(s) || typeof s.name !== "string" || !isObject(s.digest)) fail(`statement subject ${show(s)} has no name or digest`);
         return [s.name, s.digest.sha256];
       });
+      const network = isObject((bundle as any).network) ? (bundle as any).network : { mode: "none" };
+      if (network.mode !== "none") {
+        // a network run signs its request log as the last subject of that name
+        const at = digests.map(([name]) => name).lastIndexOf(NETWORK);
+        if (at < 0) fail(`${NETWORK} has no signed subject`);
+        const signed = digests.splice(at, 1)[0][1] as string;
+        if (network.logSha256 !== signed) fail(`bundle network.logSha256 differs from the signed ${NETWORK} subject`);
+        await checkNetworkLog(input.network, signed, statement, notes);
+      }
       // the event log is the last subject of its name (an artifact might share the name)
       const last = digests.map(([name]) => name).lastIndexOf(EVENTS);
       if (last < 0) fail(`${EVENTS} has no signed subject`);
@@ -494,4 +507,25 @@ export function base64Decode(text: string): Uint8Array | null {
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await globalThis.crypto.subtle.digest("SHA-256", toBytes(bytes));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The saved network log hashes to the signed digest, and every successful download in it is a
+ * signed resolvedDependency (URL and body digest). */
+async function checkNetworkLog(data: Bytes | undefined, signed: string, statement: any, notes: string[]): Promise<void> {
+  if (data === undefined) {
+    notes.push(`${NETWORK} not given, not checked`);
+    return;
+  }
+  const bytes = toBytes(data);
+  if ((await sha256Hex(bytes)) !== signed) fail(`${NETWORK}: sha256 differs from the signed subject`);
+  const deps = statement?.predicate?.buildDefinition?.resolvedDependencies;
+  const known = new Set((Array.isArray(deps) ? deps : []).map((d: any) => `${d?.uri} ${d?.digest?.sha256}`));
+  for (const line of new TextDecoder().decode(bytes).split("\n")) {
+    if (!line) continue;
+    const entry = JSON.parse(line);
+    const ok = (entry.decision === "allowed" || entry.decision === "replayed") && entry.sha256;
+    if (ok && entry.status >= 200 && entry.status < 300 && !known.has(`${entry.url} ${entry.sha256}`)) {
+      fail(`${NETWORK}: download ${entry.url} is not a signed resolvedDependency`);
+    }
+  }
 }

@@ -7,6 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from evidence.keys import key_generate, key_path, key_register, key_rotate
 from evidence.models import EvidenceKey
+from ops.audit import audit_system
+
+CMD = "evidence_keys"
 
 
 class Command(BaseCommand):
@@ -33,6 +36,10 @@ class Command(BaseCommand):
             return self.create(path, if_missing)
         if action == "rotate":
             new, old = key_rotate(path)
+            retired = {"retired": old.keyid if old else None, "file": str(path)}
+            audit_system(
+                "evidence_key.rotate", "evidence_key", new.keyid, command=CMD, details=retired
+            )
             if old is not None:
                 self.stdout.write(f"retired {old.keyid}")
             self.stdout.write(
@@ -53,4 +60,11 @@ class Command(BaseCommand):
             self.stdout.write(f"key {row.keyid} already at {path}")
             return
         row = key_register(key_generate(path).public_key())
+        audit_system(
+            "evidence_key.create",
+            "evidence_key",
+            row.keyid,
+            command=CMD,
+            details={"file": str(path)},
+        )
         self.stdout.write(f"created {row.keyid} at {path} (mode 0600); back this file up")

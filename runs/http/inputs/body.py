@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from ...models import Template
+from ...sandbox_templates.selectors import template_exists
 from .fields import (
     ENV_KEY,
     NOT_BLANK_NO_NUL,
@@ -152,11 +152,33 @@ class RunCreateIn(serializers.Serializer):
         "always upload",
     )
 
+    network = serializers.ChoiceField(
+        choices=["none", "allowlist", "replay"],
+        required=False,
+        default="none",
+        help_text='"none" (no network), "allowlist" (the hosts the template allows, through the '
+        'egress proxy), "replay" (the downloads recorded for `replayOf`, and nothing else)',
+    )
+    replayOf = documented(
+        StrictText,
+        text_schema(40),
+        required=False,
+        allow_null=True,
+        max_length=40,
+        source="replay_of",
+        help_text='with network "replay": the run whose recorded downloads are replayed',
+    )
+
+    def validate(self, attrs):
+        mode, original = attrs.get("network", "none"), attrs.get("replay_of")
+        if mode == "replay" and not original:
+            raise serializers.ValidationError({"replayOf": ['is required with network "replay"']})
+        if original and mode != "replay":
+            raise serializers.ValidationError({"replayOf": ['goes only with network "replay"']})
+        return attrs
+
     def validate_template(self, value):
-        if (
-            value not in settings.CROWNEST_TEMPLATES
-            and not Template.objects.filter(pk=value).exists()
-        ):
+        if not template_exists(value):
             raise serializers.ValidationError(
                 f"unknown template {value!r}; GET /api/v1/templates lists them"
             )

@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from ops.audit import audit_token_issued
 from runs.tokens import token_issue
 
 
@@ -19,6 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, username, create_user, name, password, staff, **opts):
         User = get_user_model()
         user = User.objects.filter(username=username).first()
+        created = user is None
         if user is None:
             if not create_user:
                 raise CommandError(f"no user {username!r}; pass --create-user to create it")
@@ -28,4 +30,6 @@ class Command(BaseCommand):
         elif password:
             user.set_password(password)
             user.save(update_fields=["password"])
-        self.stdout.write(token_issue(user=user, name=name))
+        key = token_issue(user=user, name=name)
+        audit_token_issued(key, user=user, created_user=created)
+        self.stdout.write(key)

@@ -15,7 +15,8 @@ __all__ = [
     "sandbox_name",
 ]
 
-BACKENDS = {"docker": "runs.worker.sandbox.docker.DockerSandbox"}
+# The Docker sandbox with its egress folders (egress_docker.py; docker.py is the rest).
+BACKENDS = {"docker": "runs.worker.sandbox.egress_docker.EgressDockerSandbox"}
 
 _instance = None
 

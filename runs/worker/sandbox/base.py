@@ -146,3 +146,7 @@ class Sandbox(Protocol):
 
     def run_ids(self) -> set[str]:
         """Run ids that still have containers or volumes on this engine."""
+
+    def egress_dir(self, run_id: str) -> str:
+        """The host folder mounted read-only at /run/crownest-egress in the run's container,
+        where the egress proxy puts the run's socket and CA bundle (runs/egress)."""

@@ -1,4 +1,4 @@
-"""Template images on the Docker engine, for the builder (runs/worker/template_build.py): a
+"""Images on the Docker engine, for the template builder (runs/sandbox_templates/build.py): a
 base image's filesystem into a directory, and a directory back into an image (`docker import`,
 no registry). Lives under sandbox/, the only part that imports docker."""
 

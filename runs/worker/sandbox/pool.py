@@ -2,7 +2,7 @@
 run limits and started, each with a fresh workspace of its own, waiting for one run's job.
 
 One keeper thread in the worker's main process fills the pool, replaces containers whose image
-is no longer the template's current one, and drains the pool when the worker stops. Runs take a
+is no longer a warm template's current one, and drains the pool when the worker stops. Runs take a
 container by renaming it (docker.py `pool_take`): atomic, so no container serves two runs, and
 every container is used once. The reaper removes pooled containers whose keeper is gone.
 
@@ -17,6 +17,11 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+
+from ops import metrics
 
 from .base import SandboxError
 
@@ -32,8 +37,10 @@ LIMITS_LABEL = "org.crownest.limits"
 
 
 def fingerprint(limits) -> str:
-    """Pooled containers serve runs with exactly the limits (and runtime) they were made with."""
-    return hashlib.sha256(repr(limits).encode()).hexdigest()[:16]
+    """Pooled containers serve runs with exactly the limits (and runtime) they were made with,
+    and with the egress folder (egress_mount.py) only where they were made with one."""
+    egress = f"egress={settings.CROWNEST_EGRESS_ENABLED}"
+    return hashlib.sha256(f"{limits!r} {egress}".encode()).hexdigest()[:16]
 
 
 def pool_list(sandbox, image_id: str | None = None, limits=None) -> list:
@@ -79,7 +86,9 @@ def pool_take(sandbox, spec):
     image_id = sandbox.describe_image(spec.image).digest
     for container in pool_list(sandbox, image_id, spec.limits):
         if container.status == "running" and sandbox.claim(container, spec.run_id):
+            metrics.pool_take(hit=True)
             return container
+    metrics.pool_take(hit=False)
     return None
 
 
@@ -97,8 +106,12 @@ def pool_add(sandbox, image: str, image_id: str, limits, leftovers: set | None =
 
 
 class PoolKeeper:
-    def __init__(self, sandbox, templates: dict, limits, size: int, interval: float = 0.5):
-        self.sandbox, self.templates, self.limits = sandbox, templates, limits
+    """`images()` names the images to keep warm (sandbox_templates.selectors.warm_images: the
+    current version of each template marked warm), asked again on every round, so that a new
+    version replaces the old one's containers within a round of becoming ready."""
+
+    def __init__(self, sandbox, images: Callable[[], list[str]], limits, size: int, interval=0.5):
+        self.sandbox, self.images, self.limits = sandbox, images, limits
         self.size, self.interval = size, interval
         self.stopping = threading.Event()
         self.thread = None
@@ -118,33 +131,41 @@ class PoolKeeper:
         while not self.stopping.is_set():
             try:
                 self.fill_once()
-            except Exception:  # an engine hiccup must not end the keeper
+            except Exception:  # an engine or database hiccup must not end the keeper
                 log.warning("could not fill the sandbox pool", exc_info=True)
             self.stopping.wait(self.interval)
+
+    def wanted(self) -> dict[str, str]:
+        """image id -> the reference to create from, for each image to keep warm."""
+        found = {}
+        for image in self.images():
+            try:
+                found.setdefault(self.sandbox.describe_image(image).digest, image)
+            except SandboxError:
+                continue  # not on this engine (yet)
+        return found
 
     def fill_once(self) -> int:
         """Replace stale containers and add missing ones; returns how many were added."""
         for name in list(self.leftovers):
             self.sandbox.remove_named(name)  # raises while the engine is still away
             self.leftovers.discard(name)
+        wanted = self.wanted()
+        for container in pool_list(self.sandbox):
+            if container.labels.get(OWNER_LABEL) != OWNER:
+                continue
+            stale = container.labels.get(POOL_LABEL) not in wanted
+            if stale or container.status != "running":
+                self.sandbox.remove_named(container.name)
+                metrics.pool_remove("stale")
         added = 0
-        for template in self.templates.values():
-            image = template["image"]
-            try:
-                current = self.sandbox.describe_image(image).digest
-            except SandboxError:
-                continue  # not built yet
-            mine = [c for c in pool_list(self.sandbox) if c.labels.get(OWNER_LABEL) == OWNER]
-            for container in mine:
-                stale = container.labels.get(POOL_LABEL) != current
-                if stale or container.status != "running":
-                    self.sandbox.remove_named(container.name)
-            ready = pool_list(self.sandbox, current, self.limits)
+        for image_id, image in wanted.items():
+            ready = pool_list(self.sandbox, image_id, self.limits)
             ready = [c for c in ready if c.status == "running"]
             for _ in range(self.size - len(ready)):
                 if self.stopping.is_set():
                     break
-                pool_add(self.sandbox, image, current, self.limits, self.leftovers)
+                pool_add(self.sandbox, image, image_id, self.limits, self.leftovers)
                 added += 1
         return added
 
@@ -152,6 +173,7 @@ class PoolKeeper:
         for container in pool_list(self.sandbox):
             if container.labels.get(OWNER_LABEL) == OWNER:
                 self.sandbox.remove_named(container.name)
+                metrics.pool_remove("drain")
 
 
 def orphan_workspaces(sandbox, grace_seconds: float = 120) -> list[str]:

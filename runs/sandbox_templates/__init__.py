@@ -1,0 +1,1 @@
+"""Sandbox templates (docs/templates.md): everything about the images runs start from."""

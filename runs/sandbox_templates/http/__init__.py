@@ -1,0 +1,1 @@
+"""The templates' API and pages."""
