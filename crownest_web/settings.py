@@ -9,6 +9,7 @@ from .env import env_bool, env_int, env_list, env_str, recipe_tag, s3_storages, 
 from .settings_access import *  # noqa: F403 (signing in, passwords, per-user caps)
 from .settings_egress import *  # noqa: F403 (CROWNEST_EGRESS_*: a block of their own, beside)
 from .settings_ops import *  # noqa: F403 (metrics, the audit log, logging)
+from .settings_stream import *  # noqa: F403 (live output: flushes, viewers' window and set-ups)
 from .settings_web import *  # noqa: F403 (the web server: body timeouts, keep-alive, shutdown)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -252,11 +253,6 @@ CROWNEST_HEARTBEAT_SECONDS = float(env_str("CROWNEST_HEARTBEAT_SECONDS", "5"))
 CROWNEST_OUTPUT_LIMIT = env_int("CROWNEST_OUTPUT_LIMIT", 64 * MIB)
 CROWNEST_OUTPUT_LIMIT_FAILS = env_bool("CROWNEST_OUTPUT_LIMIT_FAILS", False)
 CROWNEST_EVENT_CHUNK = env_int("CROWNEST_EVENT_CHUNK", 8192)
-# Output flushes and live viewers' shared window (docs/architecture.md, "Live output").
-CROWNEST_FLUSH_SECONDS = float(env_str("CROWNEST_FLUSH_SECONDS", "0.005"))
-CROWNEST_STREAM_WINDOW_BYTES = env_int("CROWNEST_STREAM_WINDOW_BYTES", 8 * MIB)
-CROWNEST_STREAM_SEND_BYTES = env_int("CROWNEST_STREAM_SEND_BYTES", 256 * 1024)
-CROWNEST_STREAM_SETUPS = env_int("CROWNEST_STREAM_SETUPS", 4)
 CROWNEST_SSE_KEEPALIVE_SECONDS = float(env_str("CROWNEST_SSE_KEEPALIVE_SECONDS", "15"))
 
 CROWNEST_ARTIFACT_MAX_BYTES = env_int("CROWNEST_ARTIFACT_MAX_BYTES", 256 * MIB)
