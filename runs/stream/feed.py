@@ -116,12 +116,15 @@ class Tail:
         self.last = lines[-1][0]
         self.size += sum(len(body) for _, _, body in lines)
         if self.size > self.limit:
+            # Never the lines just read: a viewer that was at the head must get all of them,
+            # or one big read would cut viewers that were keeping up.
             drop = 0
-            while self.size > self.limit and drop < len(self.lines) - 1:
+            while self.size > self.limit and drop < len(self.lines) - len(lines):
                 self.size -= len(self.lines[drop][2])
                 drop += 1
-            self.base = self.lines[drop - 1][0]
-            del self.lines[:drop]
+            if drop:
+                self.base = self.lines[drop - 1][0]
+                del self.lines[:drop]
 
     def _notify(self):
         self.changed.set()
@@ -151,10 +154,13 @@ async def _acquire(run_id: str) -> Tail:
     key = (id(asyncio.get_running_loop()), run_id)
     tail = _tails.get(key)
     if tail is None:
-        start, terminal_seq = await last_seq(run_id)
+        last, terminal_seq = await last_seq(run_id)
         tail = _tails.get(key)  # another viewer may have made it meanwhile
         if tail is None:
-            tail = _tails[key] = Tail(run_id, start, terminal_seq)
+            # The window starts with the run's last BATCH events, so viewers that open from
+            # afterSeq=0 (a crowd arriving as a run starts) are served from it, not each from
+            # the database (measured: a thousand replays queued on the pool).
+            tail = _tails[key] = Tail(run_id, max(0, last - BATCH), terminal_seq)
             tail.start()
     tail.viewers += 1
     return tail
@@ -192,8 +198,8 @@ async def follow(run_id: str, after: int):
                 if live:
                     raise SlowViewer(after)
                 lines = (await read(run_id, after)).lines  # a replay: catch up from the database
-            else:
-                live = True
+            elif lines:
+                live = True  # served from the window (having been, it must keep up)
             if lines:
                 lines = bounded(lines, limit)
                 yield lines
