@@ -176,6 +176,20 @@ def flood(api, image, n, viewers):
     )
 
 
+def settle(fleet, quiet=0.25, most=30.0) -> float:
+    """Wait until the web processes are done with the viewers' connections (using less than
+    `quiet` of a core over a second): the run then starts on a tier that only streams."""
+    t0 = time.monotonic()
+    before = fleet.cpu_seconds()
+    while time.monotonic() - t0 < most:
+        time.sleep(1)
+        now = fleet.cpu_seconds()
+        if now - before < quiet:
+            break
+        before = now
+    return time.monotonic() - t0
+
+
 def thousand(api, viewers, processes, command=""):
     print(f"\n(c) {viewers} viewers (half SSE, half websocket) over {processes} web processes")
     with Fleet(processes, command) as fleet:
@@ -191,9 +205,10 @@ def thousand(api, viewers, processes, command=""):
                     peak_rss[i], peak_db[i] = max(peak_rss[i], rss[i]), max(peak_db[i], db[i])
 
         def on_ready():
-            ready["cpu"] = fleet.cpu_seconds()
             ready["rss"], ready["db"] = fleet.rss_mib(), fleet.db_connections()
             ready["load"] = load()
+            ready["settled"] = settle(fleet)
+            ready["cpu"] = fleet.cpu_seconds()
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -205,7 +220,7 @@ def thousand(api, viewers, processes, command=""):
         stop.set()
         sampler.join()
         connecting, streaming = ready["cpu"] - cpu, fleet.cpu_seconds() - ready["cpu"]
-    print(f"  [{ready['load']}]")
+    print(f"  [{ready['load']}]  (the run started {ready['settled']:.1f} s after all connected)")
     lat = [x for r in results for x in r["latencies"]]
     errors = [r["error"] or r["cut"] for r in results if r["error"] or r["cut"]]
     whole = sum(complete(r, TICKS) for r in results)
@@ -217,7 +232,7 @@ def thousand(api, viewers, processes, command=""):
     clients = sum(r["client_cpu"] for r in results)
     sent = sum(r["last_seq"] for r in results)  # events delivered, all viewers together
     print(
-        f"  web processes' CPU: {connecting:.1f} s while the viewers connected, {streaming:.1f} s "
+        f"  web processes' CPU: {connecting:.1f} s for the viewers' connections, {streaming:.1f} s "
         f"for the run's {sent} deliveries ({streaming / sent * 1e6:.0f} us each); the viewers' "
         f"2 client processes {clients:.1f} s"
     )
