@@ -188,6 +188,7 @@ SPECTACULAR_SETTINGS = {
         "HealthStatus": ["ok", "unavailable"],
         "UploadMethod": ["direct", "staged", "reused"],
         "ArchivePhase": ["upload", "verify", "extract"],
+        "TransferMode": "runs.models.Transfer.Mode",
         "Verdict": "evidence.models.Review.Verdict",
         "NetworkMode": ["none", "allowlist", "replay"],
     },
