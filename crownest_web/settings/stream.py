@@ -1,8 +1,7 @@
-"""Part of settings.py (imported there whole): live output, from the worker's flushes to the web
-processes' viewers (docs/architecture.md, "Live output"). Read from the environment like every
-setting (docs/operations.md, "Limits")."""
+"""Live output, from the worker's flushes to the web processes' viewers (docs/architecture.md,
+"Live output"; docs/operations.md, "Limits")."""
 
-from .env import env_int, env_str
+from ..env import env_int, env_str
 
 # The least gap between two flushes of a run's output: output read after a quiet spell is
 # written at once, a flood in batches of what arrived during the previous commit and this gap.
