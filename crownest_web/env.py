@@ -1,4 +1,4 @@
-"""Reading settings from the environment (used by settings.py alone)."""
+"""Reading settings from the environment (used by the settings package alone)."""
 
 import hashlib
 import os

@@ -1,5 +1,5 @@
 """Sign-in throttling with django-axes: the lockout check, the sign-in page that states the rule,
-and the page a locked-out sign-in gets (settings_access.py has the settings)."""
+and the page a locked-out sign-in gets (crownest_web/settings/access.py has the settings)."""
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings

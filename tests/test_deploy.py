@@ -1,4 +1,4 @@
-"""docs/deploy.md's one-host part, followed: the three systemd units' own commands (ExecStartPre,
+"""docs/deploy.md's one-host part, followed: the four systemd units' own commands (ExecStartPre,
 then ExecStart) with deploy/crownest.env.example as their environment, only the database, Redis,
 paths, port and names replaced by the test's. A run goes through them end to end."""
 
@@ -81,7 +81,8 @@ def deployed(transactional_db, tmp_path, settings):
     env.pop("DOCKER_HOST")  # the machine's engine
     procs = []
     with contextlib.ExitStack() as stack:
-        for unit in ("crownest-web.service", "crownest-worker.service", "crownest-beat.service"):
+        units = ("crownest-web.service", "crownest-egress.service", "crownest-worker.service")
+        for unit in (*units, "crownest-beat.service"):
             commands = unit_commands(unit)
             for pre in commands["ExecStartPre"]:
                 done = subprocess.run(

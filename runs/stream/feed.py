@@ -2,10 +2,14 @@
 
 The database is the log; the channel layer only wakes readers up. Per process and run, one
 Tail reads new events once per wake-up (and at least every POLL_SECONDS) into a bounded window
-that every viewer of that run in this process is served from, so 50 viewers cost one query per
-batch, not 50. A viewer behind the window (a replay) reads the database itself until it
-catches up. A lost, late or reordered wake-up, or a Redis restart, can delay events but never
-lose, repeat or reorder them: everything is read by seq from the database."""
+(CROWNEST_STREAM_WINDOW_BYTES) that every viewer of that run in this process is served from, so
+a thousand viewers cost one query per batch, not a thousand. A viewer behind the window (a
+replay) reads the database itself until it catches up. A live viewer that falls out of the
+window (it takes events slower than the run writes them) is cut off with SlowViewer and resumes
+from its last seq like any reconnecting client: the Tail never waits for a viewer, and a viewer
+holds at most one send's worth (CROWNEST_STREAM_SEND_BYTES) of its own. A lost, late or
+reordered wake-up, or a Redis restart, can delay events but never lose, repeat or reorder them:
+everything is read by seq from the database."""
 
 import asyncio
 import functools
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from ..dbretry import db_retry
 from ..models import Run, RunEvent
@@ -23,7 +28,14 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 POLL_SECONDS = 2.0
-WINDOW_BYTES = 8 * 1024 * 1024
+
+
+class SlowViewer(Exception):
+    """A live viewer fell out of the shared window; `after` is the last seq it was given."""
+
+    def __init__(self, after: int):
+        super().__init__(f"the viewer fell behind the live window after seq {after}")
+        self.after = after
 
 
 @dataclass
@@ -33,32 +45,43 @@ class Batch:
 
 
 def read_batch(run_id: str, after: int) -> Batch:
-    terminal_seq = Run.objects.filter(pk=run_id).values_list("terminal_seq", flat=True).first()
+    """One query: the terminal event is always the run's last (events.append refuses anything
+    after it), so a batch that holds it says where the log ends."""
     events = RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")[:BATCH]
-    return Batch([(e.seq, e.type, event_json(e)) for e in events], terminal_seq)
+    lines = [(e.seq, e.type, event_json(e)) for e in events]
+    return Batch(lines, next((seq for seq, kind, _ in lines if kind == "terminal"), None))
 
 
-def current_seq(run_id: str) -> int:
-    return Run.objects.filter(pk=run_id).values_list("last_seq", flat=True).first() or 0
+def current_seq(run_id: str) -> tuple[int, int | None]:
+    """(last seq, terminal seq or None) of the run now."""
+    row = Run.objects.filter(pk=run_id).values_list("last_seq", "terminal_seq").first()
+    return row or (0, None)
 
 
 # These run on the shared thread pool, whose threads keep their database connection from one
 # request to the next (Django closes connections at a request's end, in the request's thread):
 # after a database restart that connection is dead, and db_retry replaces it.
-read = sync_to_async(functools.partial(db_retry, read_batch), thread_sensitive=False)
-last_seq = sync_to_async(functools.partial(db_retry, current_seq), thread_sensitive=False)
+def in_pool(fn):
+    """fn on the shared pool, a dead connection replaced: what followers and stream set-ups
+    read through, so a thousand of them use the pool's few connections."""
+    return sync_to_async(functools.partial(db_retry, fn), thread_sensitive=False)
+
+
+read = in_pool(read_batch)
+last_seq = in_pool(current_seq)
 
 
 class Tail:
     """The newest events of one run, shared by this process's viewers of it."""
 
-    def __init__(self, run_id: str, start: int):
+    def __init__(self, run_id: str, start: int, terminal_seq: int | None = None):
         self.run_id = run_id
         self.base = start  # the window holds seqs base+1 .. last
         self.last = start
         self.lines: list[tuple[int, str, str]] = []
         self.size = 0
-        self.terminal_seq = None
+        self.limit = settings.CROWNEST_STREAM_WINDOW_BYTES
+        self.terminal_seq = terminal_seq
         self.viewers = 0
         self.changed = asyncio.Event()
         self.waker = ChannelWaker(run_id)
@@ -72,28 +95,36 @@ class Tail:
         try:
             while True:
                 batch = await read(self.run_id, self.last)
-                self.terminal_seq = batch.terminal_seq
+                if batch.terminal_seq is not None:
+                    self.terminal_seq = batch.terminal_seq
                 if batch.lines:
                     self._add(batch.lines)
+                # Viewers wait without a timer of their own: this wakes them at least every
+                # POLL_SECONDS (their keepalives) and after every read.
+                self._notify()
                 if len(batch.lines) == BATCH:
                     continue
-                if self.terminal_seq is not None and self.last >= self.terminal_seq:
-                    self._notify()
+                if self.done:
                     return  # complete: the window stays for replays while viewers remain
-                self._notify()
                 await self.waker.wait(POLL_SECONDS)
         finally:
+            self._notify()  # a viewer waiting on a Tail that stopped must look at it
             await self.waker.stop()
 
     def _add(self, lines):
         self.lines.extend(lines)
         self.last = lines[-1][0]
         self.size += sum(len(body) for _, _, body in lines)
-        while self.size > WINDOW_BYTES and len(self.lines) > 1:
-            seq, _, body = self.lines.pop(0)
-            self.size -= len(body)
-            self.base = seq
-        self._notify()
+        if self.size > self.limit:
+            # Never the lines just read: a viewer that was at the head must get all of them,
+            # or one big read would cut viewers that were keeping up.
+            drop = 0
+            while self.size > self.limit and drop < len(self.lines) - len(lines):
+                self.size -= len(self.lines[drop][2])
+                drop += 1
+            if drop:
+                self.base = self.lines[drop - 1][0]
+                del self.lines[:drop]
 
     def _notify(self):
         self.changed.set()
@@ -103,19 +134,17 @@ class Tail:
         """Window lines after seq, or None when seq is older than the window."""
         if seq < self.base:
             return None
-        return self.lines[seq - self.base :][:BATCH]
+        start = seq - self.base
+        return self.lines[start : start + BATCH]
 
     @property
     def done(self) -> bool:
         return self.terminal_seq is not None and self.last >= self.terminal_seq
 
-    async def wait_beyond(self, seq: int, timeout: float) -> None:
+    async def wait_beyond(self, seq: int) -> None:
         if self.last > seq or self.task.done():
             return
-        try:
-            await asyncio.wait_for(self.changed.wait(), timeout)
-        except TimeoutError:
-            pass
+        await self.changed.wait()
 
 
 _tails: dict[tuple[int, str], Tail] = {}
@@ -125,10 +154,13 @@ async def _acquire(run_id: str) -> Tail:
     key = (id(asyncio.get_running_loop()), run_id)
     tail = _tails.get(key)
     if tail is None:
-        start = await last_seq(run_id)
+        last, terminal_seq = await last_seq(run_id)
         tail = _tails.get(key)  # another viewer may have made it meanwhile
         if tail is None:
-            tail = _tails[key] = Tail(run_id, start)
+            # The window starts with the run's last BATCH events, so viewers that open from
+            # afterSeq=0 (a crowd arriving as a run starts) are served from it, not each from
+            # the database (measured: a thousand replays queued on the pool).
+            tail = _tails[key] = Tail(run_id, max(0, last - BATCH), terminal_seq)
             tail.start()
     tail.viewers += 1
     return tail
@@ -141,16 +173,35 @@ def _release(tail: Tail) -> None:
         tail.task.cancel()
 
 
+def bounded(lines: list, limit: int) -> list:
+    """The first lines up to `limit` bytes of JSON (at least one): what one viewer holds."""
+    size = 0
+    for i, (_seq, _kind, body) in enumerate(lines):
+        size += len(body)
+        if size >= limit:
+            return lines[: i + 1]
+    return lines
+
+
 async def follow(run_id: str, after: int):
     """Yield lists of (seq, type, json) after `after`, in order, until the terminal event has
-    been yielded; an empty list each time it goes idle (callers send keepalives then)."""
+    been yielded; an empty list each time it goes idle (callers send keepalives then).
+    Raises SlowViewer when the caller, once live, took its events too slowly to stay in the
+    window (it was given everything up to `.after`)."""
     tail = await _acquire(run_id)
+    limit = settings.CROWNEST_STREAM_SEND_BYTES
+    live = False
     try:
         while True:
             lines = tail.after(after)
-            if lines is None:  # behind the window: replay from the database
-                lines = (await read(run_id, after)).lines
+            if lines is None:
+                if live:
+                    raise SlowViewer(after)
+                lines = (await read(run_id, after)).lines  # a replay: catch up from the database
+            elif lines:
+                live = True  # served from the window (having been, it must keep up)
             if lines:
+                lines = bounded(lines, limit)
                 yield lines
                 after = lines[-1][0]
                 continue
@@ -159,7 +210,7 @@ async def follow(run_id: str, after: int):
             if tail.task.done() and not tail.done:
                 raise RuntimeError(f"following {run_id} stopped") from tail.task.exception()
             yield []
-            await tail.wait_beyond(after, POLL_SECONDS)
+            await tail.wait_beyond(after)
     finally:
         _release(tail)
 

@@ -31,11 +31,14 @@ def cancel_requested(run_id: str) -> bool:
 
 
 class CommandLoop:
-    """Runs one command to its end. Output is read on a thread into a queue; this loop drains it
-    every 50 ms and, between reads, looks for a cancel (twice a second), writes heartbeats and
-    stops the command at its timeout (SIGTERM, then SIGKILL after the grace period)."""
+    """Runs one command to its end. Output is read on a thread into a queue; this loop takes
+    everything queued, flushes it when the pump says so (at once after a quiet spell, in
+    batches during a flood: runs/worker/output.py) and, between reads, looks for a cancel
+    (twice a second), writes heartbeats and stops the command at its timeout (SIGTERM, then
+    SIGKILL after the grace period)."""
 
     CANCEL_CHECK_SECONDS = 0.5
+    IDLE_SECONDS = 0.05  # the longest wait for output when nothing is pending
 
     def __init__(self, sandbox, spec, run: Run):
         self.sandbox, self.spec, self.run = sandbox, spec, run
@@ -70,9 +73,9 @@ class CommandLoop:
         started = time.monotonic()
         deadline = started + self.run.timeout_seconds
         next_check = next_beat = started
-        while (item := self._next_frame()) is not None:
-            if item:
-                self._feed(item)
+        ended = False
+        while not ended:
+            ended = self._take(self.pump.wait_seconds(self.IDLE_SECONDS))
             if self.pump.due():
                 self.pump.flush()
             now = time.monotonic()
@@ -90,11 +93,19 @@ class CommandLoop:
             if now >= deadline and not self.stopped_for:
                 self._timeout(execution)
 
-    def _next_frame(self):
+    def _take(self, timeout: float) -> bool:
+        """Feed the pump everything queued (waiting up to `timeout` for the first frame), so
+        that what arrived during a flush goes out in the next one. True at the end of output."""
         try:
-            return self.frames.get(timeout=0.05)
+            item = self.frames.get(timeout=timeout)
+            while item is not None:
+                self._feed(item)
+                if self.pump.full:
+                    return False
+                item = self.frames.get_nowait()
+            return True
         except queue.Empty:
-            return ""
+            return False
 
     def _feed(self, item) -> None:
         self.pump.feed(*item)

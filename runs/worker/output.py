@@ -1,4 +1,4 @@
-"""Turns the sandbox's multiplexed output into stdout/stderr events, in batches."""
+"""Turns the sandbox's multiplexed output into stdout/stderr events, in adaptive batches."""
 
 import codecs
 import time
@@ -24,11 +24,20 @@ def split_text(text: str, limit: int) -> list[str]:
     return pieces
 
 
+# A batch is written at once past this many characters, whatever the gap: memory stays bounded
+# and one transaction never grows past a few hundred kilobytes.
+MAX_PENDING_CHARS = 256 * 1024
+
+
 class OutputPump:
     """Collects output between flushes; one flush is one transaction for many lines.
 
-    Consecutive writes to the same stream are merged, so the relative order of stdout and
-    stderr is kept while a chatty command costs one commit per flush interval, not per line."""
+    Adaptive: output is flushed as soon as it is read when the previous flush ended at least
+    CROWNEST_FLUSH_SECONDS ago (a few ms), so a command that prints slowly reaches viewers at
+    once. When it floods, what arrives while a flush is in flight, or within that gap after it,
+    waits for the next one, so the batches grow with the rate and the commits per second stay
+    bounded. Consecutive writes to the same stream are merged, so the relative order of stdout
+    and stderr is kept."""
 
     def __init__(self, run_id: str):
         self.run_id = run_id
@@ -41,7 +50,7 @@ class OutputPump:
         self.total_bytes = 0
         self.limit = settings.CROWNEST_OUTPUT_LIMIT
         self.capped = False
-        self.last_flush = time.monotonic()
+        self.last_flush = float("-inf")  # the first output goes out at once
 
     def feed(self, stream: str, data: bytes) -> None:
         if self.capped:
@@ -79,11 +88,21 @@ class OutputPump:
             if tail:
                 self.pending.append([stream, tail])
 
-    def due(self) -> bool:
+    @property
+    def full(self) -> bool:
+        return self.pending_chars >= MAX_PENDING_CHARS
+
+    def wait_seconds(self, idle: float) -> float:
+        """How long the loop may wait for more output before this pump is due (`idle` when
+        nothing is pending)."""
         if not self.pending:
-            return False
-        elapsed = time.monotonic() - self.last_flush
-        return elapsed >= settings.CROWNEST_FLUSH_SECONDS or self.pending_chars >= 256 * 1024
+            return idle
+        if self.full:
+            return 0.0
+        return max(0.0, self.last_flush + settings.CROWNEST_FLUSH_SECONDS - time.monotonic())
+
+    def due(self) -> bool:
+        return bool(self.pending) and self.wait_seconds(0.0) == 0.0
 
     def flush(self, final: bool = False) -> None:
         if final and not self.capped:
@@ -96,6 +115,7 @@ class OutputPump:
             for piece in split_text(payload, settings.CROWNEST_EVENT_CHUNK):
                 items.append((stream, {"text": piece}))
         self.pending, self.pending_chars = [], 0
-        self.last_flush = time.monotonic()
         # One token per batch, kept across retries: a batch that did commit is not written twice.
         db_retry(events.append, self.run_id, items, token=uuid.uuid4().hex)
+        # The gap counts from the end of the commit: output read meanwhile is the next batch.
+        self.last_flush = time.monotonic()

@@ -69,6 +69,7 @@
           idx = this.push({ stream, ts, text: "", start });
         }
         this.lines[idx].text += part;
+        this.lines[idx].lc = undefined;  // its search text is made again when asked
         if (part.indexOf("\x1b") !== -1) render(part, document.createDocumentFragment(), this.sgr[stream]);
         if (last) this.open[stream] = idx;
         else {
@@ -254,13 +255,22 @@
       return line.kind !== "endgroup";
     }
 
+    // A line's visible text in lower case, made once: a search of 100,000 lines would otherwise
+    // strip and lower-case each of them on every Enter (measured: long tasks past 150 ms).
+    searchText(line) {
+      if (line.lc === undefined) {
+        line.lc = (line.text.indexOf("\x1b") === -1 ? line.text : strip(line.text)).toLowerCase();
+      }
+      return line.lc;
+    }
+
     // Next line after `from` whose visible text holds `query` (case-insensitive), wrapping.
     find(query, from) {
       const q = query.toLowerCase();
       const total = this.lines.length;
       for (let k = 1; k <= total; k++) {
         const line = this.lines[(from + k - 1) % total];
-        if (this.searchable(line) && strip(line.text).toLowerCase().includes(q)) return line.n;
+        if (this.searchable(line) && this.searchText(line).includes(q)) return line.n;
       }
       return null;
     }
@@ -268,7 +278,7 @@
     count(query) {
       const q = query.toLowerCase();
       let c = 0;
-      for (const line of this.lines) if (this.searchable(line) && strip(line.text).toLowerCase().includes(q)) c++;
+      for (const line of this.lines) if (this.searchable(line) && this.searchText(line).includes(q)) c++;
       return c;
     }
   }

@@ -10,6 +10,7 @@
   const runId = root.dataset.runId;
   const $ = (id) => document.getElementById(id);
   const view = new window.CrowNestLogView($("log"));
+  window.CrowNestRunLog = view;  // for scripts that measure the page (bench/stream_page.py)
   const progress = new window.CrowNestArchiveProgress($("archive-progress"));
   let lastSeq = 0;
   let ended = false;

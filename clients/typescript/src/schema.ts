@@ -812,8 +812,6 @@ export interface components {
             elapsedSeconds: number;
         };
         /** @enum {string} */
-        Mode215Enum: "chunked" | "presigned";
-        /** @enum {string} */
         NetworkMode: "none" | "allowlist" | "replay";
         NetworkPage: {
             count: number;
@@ -1244,7 +1242,7 @@ export interface components {
             expiresAt: string;
             id: string;
             /** @description `chunked`: PUT chunks to uploadUrl; `presigned`: PUT parts to their urls */
-            mode: components["schemas"]["Mode215Enum"];
+            mode: components["schemas"]["TransferMode"];
             /** @description presigned only: GET .../parts?from=N for the next page; null when none */
             nextFrom?: number | null;
             /** @description presigned only */
@@ -1270,8 +1268,10 @@ export interface components {
         };
         TransferCreate: {
             /** @description `chunked` to send the chunks through this server even when object storage could take them directly (a client that cannot reach the bucket); `presigned` (the default wish) is granted only with object storage */
-            mode?: components["schemas"]["Mode215Enum"];
+            mode?: components["schemas"]["TransferMode"];
         };
+        /** @enum {string} */
+        TransferMode: "chunked" | "presigned";
         TransferParts: {
             /** Format: date-time */
             expiresAt: string;

@@ -1,22 +1,18 @@
-"""The egress settings (docs/operations.md, "Network egress"), read into settings.py: every
-knob an environment variable with a safe default, like the rest of the settings."""
+"""The egress proxy (docs/operations.md, "Network egress")."""
 
 from pathlib import Path
 
-from .env import env_bool, env_int, env_list, env_str
-
-_BASE = Path(__file__).resolve().parent.parent
-_VAR = Path(env_str("CROWNEST_VAR_DIR", _BASE / "var"))
-MIB = 1024 * 1024
+from ..env import env_bool, env_int, env_list, env_str
+from .paths import BASE_DIR, MIB, VAR_DIR
 
 # Runs may ask for the network ("allowlist", "replay") only where this is on: each worker host
 # then runs an egress proxy (`manage.py egress_proxy`; `make up` turns it on and starts one).
 CROWNEST_EGRESS_ENABLED = env_bool("CROWNEST_EGRESS_ENABLED", False)
 # The proxy's state: control socket, per-run folders (policy, log, bodies), sandbox sockets, CA.
-CROWNEST_EGRESS_DIR = Path(env_str("CROWNEST_EGRESS_DIR", _VAR / "egress"))
+CROWNEST_EGRESS_DIR = Path(env_str("CROWNEST_EGRESS_DIR", VAR_DIR / "egress"))
 CROWNEST_EGRESS_CA_DIR = Path(env_str("CROWNEST_EGRESS_CA_DIR", CROWNEST_EGRESS_DIR / "ca"))
 # mitmproxy 11 pins libraries of its own: it runs from a virtualenv of its own (make setup).
-CROWNEST_EGRESS_PYTHON = env_str("CROWNEST_EGRESS_PYTHON", _BASE / ".venv-egress/bin/python")
+CROWNEST_EGRESS_PYTHON = env_str("CROWNEST_EGRESS_PYTHON", BASE_DIR / ".venv-egress/bin/python")
 # Upstream certificates are checked against the system's bundle plus these extra bundles.
 CROWNEST_EGRESS_SYSTEM_CA = env_str(
     "CROWNEST_EGRESS_SYSTEM_CA", "/etc/ssl/certs/ca-certificates.crt"

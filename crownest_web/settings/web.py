@@ -1,8 +1,7 @@
-"""Part of settings.py (imported there whole): the web server (crownest_web/serve.py, uvicorn)
-and the guard that checks every request before its body is read (crownest_web/ingress.py).
-Read from the environment like every setting (docs/operations.md, "Limits")."""
+"""The web server (crownest_web/serve.py, uvicorn) and the guard that checks every request
+before its body is read (crownest_web/ingress.py; docs/operations.md, "Limits")."""
 
-from .env import env_int, env_str
+from ..env import env_int, env_str
 
 # The longest wait for the next piece of a request body; past it: 408 and the connection closes.
 CROWNEST_BODY_TIMEOUT_SECONDS = float(env_str("CROWNEST_BODY_TIMEOUT_SECONDS", "30"))

@@ -1,9 +1,8 @@
-"""Part of settings.py (imported there whole): signing in, passwords, and how much one user may
-hold or try at once. Read from the environment like every setting (docs/operations.md, "Limits")."""
+"""Signing in, passwords, and how much one user may hold or try at once."""
 
 from datetime import timedelta
 
-from .env import env_int, env_str
+from ..env import env_int, env_str
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"

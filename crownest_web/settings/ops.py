@@ -1,12 +1,11 @@
-"""Part of settings.py (imported there whole): worker hosts' names and heartbeats, metrics, the
-audit log and logging (docs/operations.md, "Monitoring" and "Audit"). Read from the environment
-like every setting."""
+"""Worker hosts' names and heartbeats, metrics, the audit log and logging (docs/operations.md,
+"Monitoring" and "Audit")."""
 
 import os
 import socket
 from pathlib import Path
 
-from .env import env_bool, env_int, env_list, env_str
+from ..env import env_bool, env_int, env_list, env_str
 
 # Worker hosts (docs/deploy.md, docs/operations.md): name, heartbeat, lost after, kept sandboxes.
 CROWNEST_WORKER_HOST = env_str("CROWNEST_WORKER_HOST", socket.gethostname())
