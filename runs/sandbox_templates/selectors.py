@@ -15,10 +15,6 @@ def template_get(name: str) -> Template | None:
     return Template.objects.select_related("based_on").filter(pk=name).first()
 
 
-def template_exists(name: str) -> bool:
-    return id_ok(name) and Template.objects.filter(pk=name).exists()
-
-
 def template_all() -> list[Template]:
     return list(Template.objects.select_related("based_on").order_by("name"))
 
