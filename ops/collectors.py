@@ -84,7 +84,7 @@ class DatabaseCollector:
             "crownest_worker_host_slots_in_use",
             "Runs running on a host.",
             ["worker_host"],
-            [(h["name"], h["slotsInUse"]) for h in report],
+            [(h["name"], h["slots_in_use"]) for h in report],
         )
         # A host shut down cleanly (stopped) is not stale: its age is not reported.
         ages = [

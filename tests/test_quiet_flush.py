@@ -1,6 +1,7 @@
 """The flush between transactional tests survives a query that outlives its test (quiet.py)."""
 
 import os
+import re
 import subprocess
 import sys
 from urllib.parse import urlparse
@@ -20,5 +21,6 @@ def test_a_transaction_held_over_teardown_does_not_break_the_flush(tmp_path):
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "1 passed" in summary and "error" not in summary, summary
-    # The guard found the held transaction and ended it: its log names the connection.
-    assert "held-lock idle in transaction" in log.read_text(), log.read_text()
+    # The guard found the held transaction and ended it (between its queries, or in one of its
+    # polls of pg_locks): its log names the connection.
+    assert re.search(r"held-lock (idle in transaction|active) ", log.read_text()), log.read_text()

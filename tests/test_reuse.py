@@ -101,7 +101,10 @@ def created_with_queries(api, data) -> tuple[dict, list[str]]:
         run = create(api, data)
     # The statements without their literal values (ids, digests, timestamps differ).
     literal = re.compile(r"'[^']*'|\"s[0-9]+_x[0-9]+\"|\b\d+\b")
-    return run, [literal.sub("?", q["sql"]) for q in queries.captured_queries]
+    # A token's last use is written at most once a minute, by whichever request comes first.
+    touched = 'UPDATE "runs_apitoken" SET "last_used_at"'
+    sql = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(touched)]
+    return run, [literal.sub("?", q) for q in sql]
 
 
 def test_another_users_archive_is_never_reused_nor_revealed(api, other_api, user, settings):
