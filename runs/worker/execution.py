@@ -101,6 +101,7 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
         image_digest=digest,
         sandbox_id=sandbox_id,
         limits=limits_record(run, limits),
+        worker_seen_at=timezone.now(),  # a slow sandbox start is not a lost worker
     )
     phases.end(P.SANDBOX)
     with egress_opened(run, sandbox):  # a network run's proxy socket, from extraction to exit
