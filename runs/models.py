@@ -6,6 +6,7 @@ from django.db import models
 from .egress.models import NetworkRequest, RunNetwork  # noqa: F401 (models of this app)
 from .ids import new_id
 from .sandbox_templates.models import Template, TemplateVersion  # noqa: F401 (models of this app)
+from .scheduling.models import Quota  # noqa: F401 (models of this app)
 
 
 def run_id():
@@ -110,6 +111,9 @@ class Run(models.Model):
     timeout_seconds = models.PositiveIntegerField()
     keep_sandbox = models.BooleanField(default=False)
     env = models.JSONField(default=dict, blank=True)
+    # What the run asked for and got ({cpus, memoryMiB, diskMiB}, filled from the defaults when
+    # made): the sandbox's limits, and what it takes of its host's capacity.
+    resources = models.JSONField(default=dict, blank=True)
     client = models.CharField(max_length=200, blank=True)
 
     status = models.CharField(
@@ -277,6 +281,11 @@ class WorkerHost(models.Model):
     # Whether this host's egress proxy answered at its last heartbeat ("ok", or why not);
     # empty where egress is off (runs/egress/health.py).
     egress = models.CharField(max_length=300, blank=True)
+    # What the host lends to sandboxes (CROWNEST_HOST_*; 0: not bounded): a run is taken only
+    # where its resources fit beside the runs already running there.
+    cpus = models.FloatField(default=0)
+    memory_mib = models.PositiveIntegerField(default=0)
+    disk_mib = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]

@@ -9,4 +9,5 @@ from .ops import *  # noqa: F403 (metrics, the audit log, logging)
 from .paths import *  # noqa: F403
 from .runs import *  # noqa: F403 (Workspace Runs: sandboxes, archives, limits, workers, storage)
 from .stream import *  # noqa: F403 (live output: flushes, viewers' window and set-ups)
+from .teams import *  # noqa: F403 (quotas, per-run resources, host capacity, the registry)
 from .web import *  # noqa: F403 (the web server: body timeouts, keep-alive, shutdown)

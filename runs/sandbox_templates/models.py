@@ -26,6 +26,10 @@ class Template(models.Model):
     warm = models.BooleanField(
         default=False, help_text="keep started containers of the current version on every host"
     )
+    # The largest resources one run may ask for (null: CROWNEST_RUN_MAX_*).
+    max_cpus = models.FloatField(null=True, blank=True)
+    max_memory_mib = models.PositiveIntegerField(null=True, blank=True)
+    max_disk_mib = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, null=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -59,6 +63,10 @@ class TemplateVersion(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Where the installation's registry holds this version (CROWNEST_REGISTRY): the pushed
+    # reference and the registry's manifest digest; hosts that lack the image pull it from there.
+    registry_ref = models.CharField(max_length=300, blank=True)
+    registry_digest = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["template", "-number"]
