@@ -151,3 +151,11 @@ def teams_of(user):
     if not user.is_staff:
         teams = teams.filter(pk__in=roles)
     return [(team, roles.get(team.pk)) for team in teams]
+
+
+def team_named(slug: str) -> Team | None:
+    return Team.objects.filter(slug=slug).first()
+
+
+def user_named(username: str):
+    return get_user_model().objects.filter(username=username).first()
