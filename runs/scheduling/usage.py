@@ -131,12 +131,17 @@ def usage_of(scope: Scope, *, now: datetime | None = None) -> Usage:
     )
 
 
+def own_scopes(user) -> list[Scope]:
+    """The user and the teams they belong to."""
+    teams = Team.objects.filter(membership__user=user).order_by("slug")
+    return [user_scope(user)] + [team_scope(t) for t in teams]
+
+
 def scopes_visible_to(user) -> list[Scope]:
     """The caller and the teams they belong to; staff see every user with runs or a quota, and
     every team."""
     if not user.is_staff:
-        teams = Team.objects.filter(membership__user=user).order_by("slug")
-        return [user_scope(user)] + [team_scope(t) for t in teams]
+        return own_scopes(user)
     users = get_user_model().objects.filter(
         Q(pk=user.pk) | Q(runs__isnull=False) | Q(crownest_quota__isnull=False)
     )
