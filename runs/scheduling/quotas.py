@@ -108,8 +108,9 @@ def _minutes_refusal(scope: Scope, now: datetime) -> QuotaExceeded | None:
         ("runMinutesPerMonth", usage.month_start(now), usage.next_month(now), "this month"),
         ("runMinutesPerDay", usage.day_start(now), usage.next_day(now), "today"),
     )
+    limits = limits_of(scope)
     for quota, since, resets_at, when in periods:  # the month first: its wait is the longer
-        limit = limit_of(scope, quota)
+        limit = limits[quota]
         if limit is None:
             continue
         used = usage.run_minutes(scope, since=since, now=now)
