@@ -55,7 +55,7 @@ fi
 
 if ! docker info >/dev/null 2>&1; then
   echo "==> starting dockerd"
-  nohup dockerd >var/log/dockerd.log 2>&1 &
+  setsid nohup dockerd >var/log/dockerd.log 2>&1 </dev/null &
   echo $! >var/run/dockerd.pid
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see var/log/dockerd.log"; exit 1; }
