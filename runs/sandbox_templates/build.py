@@ -19,10 +19,12 @@ from django.utils import timezone
 
 from ops import metrics
 
+from ..worker.sandbox import get_sandbox
 from ..worker.sandbox.base import SandboxError
 from ..worker.sandbox.images import image_export, image_import, image_remove
 from . import rootfs
 from .models import TemplateVersion
+from .registry import registry_push
 from .versions import template_mirror
 
 log = logging.getLogger(__name__)
@@ -110,7 +112,8 @@ class Builder:
         names += ["apt"] if self.recipe.get("debianPackages") or not self.base else []
         names += ["pip"] if self.recipe.get("pipPackages") else []
         names += ["npm"] if self.recipe.get("npmPackages") else []
-        return [*names, "finish", "import"]
+        pushed = ["push"] if settings.CROWNEST_REGISTRY else []
+        return [*names, "finish", "import", *pushed]
 
     @property
     def base(self) -> str | None:
@@ -122,10 +125,12 @@ class Builder:
         for step, name in enumerate(steps, 1):
             self.log.phase(name, step, len(steps))
             if name == "import":
-                return (*self.import_image(facts), facts)
-            result = getattr(self, f"phase_{name}")()
-            facts.update(result or {})
-        raise AssertionError("unreachable")
+                imported = self.import_image(facts)
+            elif name == "push":
+                facts.update(self.push(imported[0]))
+            else:
+                facts.update(getattr(self, f"phase_{name}")() or {})
+        return (*imported, facts)
 
     def phase_rootfs(self) -> None:
         if self.base:
@@ -220,6 +225,27 @@ class Builder:
             raise BuildFailed(self._too_big(size))
         return digest, size
 
+    def push(self, digest: str) -> dict:
+        """The new image into the installation's registry, so that every host can run it. A
+        failed push leaves a version this host alone can run: said in the log, not fatal
+        (`manage.py template_registry push` retries)."""
+        version = TemplateVersion(
+            pk=self.version.pk,
+            template_id=self.version.template_id,
+            number=self.version.number,
+            image=f"crownest/tpl-{self.version.template_id}:v{self.version.number}",
+            image_digest=digest,
+        )
+        started = time.monotonic()
+        try:
+            registry_push(sandbox=get_sandbox(), version=version, save=False)
+        except SandboxError as exc:
+            self.log.line(f"push failed, this host alone has the image: {exc}")
+            return {}
+        took = time.monotonic() - started
+        self.log.line(f"pushed {version.registry_ref} as {version.registry_digest} in {took:.1f} s")
+        return {"registry_ref": version.registry_ref, "registry_digest": version.registry_digest}
+
 
 def _stale() -> Q:
     """Builds that no live worker can still be running (past the time limit, with a margin)."""
@@ -283,6 +309,8 @@ def _end(builder: Builder, version, started: float, *, error: str = "", **done) 
             size_bytes=done["size"],
             python=done.get("python", ""),
             node=done.get("node", ""),
+            registry_ref=done.get("registry_ref", ""),
+            registry_digest=done.get("registry_digest", ""),
         )
     TemplateVersion.objects.filter(pk=version.pk, status=V.BUILDING).update(
         finished_at=timezone.now(), **fields

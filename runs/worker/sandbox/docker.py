@@ -1,7 +1,7 @@
 """The Docker sandbox. One container per run: its bootstrap (bootstrap_script.py) takes the job and
 the verified archive on stdin, extracts it as the sandbox user and execs the command. Made ahead by
 pool.py, claimed by renaming; host_collect.py collects artifacts. Only sandbox/ imports docker:
-this module, docker_execution.py and images.py (template builds)."""
+this module, docker_execution.py, images.py (template builds) and transfer.py (the registry)."""
 
 import contextlib
 import json
@@ -24,6 +24,7 @@ from .frames import Extraction
 from .host_collect import collect_from_device, collect_in_container
 from .idmap import IdmapUnavailable
 from .pool import claim_take, pool_take
+from .transfer import ImageTransfer
 
 log = logging.getLogger(__name__)
 # An engine that is away answers with a connection error of requests, not a DockerException.
@@ -47,7 +48,7 @@ def _gone_ok(action, **kwargs) -> None:
         action(**kwargs)
 
 
-class DockerSandbox:
+class DockerSandbox(ImageTransfer):
     def __init__(self):
         self.instance = settings.CROWNEST_INSTANCE
         host = settings.CROWNEST_WORKER_HOST  # hosts sharing a filesystem never see each other's
