@@ -26,25 +26,34 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 
 class PullProgress:
-    """Bytes downloaded over every layer of a pull, from the engine's progress messages."""
+    """A pull's progress over every layer, from the engine's messages: of the layers' compressed
+    bytes, the mean of those downloaded and those extracted (the engine counts both in compressed
+    bytes; extraction is most of a fast pull's time: 733 MB unpacked after a 220 MB download)."""
 
     def __init__(self, report: Callable[[int, int], None]):
-        self.report, self.layers, self.last = report, {}, 0.0
+        self.report, self.last = report, 0.0
+        self.layers: dict[str, list[int]] = {}  # id -> [downloaded, extracted, total]
 
     def __call__(self, message: dict) -> None:
-        detail = message.get("progressDetail") or {}
-        layer = message.get("id")
-        if message.get("status") == "Downloading" and layer and detail.get("total"):
-            self.layers[layer] = (detail.get("current", 0), detail["total"])
-        elif message.get("status") in ("Download complete", "Already exists") and layer:
-            total = self.layers.get(layer, (0, 0))[1]
-            self.layers[layer] = (total, total)
+        detail, layer = message.get("progressDetail") or {}, message.get("id")
+        status = message.get("status", "")
+        if layer and detail.get("total"):
+            row = self.layers.setdefault(layer, [0, 0, detail["total"]])
+            row[2] = detail["total"]
+            if status == "Downloading":
+                row[0] = detail.get("current", 0)
+            elif status == "Extracting":
+                row[0], row[1] = row[2], detail.get("current", 0)
+        elif layer in self.layers and status == "Pull complete":
+            row = self.layers[layer]
+            row[0] = row[1] = row[2]
         if time.monotonic() - self.last >= PROGRESS_EVERY:
             self.last = time.monotonic()
             self.report(*self.totals())
 
     def totals(self) -> tuple[int, int]:
-        return sum(d for d, _ in self.layers.values()), sum(t for _, t in self.layers.values())
+        rows = self.layers.values()
+        return sum((d + x) // 2 for d, x, _ in rows), sum(t for _, _, t in rows)
 
 
 class ImageTransfer:
