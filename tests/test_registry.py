@@ -16,6 +16,7 @@ from django.core.management import call_command
 
 from runs import tasks
 from runs.models import Run
+from runs.sandbox_templates.build import Builder
 from runs.sandbox_templates.models import Template, TemplateVersion
 from runs.sandbox_templates.registry import (
     registry_manifest_digest,
@@ -111,10 +112,10 @@ def tiny_image(made: list, engine_b: str = "") -> str:
 def version_of(name: str, image_id: str, image: str = "", **fields) -> TemplateVersion:
     template, _ = Template.objects.get_or_create(name=name)
     number = template.versions.count() + 1
+    fields.setdefault("status", V.READY)
     return TemplateVersion.objects.create(
         template=template,
         number=number,
-        status=V.READY,
         image=image or f"crownest/tpl-{name}:v{number}",
         image_digest=image_id,
         **fields,
@@ -213,6 +214,21 @@ def test_the_reaper_prunes_retired_versions_that_no_run_needs(user, images):
     assert reap_host(sandbox)["images"] == [pinned]
     assert sandbox.image_id(current) == current
     assert reap_host(sandbox)["images"] == []
+
+
+@pytest.mark.django_db
+def test_a_build_ends_by_pushing_its_image(registry, images, settings, tmp_path):
+    image_id = tiny_image(images)
+    version = version_of("reg-build", "", status=V.BUILDING)
+    settings.CROWNEST_REGISTRY = ""
+    assert "push" not in Builder(version, tmp_path).phases()
+    settings.CROWNEST_REGISTRY = registry
+    builder = Builder(version, tmp_path)
+    assert builder.phases()[-2:] == ["import", "push"]
+    pushed = builder.push(image_id)
+    assert pushed["registry_ref"] == f"{registry}/crownest/tpl-reg-build:v1"
+    assert registry_manifest_digest(pushed["registry_ref"]) == pushed["registry_digest"]
+    assert f"pushed {pushed['registry_ref']} as {pushed['registry_digest']}" in builder.log.text
 
 
 @pytest.mark.django_db
