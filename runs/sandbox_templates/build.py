@@ -24,7 +24,7 @@ from ..worker.sandbox.base import SandboxError
 from ..worker.sandbox.images import image_export, image_import, image_remove
 from . import rootfs
 from .models import TemplateVersion
-from .registry import registry_push
+from .registry import built_push
 from .versions import template_mirror
 
 log = logging.getLogger(__name__)
@@ -226,25 +226,7 @@ class Builder:
         return digest, size
 
     def push(self, digest: str) -> dict:
-        """The new image into the installation's registry, so that every host can run it. A
-        failed push leaves a version this host alone can run: said in the log, not fatal
-        (`manage.py template_registry push` retries)."""
-        version = TemplateVersion(
-            pk=self.version.pk,
-            template_id=self.version.template_id,
-            number=self.version.number,
-            image=f"crownest/tpl-{self.version.template_id}:v{self.version.number}",
-            image_digest=digest,
-        )
-        started = time.monotonic()
-        try:
-            registry_push(sandbox=get_sandbox(), version=version, save=False)
-        except SandboxError as exc:
-            self.log.line(f"push failed, this host alone has the image: {exc}")
-            return {}
-        took = time.monotonic() - started
-        self.log.line(f"pushed {version.registry_ref} as {version.registry_digest} in {took:.1f} s")
-        return {"registry_ref": version.registry_ref, "registry_digest": version.registry_digest}
+        return built_push(get_sandbox(), self.version, digest, self.log.line)
 
 
 def _stale() -> Q:

@@ -65,6 +65,29 @@ def registry_push(
     return digest
 
 
+def built_push(sandbox, building: TemplateVersion, digest: str, say) -> dict:
+    """A build's last phase: its new image into the registry, so that every host can run it;
+    the fields to record with the ready version. A failed push leaves a version this host alone
+    can run: said in the build log (`say`), not fatal (`manage.py template_registry push`)."""
+    number, name = building.number, building.template_id
+    version = TemplateVersion(
+        pk=building.pk,
+        template_id=name,
+        number=number,
+        image_digest=digest,
+        image=f"crownest/tpl-{name}:v{number}",
+    )
+    started = time.monotonic()
+    try:
+        registry_push(sandbox=sandbox, version=version, save=False)
+    except SandboxError as exc:
+        say(f"push failed, this host alone has the image: {exc}")
+        return {}
+    took = time.monotonic() - started
+    say(f"pushed {version.registry_ref} as {version.registry_digest} in {took:.1f} s")
+    return {"registry_ref": version.registry_ref, "registry_digest": version.registry_digest}
+
+
 def registry_manifest_digest(ref: str) -> str:
     """The manifest digest the registry answers for `ref`'s tag; "" when it has none (or asks
     for credentials: then a push, which has them, decides). Plain HTTP for a loopback registry

@@ -12,6 +12,7 @@ from requests.exceptions import RequestException
 
 from .base import SandboxError
 
+# An engine that is away answers with a connection error of requests, not a DockerException.
 ENGINE_ERRORS = (DockerException, RequestException)
 # Progress reports during a pull at most this often (seconds): the run's events stay few.
 PROGRESS_EVERY = 0.5
