@@ -27,7 +27,7 @@ from runs.worker.reaper import reap_host
 from runs.worker.sandbox import get_sandbox
 from runs.worker.sandbox.transfer import split_ref
 
-from .helpers import ROOT, to_queue, worker_process
+from .helpers import ROOT, to_queue, wait_until, worker_process
 
 pytestmark = [pytest.mark.docker, pytest.mark.multihost]
 QUEUE = "crownest-test-registry"
@@ -53,17 +53,21 @@ def engine_b() -> str:
     return script("scripts/second_engine.sh")
 
 
-@pytest.fixture
-def host_b(worker, engine_b, tmp_path):
-    """A worker host on the second engine alone; every run of the test goes to it."""
+def worker_b(engine_b: str, folder, pool: int = 0):
+    """A worker host on the second engine alone; every run sent meanwhile goes to it."""
     env = {
         "DOCKER_HOST": engine_b,
         "CROWNEST_WORKER_HOST": "reg-b",
-        "CROWNEST_SANDBOX_POOL_SIZE": "0",
+        "CROWNEST_SANDBOX_POOL_SIZE": str(pool),
         "CROWNEST_REGISTRY": "",  # a host pulls what the version names, whatever it pushes to
     }
+    return worker_process(QUEUE, folder, env, concurrency=1)
+
+
+@pytest.fixture
+def host_b(worker, engine_b, tmp_path):
     with (
-        worker_process(QUEUE, tmp_path / "b", env, concurrency=1),
+        worker_b(engine_b, tmp_path / "b"),
         mock.patch.object(tasks.execute_run, "delay_on_commit", to_queue(QUEUE)),
     ):
         yield docker.DockerClient(base_url=engine_b)
@@ -184,6 +188,28 @@ def test_an_image_that_is_not_the_pinned_one_is_refused(runs, registry, host_b, 
     assert any("refused" in e["message"] and pinned in e["message"] for e in errors), errors
     assert runs.output(run["id"]) == ""
     assert not has_image(host_b, other)  # what the registry gave is not kept
+
+
+def test_a_host_pulls_a_warm_templates_image_for_its_pool(
+    worker, registry, engine_b, images, tmp_path
+):
+    image_id = labelled_image(images, engine_b)
+    Template.objects.filter(name="python-node").update(warm=False)  # this test's pool only
+    version = version_of("reg-warm", image_id)
+    Template.objects.filter(name="reg-warm").update(warm=True)
+    registry_push(sandbox=get_sandbox(), version=version, registry=registry)
+    client_b = docker.DockerClient(base_url=engine_b)
+    assert not has_image(client_b, image_id)
+    with worker_b(engine_b, tmp_path / "b", pool=1):
+        pooled = {"label": [f"org.crownest.pool={image_id}", "org.crownest.instance"]}
+        wait_until(lambda: client_b.containers.list(filters=pooled), timeout=90)
+        assert has_image(client_b, image_id)
+    # the worker drained its pool when it stopped
+    assert not client_b.containers.list(all=True, filters=pooled)
+    # host A's worker (the suite's) kept it warm too: not any more, so its image can go
+    Template.objects.filter(name="reg-warm").update(warm=False)
+    engine_a = docker.from_env()
+    wait_until(lambda: not engine_a.containers.list(all=True, filters=pooled), timeout=30)
 
 
 @pytest.mark.django_db

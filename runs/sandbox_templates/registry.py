@@ -169,6 +169,31 @@ def version_pull(sandbox, version: TemplateVersion, report=None) -> str:
     return got
 
 
+class WarmPulls:
+    """The warm pool keeper's pulls: the current version of each warm template that this host
+    lacks is pulled ahead of its first run, so the pool fills without waiting for a run to pull
+    it. A failed pull is tried again after RETRY seconds, not on every round of the keeper."""
+
+    RETRY = 60.0
+
+    def __init__(self, sandbox):
+        self.sandbox, self.failed = sandbox, {}  # image id -> monotonic time of the failure
+
+    def __call__(self, images: list[str]) -> None:
+        wanted = TemplateVersion.objects.filter(image_digest__in=images).exclude(registry_digest="")
+        for version in wanted.order_by("-pk"):
+            digest = version.image_digest
+            if time.monotonic() - self.failed.get(digest, -self.RETRY) < self.RETRY:
+                continue
+            try:
+                if not self.sandbox.image_id(digest):
+                    version_pull(self.sandbox, version)
+                    log.info("pulled %s for the warm pool", digest)
+            except SandboxError as exc:
+                self.failed[digest] = time.monotonic()
+                log.error("warm pool: %s", exc)
+
+
 def prunable_versions():
     """Retired versions built by the workers whose image no run waiting or running still needs
     and no version in use shares. Images made under images/ are their build script's to keep."""
