@@ -4,7 +4,9 @@ scripts/second_engine.sh) pulls it by its manifest digest and runs on the same i
 evidence names the registry's digest beside the image id; an image whose id is not the pinned one
 is refused; each host's reaper removes the images of retired versions that no run needs."""
 
+import base64
 import io
+import json
 import subprocess
 import tarfile
 import uuid
@@ -163,6 +165,12 @@ def test_a_host_without_the_image_pulls_it_and_runs_the_same_image(
     assert bundle["template"]["imageDigest"] == image_id
     assert bundle["template"]["registryDigest"] == digest
     assert bundle["template"]["registryRef"] == version.registry_ref
+    envelope = api.get(f"/api/v1/workspace-runs/{run['id']}/evidence/attestation").json()
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    (image,) = [d for d in deps if d.get("uri", "").startswith("docker-image://")]
+    assert "sha256:" + image["digest"]["sha256"] == image_id
+    assert image["annotations"] == {"registryRef": version.registry_ref, "registryDigest": digest}
 
     # the host has it now: the next run pulls nothing
     again = runs.submit({"a.txt": "again"}, command="cat a.txt", template="reg-pull")
