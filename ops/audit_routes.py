@@ -49,6 +49,8 @@ API = {
     ("run-reviews", "POST"): Route("review.create", "run", "run_id"),
     ("run-review", "POST"): Route("review.create", "run", "run_id"),  # the run page's form
     ("password_change", "POST"): Route("auth.password_change", "user"),
+    ("team-detail", "PATCH"): Route("quota.set", "team", "name"),
+    ("user-detail", "PATCH"): Route("quota.set", "user", "username"),
 }
 NOT_ACTIONS = {
     ("transfer", "PUT"),  # one chunk of a transfer: its create and complete are the actions
@@ -119,6 +121,8 @@ def api_facts(request, response, match, notes: Pending) -> list[Fact] | None:
         )
     elif route.action == "run.rerun" and response.status_code < 400:
         details["newRunId"] = response_field(response, "id")
+    elif route.action == "quota.set":  # what the service noted: before and after
+        details = {k: v for k, v in notes.notes.items() if k in ("before", "after")}
     elif route.action == "review.create":
         action, details, outcome = _review(request, response, match, notes)
     return [Fact(action, route.object_type, str(object_id)[:100], details, outcome)]

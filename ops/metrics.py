@@ -197,6 +197,8 @@ def retention_swept(report) -> None:
     retention_freed.labels("artifact").inc(report.artifact_bytes)
     retention_removed.labels("archive").inc(report.archives)
     retention_removed.labels("artifact").inc(report.artifacts)
+    retention_freed.labels("download").inc(report.network_bytes)
+    retention_removed.labels("download").inc(report.network_bodies)
 
 
 REAPER_KINDS = {

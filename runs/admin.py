@@ -1,14 +1,27 @@
 from functools import partial
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.utils import timezone
 from django.utils.html import format_html
 
 from . import services
 from .errors import DomainError
-from .models import ApiToken, Artifact, Membership, Run, RunEvent, Team, Transfer, WorkerHost
+from .models import (
+    ApiToken,
+    Artifact,
+    Membership,
+    Quota,
+    Run,
+    RunEvent,
+    Team,
+    Transfer,
+    WorkerHost,
+)
 from .roles import Action, run_require
 from .sandbox_templates import admin as _template_admins  # noqa: F401 (registers them)
+from .scheduling.models import MAXIMUM_FIELDS, QUOTA_FIELDS
 from .selectors import hosts_report
 from .tasks import reap
 
@@ -18,11 +31,36 @@ class MembershipInline(admin.TabularInline):
     extra = 1
 
 
+class QuotaInline(admin.StackedInline):
+    """A team's or user's own limits; a blank field keeps the setting's default (CROWNEST_QUOTA_*),
+    0 is no limit (docs/operations.md, "Quotas")."""
+
+    model = Quota
+    max_num = 1
+    can_delete = True
+    verbose_name_plural = "quota (blank: the default)"
+    fields = [*QUOTA_FIELDS.values(), *MAXIMUM_FIELDS.values()]
+
+
+class UserQuotaInline(QuotaInline):
+    fields = list(QUOTA_FIELDS.values())  # resource maximums are a team's
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["slug", "name"]
     search_fields = ["slug", "name"]
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, QuotaInline]
+
+
+class UserWithQuotaAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, UserQuotaInline]
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, UserWithQuotaAdmin)
 
 
 @admin.register(Membership)

@@ -110,6 +110,15 @@ class Throttled(DomainError):
         self.retry_after = retry_after
 
 
+class QuotaExceeded(DomainError):
+    """A team's or user's run minutes or stored bytes are used up (runs/scheduling/quotas.py):
+    details name the quota, the scope, what is used, the limit and when it resets."""
+
+    def __init__(self, message: str, details: dict, retry_after: int):
+        super().__init__(message, details)
+        self.retry_after = retry_after
+
+
 class StorageUnavailable(DomainError):
     pass
 

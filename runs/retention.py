@@ -7,6 +7,8 @@ database and are what remains of a run).
   run using it is past the age, none is pinned and none is queued or running. Its runs keep
   their declared size and sha256 (re-runs then await an upload of the same bytes); a `ready`
   run goes back to `awaiting_archive`.
+- A network run's recorded downloads (the bodies a replay serves) go with the same age as its
+  archive (runs/egress/retention.py); its log and digests stay.
 - An artifact's age is counted from its collection; its metadata stays, its download answers
   410 `artifact_expired`.
 
@@ -26,6 +28,7 @@ from django.utils import timezone
 from ops import metrics
 
 from . import lifecycle
+from .egress.retention import sweep_network
 from .models import Artifact, Run
 from .shared_archives import blob_delete
 
@@ -61,6 +64,9 @@ class SweepReport:
     archive_runs: int = 0
     artifacts: int = 0
     artifact_bytes: int = 0
+    network_runs: int = 0  # runs whose recorded downloads expired
+    network_bodies: int = 0  # bodies deleted (a body still shared with a kept run stays)
+    network_bytes: int = 0
     batches: int = 0
 
     def as_dict(self) -> dict:
@@ -169,6 +175,7 @@ def retention_sweep(
     if artifact_days is None:
         artifact_days = settings.CROWNEST_RETENTION_ARTIFACT_DAYS
     sweep_archives(report, archive_days, batch)
+    sweep_network(report, cutoff(archive_days), batch)
     sweep_artifacts(report, artifact_days, batch)
     metrics.retention_swept(report)
     return report

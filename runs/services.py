@@ -25,6 +25,7 @@ from .intake.stores import store_for_default
 from .models import Membership, Run, Team, Transfer
 from .retention import ARCHIVE_EXPIRED, archive_expire
 from .sandbox_templates.selectors import template_version_for_run, version_for_rerun
+from .scheduling import quotas
 from .shared_archives import (
     archive_release_on_commit,
     archive_share,
@@ -84,7 +85,7 @@ def run_create(
     version = template_version or template_version_for_run(template)
     timeout = settings.CROWNEST_DEFAULT_TIMEOUT if timeout_seconds is None else timeout_seconds
     with transaction.atomic():
-        _awaiting_cap(owner_id=owner.pk)
+        quotas.create_check(owner=owner, team=team_obj, archive=archive)
         run = Run.objects.create(
             owner=owner,
             team=team_obj,
@@ -135,23 +136,6 @@ def _active_cap(*, owner_id: int) -> None:
         )
 
 
-def _awaiting_cap(*, owner_id: int) -> None:
-    """CROWNEST_MAX_AWAITING_ARCHIVE, counted under the owner's lock (inside the create's
-    transaction): runs that were created and never sent their archive hold nothing but rows,
-    but nothing else bounds how many a client can make."""
-    _lock_owner(owner_id)
-    limit = settings.CROWNEST_MAX_AWAITING_ARCHIVE
-    waiting = Run.objects.filter(owner_id=owner_id, status=S.AWAITING_ARCHIVE).count()
-    if waiting >= limit:
-        raise Throttled(
-            f"You have {waiting} runs waiting for their archive, the most allowed at once; "
-            "upload their archives, or cancel or delete the ones you no longer need, then "
-            "create this one.",
-            {"awaitingArchive": waiting, "limit": limit},
-            retry_after=settings.CROWNEST_AWAITING_ARCHIVE_RETRY_SECONDS,
-        )
-
-
 def archive_gone(run: Run) -> bool:
     """Whether a run's stored archive is not there (removed by retention, or lost)."""
     return not run.archive_file or not storage().exists(run.archive_file)
@@ -173,6 +157,7 @@ def run_start(*, run: Run) -> Run:
     lifecycle.require(run, S.QUEUED)
     if archive_gone(run):
         raise _archive_expired(run)
+    quotas.minutes_check(owner=run.owner, team=run.team)
     with transaction.atomic():
         _active_cap(owner_id=run.owner_id)
         if not lifecycle.transition(run.id, S.QUEUED):

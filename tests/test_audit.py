@@ -167,6 +167,10 @@ EMPTY_INLINE = {
     "membership_set-INITIAL_FORMS": "0",
     "membership_set-MIN_NUM_FORMS": "0",
     "membership_set-MAX_NUM_FORMS": "1000",
+    "quota-TOTAL_FORMS": "0",
+    "quota-INITIAL_FORMS": "0",
+    "quota-MIN_NUM_FORMS": "0",
+    "quota-MAX_NUM_FORMS": "1",
 }
 
 

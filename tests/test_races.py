@@ -102,7 +102,14 @@ def test_the_awaiting_cap_frees_as_archives_arrive_and_runs_go(user, other_user,
     resp = runs.api.post("/api/v1/workspace-runs", body, format="json")
     err = assert_throttled(resp)
     assert resp.headers["Retry-After"] == "30"
-    assert err["details"] == {"retryAfterSeconds": 30, "awaitingArchive": 2, "limit": 2}
+    assert err["details"] == {
+        "retryAfterSeconds": 30,
+        "awaitingArchive": 2,
+        "limit": 2,
+        "quota": "maxAwaitingArchive",
+        "scope": "user",
+        "name": "alice",
+    }
     assert "2 runs waiting for their archive" in err["message"]
     assert "upload their archives" in err["message"]
     # A re-run is a new run too.

@@ -183,6 +183,8 @@ SPECTACULAR_SETTINGS = {
         "TransferMode": "runs.models.Transfer.Mode",
         "Verdict": "evidence.models.Review.Verdict",
         "NetworkMode": ["none", "allowlist", "replay"],
+        "UsageScope": ["user", "team"],
+        "TeamRole": "runs.models.Membership.Role",
     },
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }

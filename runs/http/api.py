@@ -77,10 +77,12 @@ class RunCollection(APIView):
         # 404: no template of that name, or a replayOf the caller cannot see; 409: the template
         # is not ready (building, failed, retired), egress off, or a replayOf with nothing (left)
         # to replay; 400: network "allowlist" on a template that allows nothing; 429: too many
-        # runs awaiting their archive (CROWNEST_MAX_AWAITING_ARCHIVE).
+        # runs awaiting their archive (maxAwaitingArchive); stored bytes used up.
         responses={
             201: RunOut,
-            **errors("not_found", "archive_too_large", "invalid_state", "throttled"),
+            **errors(
+                "not_found", "archive_too_large", "invalid_state", "throttled", "quota_exceeded"
+            ),
         },
         description="A new run, `awaiting_archive` (or `ready` at once when a stored archive "
         "is reused). A `template` naming no template answers 404 `not_found`, like any "
@@ -156,6 +158,7 @@ class RunArchive(APIView):
                 "archive_digest_mismatch",
                 "archive_size_mismatch",
                 "archive_unsafe",
+                "quota_exceeded",
             ),
         },
         description="The archive's bytes (a .tar.gz), or a multipart form with the file in "
@@ -192,7 +195,10 @@ class RunStart(APIView):
     @extend_schema(
         operation_id="startRun",
         request=None,
-        responses={202: RunOut, **errors("invalid_state", "archive_required", "throttled")},
+        responses={
+            202: RunOut,
+            **errors("invalid_state", "archive_required", "throttled", "quota_exceeded"),
+        },
     )
     def post(self, request, run_id):
         run = services.run_start(run=visible_run(request, run_id, Action.START))

@@ -99,6 +99,13 @@ TABLE: list[ApiError] = [
         (e.Throttled,),
     ),
     ApiError(
+        429,
+        "quota_exceeded",
+        "a team's or user's run minutes or stored bytes are used up (details.quota, .scope, "
+        ".name, .used, .limit, .resetsAt); wait Retry-After seconds or free space",
+        (e.QuotaExceeded,),
+    ),
+    ApiError(
         503,
         "storage_unavailable",
         "archive storage refused; retry the same request",

@@ -40,7 +40,7 @@ def envelope(code: str, message: str, details: dict | None = None) -> dict:
 
 
 def _headers(exc: e.DomainError) -> dict:
-    if isinstance(exc, e.Throttled):
+    if isinstance(exc, e.Throttled | e.QuotaExceeded):
         return {"Retry-After": str(exc.retry_after)}
     return {}
 

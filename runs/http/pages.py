@@ -17,6 +17,7 @@ from ..egress.selectors import network_panel
 from ..ids import iso
 from ..models import Membership, Run, RunEvent
 from . import charts, run_view
+from .usage_panel import usage_panel
 
 PAGE_SIZE = 20
 
@@ -67,6 +68,7 @@ def home(request):
             "filters": request.GET,
             "query": query.urlencode(),
             "chart": charts.durations_svg(ended),
+            **usage_panel(request.user),
         }
     )
     return render(request, "runs/list.html", context)

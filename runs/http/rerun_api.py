@@ -34,11 +34,16 @@ class RunRerun(APIView):
         request=RerunIn,
         # 400: the caller left the original's team; 413: the archive limit shrank since.
         # 409: the original's template version is retired.
-        # 429: too many runs awaiting their archive (CROWNEST_MAX_AWAITING_ARCHIVE).
+        # 429: too many runs awaiting their archive (maxAwaitingArchive), or stored bytes.
         responses={
             201: RunOut,
             **errors(
-                "invalid_request", "not_found", "archive_too_large", "invalid_state", "throttled"
+                "invalid_request",
+                "not_found",
+                "archive_too_large",
+                "invalid_state",
+                "throttled",
+                "quota_exceeded",
             ),
         },
         description=(

@@ -55,7 +55,10 @@ class TransferCollection(APIView):
     @extend_schema(
         operation_id="createTransfer",
         request=TransferCreateIn,
-        responses={201: TransferOut, **errors("invalid_state", "storage_unavailable")},
+        responses={
+            201: TransferOut,
+            **errors("invalid_state", "storage_unavailable", "quota_exceeded"),
+        },
     )
     def post(self, request, run_id):
         run = visible_run(request, run_id, Action.START)  # sending its archive
@@ -125,6 +128,7 @@ class TransferComplete(APIView):
                 "archive_size_mismatch",
                 "archive_unsafe",
                 "storage_unavailable",
+                "quota_exceeded",
             ),
         },
     )

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import api, archive_api, artifact_api, network_api, rerun_api, sse, transfer_api
+from . import (
+    api,
+    archive_api,
+    artifact_api,
+    network_api,
+    rerun_api,
+    sse,
+    team_api,
+    transfer_api,
+)
 
 urlpatterns = [
     path("workspace-runs", api.RunCollection.as_view(), name="run-list"),
@@ -46,6 +55,10 @@ urlpatterns = [
         transfer_api.TransferParts.as_view(),
         name="transfer-parts",
     ),
+    path("teams", team_api.TeamCollection.as_view(), name="teams"),
+    path("teams/<str:name>", team_api.TeamDetail.as_view(), name="team-detail"),
+    path("users/<str:username>", team_api.UserDetail.as_view(), name="user-detail"),
+    path("usage", team_api.UsageList.as_view(), name="usage"),
     path(
         "transfers/<str:transfer_id>/complete",
         transfer_api.TransferComplete.as_view(),

@@ -20,6 +20,7 @@ from ..errors import (
     TransferOffsetMismatch,
 )
 from ..models import Run, Transfer
+from ..scheduling import quotas
 from ..stream.progress import ArchiveProgress
 from . import archives, presigned
 from .stores import StoreError, store_for_default
@@ -70,6 +71,7 @@ def transfer_create(*, run: Run, mode: str | None = None) -> Transfer:
     """A new transfer; `mode` is the client's wish ("chunked" is always granted, "presigned"
     only with object storage), presigned.offered decides."""
     lifecycle.require(run, Run.Status.READY)
+    quotas.archive_check(run=run)
     store = store_for_default()
     mode = presigned.offered(store, mode)
     if mode == Transfer.Mode.PRESIGNED:
@@ -178,6 +180,7 @@ def transfer_complete(*, transfer: Transfer, parts: list[dict] | None = None) ->
     with transaction.atomic():
         locked = _locked(transfer)
         require_open(locked)
+        quotas.archive_check(run=locked.run)  # refused: the transfer stays open, its parts kept
         if locked.mode == Transfer.Mode.PRESIGNED:
             try:
                 presigned.reconcile(store=store, transfer=locked, given=parts)

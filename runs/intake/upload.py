@@ -16,6 +16,7 @@ from .. import lifecycle
 from ..blobs import storage, temp_dir
 from ..errors import ArchiveTooLarge
 from ..models import Run
+from ..scheduling import quotas
 from ..stream.progress import ArchiveProgress
 from . import archives
 from .stores import READ_SIZE, archive_name
@@ -44,6 +45,7 @@ def archive_upload(*, run: Run, chunks, content_length: int | None = None) -> Ru
     """Direct upload: stream the body to a temp file while hashing, verify, check every member,
     then store it and mark the run ready. Any failure leaves the run awaiting_archive."""
     lifecycle.require(run, S.READY)
+    quotas.archive_check(run=run)
     limit = settings.CROWNEST_DIRECT_UPLOAD_LIMIT
     for size in (run.archive_size_bytes, content_length or 0):
         if size > limit:

@@ -1,7 +1,7 @@
 """`crownest`: builds the command tree and runs it. The commands live in cli_oneshot.py
 (`login`, `run-archive`), cli_steps.py (`runs ...`, `artifacts ...`, `evidence get`,
-`templates`) and cli_verify.py (`evidence verify`); what they share (exit codes, the configured
-client, error reporting) in cli_common.py. This module imports them; none imports it."""
+`templates`, `usage`) and cli_verify.py (`evidence verify`); what they share (exit codes, the
+configured client, error reporting) in cli_common.py. This module imports them; none imports it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ evidence_app = typer.Typer(help="Evidence Bundles.", **PLAIN)
 app.command("login")(cli_oneshot.login)
 app.command("run-archive")(cli_oneshot.run_archive_cmd)
 app.command("templates")(cli_steps.templates)
+app.command("usage")(cli_steps.usage)
 
 runs_app.command("create")(cli_steps.runs_create)
 runs_app.command("upload")(cli_steps.runs_upload)

@@ -219,3 +219,36 @@ def evidence_get(
 def templates():
     """List the sandbox templates."""
     emit([t.raw for t in api_call(lambda c: c.list_templates())])
+
+
+USAGE_ROWS = (
+    ("running", "runningRuns", "maxRunning"),
+    ("run minutes today", "runMinutesToday", "runMinutesPerDay"),
+    ("run minutes this month", "runMinutesThisMonth", "runMinutesPerMonth"),
+    ("stored bytes", "storedBytes", "storedBytes"),
+    ("awaiting archive", "awaitingArchive", "maxAwaitingArchive"),
+)
+
+
+def usage_lines(rows: list[dict]) -> list[str]:
+    """The usage as a person reads it: one block per user or team, each measure of its limit."""
+    lines = []
+    for row in rows:
+        lines.append(f"{row['scope']} {row['name']}")
+        for label, used, limit in USAGE_ROWS:
+            cap = row["limits"][limit]
+            value = row["used"][used]
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            lines.append(f"  {label:<24}{shown}" + (f" / {cap}" if cap else ""))
+    return lines
+
+
+def usage(
+    text: bool = typer.Option(False, "--text", help="A table for people instead of JSON"),
+):
+    """Your usage and your teams' against each quota."""
+    rows = api_call(lambda c: c.usage())
+    if text:
+        sys.stdout.write("\n".join(usage_lines(rows)) + "\n")
+    else:
+        emit(rows)

@@ -128,6 +128,15 @@ class Client(TransferCalls):
     def list_templates(self) -> list[Template]:
         return [Template.from_json(t) for t in self._call("GET", "/templates").json()]
 
+    # teams, quotas, usage
+    def list_teams(self) -> list[dict]:
+        """The caller's teams: [{name, role, quotas}] (the limits in force; null: none)."""
+        return self._call("GET", "/teams").json()
+
+    def usage(self) -> list[dict]:
+        """What the caller and each of their teams use against each limit (GET /usage)."""
+        return self._call("GET", "/usage").json()
+
     # archives
     def upload_archive(self, run_id: str, path: str | Path, *, on_progress: Progress = None) -> Run:
         """Direct upload: streams the file (never read whole into memory)."""

@@ -46,6 +46,11 @@ class Throttled(ApiError):
     pass
 
 
+class QuotaExceeded(ApiError):
+    """A user's or team's run minutes or stored bytes are used up: `details` has quota, scope,
+    name, used, limit and resetsAt; `retry_after` the seconds to wait (or free space first)."""
+
+
 class ArchiveRejected(ApiError):
     """The archive itself was refused (size, type, digest, unsafe member)."""
 
@@ -105,6 +110,7 @@ BY_CODE: dict[str, type[ApiError]] = {
     "archive_required": ArchiveRequired,
     "evidence_not_ready": EvidenceNotReady,
     "throttled": Throttled,
+    "quota_exceeded": QuotaExceeded,
     "archive_too_large": ArchiveTooLarge,
     "unsupported_archive": ArchiveRejected,
     "archive_digest_mismatch": ArchiveRejected,

@@ -7,8 +7,8 @@ import {
 } from "./errors.js";
 import { JCS } from "./jcs.js";
 import type {
-  Artifact, CreateRunRequest, EventPage, Evidence, ListRunsQuery, NetworkPage, Run, RunEvent, RunList, Template,
-  TerminalData, Transfer, TransferParts,
+  Artifact, CreateRunRequest, EventPage, Evidence, ListRunsQuery, NetworkPage, Run, RunEvent, RunList, Team, Template,
+  TerminalData, Transfer, TransferParts, Usage,
 } from "./types.js";
 import { uploadPresigned } from "./presigned.js";
 import type { CompletedPart } from "./presigned.js";
@@ -117,6 +117,10 @@ export class Client {
     return this.json("POST", `/workspace-runs/${id}/rerun`, opts.network ? { json: { network: opts.network } } : {});
   }
   listTemplates(): Promise<Template[]> { return this.json("GET", "/templates"); }
+  /** The caller's teams with their role and the quotas in force. */
+  listTeams(): Promise<Team[]> { return this.json("GET", "/teams"); }
+  /** What the caller and each of their teams use against each limit. */
+  usage(): Promise<Usage[]> { return this.json("GET", "/usage"); }
 
   /** Direct upload (up to the direct limit, 32 MiB by default). */
   uploadArchive(id: string, data: Blob): Promise<Run> {

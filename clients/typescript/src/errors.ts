@@ -27,6 +27,9 @@ export class InvalidState extends ApiError {}
 export class ArchiveRequired extends ApiError {}
 export class EvidenceNotReady extends ApiError {}
 export class Throttled extends ApiError {}
+/** Run minutes or stored bytes of a user or team are used up (details: quota, scope, name,
+ * used, limit, resetsAt); wait Retry-After seconds, or free space first. */
+export class QuotaExceeded extends ApiError {}
 /** The archive itself was refused (size, type, digest, unsafe member). */
 export class ArchiveRejected extends ApiError {}
 export class ArchiveTooLarge extends ArchiveRejected {
@@ -54,6 +57,7 @@ const BY_CODE: Record<string, typeof ApiError> = {
   archive_required: ArchiveRequired,
   evidence_not_ready: EvidenceNotReady,
   throttled: Throttled,
+  quota_exceeded: QuotaExceeded,
   archive_too_large: ArchiveTooLarge,
   unsupported_archive: ArchiveRejected,
   archive_digest_mismatch: ArchiveRejected,

@@ -84,6 +84,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The caller's teams with their role and the quotas in force (staff: every team; role null where they are not a member). */
+        get: operations["listTeams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description Staff only. Sets the given quotas of the team (null: back to the default). */
+        patch: operations["updateTeamQuotas"];
+        trace?: never;
+    };
     "/api/v1/templates": {
         parameters: {
             query?: never;
@@ -181,6 +215,40 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description What the caller and each of their teams use against each limit (staff: every user with runs or a quota, and every team). */
+        get: operations["listUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description Staff only. Sets the given quotas of the user (null: back to the default). */
+        patch: operations["updateUserQuotas"];
         trace?: never;
     };
     "/api/v1/workspace-runs": {
@@ -866,6 +934,10 @@ export interface components {
              */
             url: string;
         };
+        PatchedQuotaUpdate: {
+            /** @description only the quotas given change */
+            quotas?: components["schemas"]["QuotasPatch"];
+        };
         /** @description PATCH of a run: only `pinned` (kept by retention) can change. */
         PatchedRunUpdate: {
             /** @description true: retention keeps this run's archive and artifacts */
@@ -888,6 +960,34 @@ export interface components {
             /** @description keep started containers of the current version on every worker host (not a recipe change: builds nothing) */
             warm?: boolean;
         };
+        /** @description The limits in force (a team's or user's own value, else the setting's default). */
+        Quotas: {
+            /** @description runs waiting for their archive at once; null: none */
+            maxAwaitingArchive: number | null;
+            /** @description runs running at once (more wait in queued); null: none */
+            maxRunning: number | null;
+            /** @description run minutes per UTC day; null: none */
+            runMinutesPerDay: number | null;
+            /** @description run minutes per calendar month (UTC); null: none */
+            runMinutesPerMonth: number | null;
+            /** @description bytes of stored archives and artifacts; null: none */
+            storedBytes: number | null;
+        };
+        QuotasPatch: {
+            /** @description runs waiting for their archive at once; null: back to the default; 0: no limit */
+            maxAwaitingArchive?: number | null;
+            /** @description runs running at once (more wait in queued); null: back to the default; 0: no limit */
+            maxRunning?: number | null;
+            /** @description run minutes per UTC day; null: back to the default; 0: no limit */
+            runMinutesPerDay?: number | null;
+            /** @description run minutes per calendar month (UTC); null: back to the default; 0: no limit */
+            runMinutesPerMonth?: number | null;
+            /**
+             * Format: int64
+             * @description bytes of stored archives and artifacts; null: back to the default; 0: no limit
+             */
+            storedBytes?: number | null;
+        };
         Review: {
             /** @description the attestation judged */
             attestationSha256: string | null;
@@ -907,6 +1007,8 @@ export interface components {
             comment?: string;
             verdict: components["schemas"]["Verdict"];
         };
+        /** @enum {string} */
+        RoleEnum: "member" | "lead";
         /** @description The run object (docs/api.md). */
         Run: {
             archive: components["schemas"]["RunArchive"];
@@ -1126,6 +1228,13 @@ export interface components {
             partNumber: number;
             sizeBytes: number;
         };
+        Team: {
+            /** @description the team's slug, as runs name it (`team`) */
+            name: string;
+            quotas: components["schemas"]["Quotas"];
+            /** @description null: staff, not a member */
+            role: components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"];
+        };
         Template: {
             basedOn: string | null;
             debianPackages: string[];
@@ -1290,6 +1399,44 @@ export interface components {
         TransferStatus: "open" | "completed" | "aborted" | "failed" | "expired";
         /** @enum {string} */
         UploadMethod: "direct" | "staged" | "reused";
+        Usage: {
+            limits: components["schemas"]["Quotas"];
+            name: string;
+            resetsAt: components["schemas"]["UsageResets"];
+            scope: components["schemas"]["UsageScope"];
+            used: components["schemas"]["UsageUsed"];
+        };
+        UsageResets: {
+            /**
+             * Format: date-time
+             * @description the next UTC midnight
+             */
+            day: string;
+            /**
+             * Format: date-time
+             * @description the first of next month, UTC
+             */
+            month: string;
+        };
+        /** @enum {string} */
+        UsageScope: "user" | "team";
+        UsageUsed: {
+            awaitingArchive: number;
+            /** Format: double */
+            runMinutesThisMonth: number;
+            /**
+             * Format: double
+             * @description runs started today (UTC)
+             */
+            runMinutesToday: number;
+            runningRuns: number;
+            storedBytes: number;
+        };
+        UserQuotas: {
+            /** @description the username */
+            name: string;
+            quotas: components["schemas"]["Quotas"];
+        };
         /** @enum {string} */
         Verdict: "approve" | "reject";
         WorkerHost: {
@@ -1526,6 +1673,65 @@ export interface operations {
                 };
             };
             401: components["responses"]["NotAuthenticated"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    listTeams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Team"][];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    updateTeamQuotas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedQuotaUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Team"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: components["responses"]["NotFound"];
             429: components["responses"]["Throttled"];
         };
     };
@@ -1871,7 +2077,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            429: components["responses"]["Throttled"];
+            /** @description `quota_exceeded`: a team's or user's run minutes or stored bytes are used up (details.quota, .scope, .name, .used, .limit, .resetsAt); wait Retry-After seconds or free space */
+            429: {
+                headers: {
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `storage_unavailable`: archive storage refused; retry the same request */
             503: {
                 headers: {
@@ -1927,6 +2142,65 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+        };
+    };
+    listUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"][];
+                };
+            };
+            401: components["responses"]["NotAuthenticated"];
+            429: components["responses"]["Throttled"];
+        };
+    };
+    updateUserQuotas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedQuotaUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserQuotas"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["NotAuthenticated"];
+            /** @description `forbidden`: you may see this run but not do this to it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["Throttled"];
         };
     };
     listRuns: {
@@ -2014,7 +2288,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds */
+            /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds; `quota_exceeded`: a team's or user's run minutes or stored bytes are used up (details.quota, .scope, .name, .used, .limit, .resetsAt); wait Retry-After seconds or free space */
             429: {
                 headers: {
                     "Retry-After": number;
@@ -2197,7 +2471,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            429: components["responses"]["Throttled"];
+            /** @description `quota_exceeded`: a team's or user's run minutes or stored bytes are used up (details.quota, .scope, .name, .used, .limit, .resetsAt); wait Retry-After seconds or free space */
+            429: {
+                headers: {
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     listArtifacts: {
@@ -2581,7 +2864,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds */
+            /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds; `quota_exceeded`: a team's or user's run minutes or stored bytes are used up (details.quota, .scope, .name, .used, .limit, .resetsAt); wait Retry-After seconds or free space */
             429: {
                 headers: {
                     "Retry-After": number;
@@ -2694,7 +2977,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds */
+            /** @description `throttled`: too many requests (or bad tokens, active runs, runs awaiting their archive); wait Retry-After seconds; `quota_exceeded`: a team's or user's run minutes or stored bytes are used up (details.quota, .scope, .name, .used, .limit, .resetsAt); wait Retry-After seconds or free space */
             429: {
                 headers: {
                     "Retry-After": number;
@@ -2741,7 +3024,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            429: components["responses"]["Throttled"];
+            /** @description `quota_exceeded`: a team's or user's run minutes or stored bytes are used up (details.quota, .scope, .name, .used, .limit, .resetsAt); wait Retry-After seconds or free space */
+            429: {
+                headers: {
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `storage_unavailable`: archive storage refused; retry the same request */
             503: {
                 headers: {

@@ -60,6 +60,11 @@ export const EVIDENCE_FIELDS = [
 ] as const satisfies readonly (keyof Evidence)[];
 
 export type Template = Schemas["Template"];
+/** A team of the caller's, with their role and the quotas in force (null: no limit). */
+export type Team = Schemas["Team"];
+export type Quotas = Schemas["Quotas"];
+/** One user's or team's usage against each limit (`GET /api/v1/usage`). */
+export type Usage = Schemas["Usage"];
 export type Review = Schemas["Review"];
 export type ReviewRequest = Schemas["ReviewCreate"];
 export type Health = Schemas["Health"];

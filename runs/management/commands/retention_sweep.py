@@ -31,5 +31,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"artifacts: {verb} {report.artifacts} artifact(s), {mib(report.artifact_bytes)}"
         )
+        self.stdout.write(
+            f"downloads: {verb} the recorded downloads of {report.network_runs} run(s): "
+            f"{report.network_bodies} body(ies), {mib(report.network_bytes)}"
+        )
         if dry_run:
             self.stdout.write("dry run: nothing was changed")
