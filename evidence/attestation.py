@@ -44,12 +44,7 @@ def _build_definition(run: Run) -> dict:
         {"name": run.archive_filename or "archive.tar.gz", "digest": {"sha256": run.archive_sha256}}
     ]
     if run.image_digest:
-        dependencies.append(
-            {
-                "uri": f"docker-image://{run.image}",
-                "digest": {"sha256": run.image_digest.removeprefix("sha256:")},
-            }
-        )
+        dependencies.append(_image_dependency(run))
     limits = dict(run.limits or {"timeoutSeconds": run.timeout_seconds})
     return {
         "buildType": BUILD_TYPE,
@@ -65,6 +60,21 @@ def _build_definition(run: Run) -> dict:
         # Every successful download through the egress proxy, by URL and body digest.
         "resolvedDependencies": dependencies + downloads(run.id),
     }
+
+
+def _image_dependency(run: Run) -> dict:
+    image = {
+        "uri": f"docker-image://{run.image}",
+        "digest": {"sha256": run.image_digest.removeprefix("sha256:")},
+    }
+    version = run.template_version
+    if version is not None and version.image_digest == run.image_digest and version.registry_digest:
+        # The registry's manifest digest names the same image as pushed and pulled.
+        image["annotations"] = {
+            "registryRef": version.registry_ref,
+            "registryDigest": version.registry_digest,
+        }
+    return image
 
 
 def _details(bundle: dict) -> dict:

@@ -131,6 +131,14 @@ class TemplateRef(serializers.Serializer):
     name = serializers.CharField()
     image = nullable(serializers.CharField)
     imageDigest = nullable(serializers.CharField)
+    registryRef = nullable(
+        serializers.CharField, required=False, help_text="where the registry holds the image"
+    )
+    registryDigest = nullable(
+        serializers.CharField,
+        required=False,
+        help_text="the registry's manifest digest of the image (not the image id)",
+    )
 
 
 @named("EvidenceArchive")

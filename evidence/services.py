@@ -168,6 +168,7 @@ def bundle_data(run: Run) -> dict:
             "name": run.template,
             "image": run.image or None,
             "imageDigest": run.image_digest or None,
+            **registry_copy(run),
         },
         "timestamps": _timestamps(run),
         "source": _source(run),
@@ -182,6 +183,17 @@ def bundle_data(run: Run) -> dict:
         },
         "limits": run.limits or {"timeoutSeconds": run.timeout_seconds},
         "network": network_evidence(run.id),
+    }
+
+
+def registry_copy(run: Run) -> dict:
+    """Where the installation's registry holds the run's image: its reference and manifest
+    digest, beside the image id the run pinned (the manifest digest is not that id)."""
+    version = run.template_version
+    same = version is not None and version.image_digest == run.image_digest
+    return {
+        "registryRef": (version.registry_ref or None) if same else None,
+        "registryDigest": (version.registry_digest or None) if same else None,
     }
 
 

@@ -89,10 +89,12 @@ class Run(models.Model):
 
     class Phase(models.TextChoices):
         """The keys of `phases` (seconds per phase): one set of names for the run object, the
-        run page and the docs. The first five are known at the terminal event; evidence and
+        run page and the docs. Those up to collect are known at the terminal event; evidence and
         cleanup (the sandbox's removal) follow it."""
 
         QUEUE = "queue"
+        # Only on a host that lacked the template version's image: pulled from the registry.
+        PULL = "pull"
         SANDBOX = "sandbox"
         EXTRACT = "extract"
         COMMAND = "command"

@@ -13,6 +13,8 @@ command -v runsc >/dev/null || need+=(runsc)
 command -v chromium >/dev/null || need+=(chromium)
 # redis-server also runs the test suite's own Redis (tests restart it), so it is always needed.
 command -v redis-server >/dev/null || need+=(redis-server)
+# The installation's registry (Debian's docker-registry 2.8): template images to every host.
+command -v docker-registry >/dev/null || need+=(docker-registry)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -97,6 +99,11 @@ images/python-node/build.sh
 .venv/bin/python manage.py migrate --noinput >/dev/null
 # The templates settings define (python-node) in the Template table, with the image build.sh made.
 .venv/bin/python manage.py seed_templates >/dev/null
+# The installation's registry on a loopback port (scripts/registry.sh; data in var/registry/),
+# holding the python-node image: pushed only when it lacks that tag, its digest recorded on the
+# seeded version. CROWNEST_REGISTRY names another registry (several hosts: docs/deploy.md).
+registry="${CROWNEST_REGISTRY:-$(bash scripts/registry.sh)}"
+.venv/bin/python manage.py template_registry push --registry "$registry"
 # The worker's evidence signing key (var/evidence-key.pem, mode 0600), made once; back it up.
 .venv/bin/python manage.py evidence_keys create --if-missing
 # The egress proxy's CA (var/egress/ca/, key mode 0600), made once; `egress_ca rotate` replaces it.

@@ -11,6 +11,8 @@ PORT="${CROWNEST_PORT:-8000}"
 alive() { [ -f "var/run/$1.pid" ] && kill -0 "$(cat "var/run/$1.pid")" 2>/dev/null; }
 
 export CROWNEST_EGRESS_ENABLED="${CROWNEST_EGRESS_ENABLED:-true}"
+# Template builds push to the registry `make setup` started (CROWNEST_REGISTRY="" turns it off).
+export CROWNEST_REGISTRY="${CROWNEST_REGISTRY-127.0.0.1:5055}"
 .venv/bin/python manage.py collectstatic --noinput >/dev/null
 if [ "$CROWNEST_EGRESS_ENABLED" = "true" ] && ! alive egress; then
   nohup .venv/bin/python manage.py egress_proxy >var/log/egress.log 2>&1 &

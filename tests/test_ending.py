@@ -82,7 +82,8 @@ def test_the_first_read_that_shows_the_end_shows_the_phases(runs, worker):
     assert ended["status"] == "succeeded"
     assert set(ended["phases"]) >= {"queue", "sandbox", "extract", "command", "collect"}
     done = runs.wait(run["id"], until=lambda r: "cleanup" in r["phases"])
-    assert set(done["phases"]) == {p.value for p in Run.Phase}
+    # every phase but `pull`, which only a host that lacked the image has (tests/test_registry.py)
+    assert set(done["phases"]) == {p.value for p in Run.Phase} - {Run.Phase.PULL}
 
 
 @pytest.mark.django_db

@@ -179,7 +179,7 @@ SPECTACULAR_SETTINGS = {
         "TerminalStatus": ["succeeded", "failed", "canceled"],
         "HealthStatus": ["ok", "unavailable"],
         "UploadMethod": ["direct", "staged", "reused"],
-        "ArchivePhase": ["upload", "verify", "extract"],
+        "ArchivePhase": ["upload", "verify", "pull", "extract"],
         "TransferMode": "runs.models.Transfer.Mode",
         "Verdict": "evidence.models.Review.Verdict",
         "NetworkMode": ["none", "allowlist", "replay"],

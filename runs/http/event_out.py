@@ -29,7 +29,10 @@ class StatusData(serializers.Serializer):
 
 @named("ArchiveProgressEventData")
 class ArchiveProgressData(serializers.Serializer):
-    phase = serializers.ChoiceField(choices=["upload", "verify", "extract"])
+    phase = serializers.ChoiceField(
+        choices=["upload", "verify", "pull", "extract"],
+        help_text="pull: the worker host fetches the template version's image from the registry",
+    )
     bytesDone = serializers.IntegerField(min_value=0)
     bytesTotal = serializers.IntegerField(min_value=0)
     filesDone = serializers.IntegerField(min_value=0, required=False)

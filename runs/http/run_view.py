@@ -31,12 +31,12 @@ def _segment(key, label, seconds, since=None):
 
 
 def phase_timeline(run: Run) -> list[dict]:
-    """Queue, sandbox, extract, command, collect (Run.Phase): the worker's measured phases once
-    the run ended, from the run's timestamps while it is under way (the sandbox and the
+    """Queue, pull, sandbox, extract, command, collect (Run.Phase): the worker's measured phases
+    once the run ended, from the run's timestamps while it is under way (pull, sandbox and
     extraction are one segment then: no timestamp lies between them)."""
     p = run.phases or {}
     if P.COMMAND in p:
-        shown = (P.QUEUE, P.SANDBOX, P.EXTRACT, P.COMMAND, P.COLLECT)
+        shown = (P.QUEUE, P.PULL, P.SANDBOX, P.EXTRACT, P.COMMAND, P.COLLECT)
         return [_segment(k, P(k).label.lower(), p[k]) for k in shown if p.get(k) is not None]
     live = not run.is_terminal
     end = run.finished_at

@@ -145,7 +145,7 @@ class TemplateAdmin(admin.ModelAdmin):
 class TemplateVersionAdmin(admin.ModelAdmin):
     list_display = ["template", "number", "status", "image_digest", "size_bytes", "retired_at"]
     list_filter = ["status", "template"]
-    search_fields = ["template__name", "image_digest"]
+    search_fields = ["template__name", "image_digest", "registry_digest"]
     readonly_fields = [f.name for f in TemplateVersion._meta.fields]
     actions = ["retire"]
 

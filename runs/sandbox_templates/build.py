@@ -19,10 +19,12 @@ from django.utils import timezone
 
 from ops import metrics
 
+from ..worker.sandbox import get_sandbox
 from ..worker.sandbox.base import SandboxError
 from ..worker.sandbox.images import image_export, image_import, image_remove
 from . import rootfs
 from .models import TemplateVersion
+from .registry import built_push
 from .versions import template_mirror
 
 log = logging.getLogger(__name__)
@@ -110,7 +112,8 @@ class Builder:
         names += ["apt"] if self.recipe.get("debianPackages") or not self.base else []
         names += ["pip"] if self.recipe.get("pipPackages") else []
         names += ["npm"] if self.recipe.get("npmPackages") else []
-        return [*names, "finish", "import"]
+        pushed = ["push"] if settings.CROWNEST_REGISTRY else []
+        return [*names, "finish", "import", *pushed]
 
     @property
     def base(self) -> str | None:
@@ -122,10 +125,12 @@ class Builder:
         for step, name in enumerate(steps, 1):
             self.log.phase(name, step, len(steps))
             if name == "import":
-                return (*self.import_image(facts), facts)
-            result = getattr(self, f"phase_{name}")()
-            facts.update(result or {})
-        raise AssertionError("unreachable")
+                imported = self.import_image(facts)
+            elif name == "push":
+                facts.update(self.push(imported[0]))
+            else:
+                facts.update(getattr(self, f"phase_{name}")() or {})
+        return (*imported, facts)
 
     def phase_rootfs(self) -> None:
         if self.base:
@@ -220,6 +225,9 @@ class Builder:
             raise BuildFailed(self._too_big(size))
         return digest, size
 
+    def push(self, digest: str) -> dict:
+        return built_push(get_sandbox(), self.version, digest, self.log.line)
+
 
 def _stale() -> Q:
     """Builds that no live worker can still be running (past the time limit, with a margin)."""
@@ -283,6 +291,8 @@ def _end(builder: Builder, version, started: float, *, error: str = "", **done) 
             size_bytes=done["size"],
             python=done.get("python", ""),
             node=done.get("node", ""),
+            registry_ref=done.get("registry_ref", ""),
+            registry_digest=done.get("registry_digest", ""),
         )
     TemplateVersion.objects.filter(pk=version.pk, status=V.BUILDING).update(
         finished_at=timezone.now(), **fields

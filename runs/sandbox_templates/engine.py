@@ -9,22 +9,20 @@ from django.utils import timezone
 
 from ..worker.sandbox.base import ImageInfo, SandboxError
 from .models import Template, TemplateVersion
+from .registry import version_pull
 from .versions import next_number, template_mirror
 
 log = logging.getLogger(__name__)
 
 
-def version_image(sandbox, version: TemplateVersion) -> tuple[str, ImageInfo]:
-    """The image a run on `version` uses: exactly the pinned digest. A version built outside the
-    workers (images/) has none until a worker first sees its image; it is recorded then."""
+def version_image(sandbox, version: TemplateVersion, pull=None) -> tuple[str, ImageInfo]:
+    """The image a run on `version` uses: exactly the pinned digest, pulled from the registry
+    when this host lacks it (`pull`: registry.RunPull, the run's view of that). A version built
+    outside the workers (images/) has none until a worker first sees its image; recorded then."""
     if version.image_digest:
-        try:
-            return version.image_digest, sandbox.describe_image(version.image_digest)
-        except SandboxError as exc:
-            raise SandboxError(
-                f"template {version.template_id} version {version.number} "
-                f"({version.image_digest}) is not on this worker's Docker engine"
-            ) from exc
+        if not sandbox.image_id(version.image_digest):
+            _pull(sandbox, version, pull)
+        return version.image_digest, sandbox.describe_image(version.image_digest)
     info = sandbox.describe_image(version.image)
     TemplateVersion.objects.filter(pk=version.pk, image_digest="").update(
         image_digest=info.digest, python=info.python, node=info.node
@@ -34,6 +32,14 @@ def version_image(sandbox, version: TemplateVersion) -> tuple[str, ImageInfo]:
     if version.image_digest != info.digest:  # recorded meanwhile from another image
         return version_image(sandbox, version)
     return info.digest, info
+
+
+def _pull(sandbox, version: TemplateVersion, pull) -> None:
+    if pull is not None:
+        pull.begin()
+    version_pull(sandbox, version, pull)
+    if pull is not None:
+        pull.end()
 
 
 def outside_images() -> dict[str, TemplateVersion]:

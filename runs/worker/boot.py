@@ -1,5 +1,6 @@
 """A worker's start and stop: the images built outside the workers are recorded, the host
-records itself and starts beating and reaping, the warm pool starts filling; at shutdown the pool
+records itself and starts beating and reaping, the warm pool starts filling (pulling from the
+registry the warm images this host lacks); at shutdown the pool
 is drained and the host recorded as stopped. Also the control command /healthz broadcasts.
 
 Imported by the worker only (crownest_web/celery.py: `imports`), never by the web process."""
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from ..sandbox_templates.engine import images_record
+from ..sandbox_templates.registry import WarmPulls
 from ..sandbox_templates.selectors import warm_images
 from ..tasks import reap_pass
 from .hosts import HostKeeper, host_register
@@ -53,10 +55,12 @@ def start_host_keeper(**_):
     _keeper.append(keeper)
 
 
-def pool_images() -> list[str]:
+def pool_images(pulls: WarmPulls) -> list[str]:
     # The keeper's own thread: a connection broken by a database restart is replaced here.
     close_old_connections()
-    return warm_images()
+    images = warm_images()
+    pulls(images)  # what this host lacks comes from the registry before the pool needs it
+    return images
 
 
 @worker_ready.connect
@@ -66,9 +70,10 @@ def start_pool(**_):
     if settings.CROWNEST_SANDBOX_POOL_SIZE <= 0:
         return
     try:
-        keeper = PoolKeeper(
-            get_sandbox(), pool_images, limits_from_settings(), settings.CROWNEST_SANDBOX_POOL_SIZE
-        )
+        sandbox = get_sandbox()
+        pulls = WarmPulls(sandbox)
+        size = settings.CROWNEST_SANDBOX_POOL_SIZE
+        keeper = PoolKeeper(sandbox, lambda: pool_images(pulls), limits_from_settings(), size)
     except SandboxError as exc:
         log.error("no sandbox pool: %s", exc)
         return

@@ -18,6 +18,7 @@ from ..egress.session import egress_opened, egress_spec
 from ..ending import Outcome, run_end
 from ..models import Run
 from ..sandbox_templates.engine import version_image
+from ..sandbox_templates.registry import RunPull
 from ..sandbox_templates.selectors import template_version_for_run
 from ..stream.progress import ArchiveProgress
 from .artifacts import artifacts_collect
@@ -92,7 +93,11 @@ def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
     version = run.template_version or template_version_for_run(run.template)
     limits = limits_from_settings()
     phases.begin()
-    digest, _info = version_image(sandbox, version)
+    pull = RunPull(run.id)  # a host that lacks the version's image pulls it first
+    digest, _info = version_image(sandbox, version, pull)
+    if pull.seconds is not None:
+        phases.values[P.PULL] = pull.seconds
+        phases.begin()
     spec = egress_spec(run, RunSpec(run.id, digest, argv_for(run.command), dict(run.env), limits))
     sandbox_id = sandbox.prepare(spec)
     Run.objects.filter(pk=run.id).update(

@@ -1,6 +1,7 @@
 """The reaper: ends runs whose worker vanished, finishes endings that were cut short, finds
 queued runs whose task was lost (the shared pass, done by any one host), and removes sandboxes
-that belong to no active or kept run (each host's own pass, on its own engine only). A run's
+that belong to no active or kept run and images of retired template versions that no run needs
+(each host's own pass, on its own engine only). A run's
 sandbox is only ever touched by the host that runs it (`Run.worker_host`)."""
 
 import contextlib
@@ -14,6 +15,7 @@ from django.utils import timezone
 from ..egress.reaping import egress_strays_remove
 from ..ending import Outcome, after_end, run_end, sandbox_remove
 from ..models import Run
+from ..sandbox_templates.registry import images_prune
 from .sandbox import get_sandbox
 from .sandbox.pool import claims_prune, orphan_workspaces, orphans
 
@@ -73,6 +75,8 @@ def reap_host(sandbox) -> dict:
         "removed": strays_remove(sandbox),
         "pool": pool_orphans_remove(sandbox),
         "egress": egress_strays_remove(),
+        # Images of retired versions that no waiting or running run needs (this engine's own).
+        "images": images_prune(sandbox),
     }
 
 

@@ -8,6 +8,7 @@
   const TITLES = {
     upload: "Uploading the archive",
     verify: "Verifying the archive",
+    pull: "Pulling the template image from the registry",
     extract: "Extracting into /workspace",
   };
   // Below this a rate says more about clocks and batching than about the work: none is shown.

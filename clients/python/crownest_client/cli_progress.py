@@ -22,6 +22,7 @@ from .models import Event
 TITLES = {
     "upload": "uploading the archive",
     "verify": "verifying the archive",
+    "pull": "pulling the template image",
     "extract": "extracting into /workspace",
 }
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB")

@@ -569,7 +569,7 @@ export interface components {
             sizeBytes: number;
         };
         /** @enum {string} */
-        ArchivePhase: "upload" | "verify" | "extract";
+        ArchivePhase: "upload" | "verify" | "pull" | "extract";
         ArchiveProgressEvent: {
             data: components["schemas"]["ArchiveProgressEventData"];
             seq: number;
@@ -587,6 +587,7 @@ export interface components {
             /** @description extract: the archive's size unpacked (bytesDone/bytesTotal count it compressed) */
             expandedBytes?: number;
             filesDone?: number;
+            /** @description pull: the worker host fetches the template version's image from the registry */
             phase: components["schemas"]["ArchivePhase"];
         };
         Artifact: {
@@ -829,6 +830,10 @@ export interface components {
             image: string | null;
             imageDigest: string | null;
             name: string;
+            /** @description the registry's manifest digest of the image (not the image id) */
+            registryDigest?: string | null;
+            /** @description where the registry holds the image */
+            registryRef?: string | null;
         };
         EvidenceTimestamps: {
             /** Format: date-time */

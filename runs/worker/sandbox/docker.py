@@ -1,7 +1,7 @@
 """The Docker sandbox. One container per run: its bootstrap (bootstrap_script.py) takes the job and
 the verified archive on stdin, extracts it as the sandbox user and execs the command. Made ahead by
-pool.py, claimed by renaming; host_collect.py collects artifacts. Only sandbox/ imports docker:
-this module, docker_execution.py and images.py (template builds)."""
+pool.py, claimed by renaming; host_collect.py collects artifacts; transfer.py moves images to and
+from the registry. Only sandbox/ imports docker (also docker_execution.py, images.py)."""
 
 import contextlib
 import json
@@ -14,7 +14,6 @@ import docker
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig
-from requests.exceptions import RequestException
 
 from . import base
 from .base import Collected, DiskFull, ImageInfo, RunSpec, SandboxError, sandbox_name
@@ -24,10 +23,9 @@ from .frames import Extraction
 from .host_collect import collect_from_device, collect_in_container
 from .idmap import IdmapUnavailable
 from .pool import claim_take, pool_take
+from .transfer import ENGINE_ERRORS, ImageTransfer
 
 log = logging.getLogger(__name__)
-# An engine that is away answers with a connection error of requests, not a DockerException.
-ENGINE_ERRORS = (DockerException, RequestException)
 
 LABEL = "org.crownest.run"
 DISK = "org.crownest.disk"
@@ -47,7 +45,7 @@ def _gone_ok(action, **kwargs) -> None:
         action(**kwargs)
 
 
-class DockerSandbox:
+class DockerSandbox(ImageTransfer):
     def __init__(self):
         self.instance = settings.CROWNEST_INSTANCE
         host = settings.CROWNEST_WORKER_HOST  # hosts sharing a filesystem never see each other's
