@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from .fields import (
     ENV_KEY,
+    INT32_MAX,
     NOT_BLANK_NO_NUL,
     PARENT_SEGMENT,
     RELATIVE_PATH,
@@ -100,6 +101,44 @@ class RunUpdateIn(serializers.Serializer):
     )
 
 
+class StrictNumber(serializers.FloatField):
+    """A JSON number (ints too); "2" and true are refused."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@named("RunResources", additionalProperties=False)
+class ResourcesIn(serializers.Serializer):
+    """What the run asks for; each key left out gets the service's default. The largest values
+    allowed are the smallest of the service's, the template's and the team's maximums (400
+    `invalid_request` naming the one exceeded)."""
+
+    cpus = documented(
+        StrictNumber,
+        {"type": "number", "minimum": 0.01, "maximum": 1024},
+        required=False,
+        min_value=0.01,
+        max_value=1024,
+        help_text="CPUs (a CFS quota; a whole number also pins that many CPUs: `nproc`)",
+    )
+    memoryMiB = StrictInt(required=False, min_value=16, max_value=INT32_MAX, help_text="MiB")
+    diskMiB = StrictInt(
+        required=False,
+        min_value=16,
+        max_value=INT32_MAX,
+        help_text="MiB of /workspace (a filesystem of that size)",
+    )
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({key: ["is not a resource"] for key in unknown})
+        return super().to_internal_value(data)
+
+
 # replayOf (a run id) exactly when network is "replay" (RunCreateIn.validate says it too).
 REPLAY_RULE = {
     "if": {"properties": {"network": {"const": "replay"}}, "required": ["network"]},
@@ -176,6 +215,8 @@ class RunCreateIn(serializers.Serializer):
         source="replay_of",
         help_text='with network "replay": the run whose recorded downloads are replayed',
     )
+
+    resources = ResourcesIn(required=False)
 
     def validate(self, attrs):
         mode, original = attrs.get("network", "none"), attrs.get("replay_of")
