@@ -132,3 +132,41 @@ def test_limits_for_keeps_the_settings_spelling_for_defaults():
     assert plain == base  # the warm pool matches containers by their limits
     asked = limits_for(Run(resources={"cpus": 2, "memoryMiB": 300, "diskMiB": 64}), base)
     assert (asked.cpus, asked.memory, asked.disk) == (2.0, "300m", "64m")
+
+
+@pytest.mark.django_db
+def test_the_run_page_says_where_a_queued_run_waits_and_why(runs, user, client, quiet):
+    Quota.objects.create(user=user, max_running=1)
+    first, second = (runs.submit({"a.txt": "a"})["id"] for _ in range(2))
+    run_claim(host="h", worker="w")
+    client.force_login(user)
+    page = client.get(f"/runs/{second}").content.decode()
+    assert "position 1 in the queue, alice is at their limit of 1 running runs." in page
+    assert 'id="queue"' not in client.get(f"/runs/{first}").content.decode()  # running
+
+
+@pytest.mark.docker
+def test_the_sandbox_gets_the_runs_resources(runs, worker):
+    cg = "/sys/fs/cgroup"  # cgroup v2 files, else v1's (this machine's engine has v1)
+    script = (
+        f"nproc; cat {cg}/memory.max 2>/dev/null || cat {cg}/memory/memory.limit_in_bytes; "
+        f"cat {cg}/cpu.max 2>/dev/null || "
+        f"echo $(cat {cg}/cpu/cpu.cfs_quota_us) $(cat {cg}/cpu/cpu.cfs_period_us); "
+        "df -k /workspace | tail -1 | awk '{print $2}'"
+    )
+    asked = {"cpus": 2, "memoryMiB": 300, "diskMiB": 64}
+    run = runs.submit({"a.txt": "a"}, command=script, resources=asked)
+    done = runs.wait(run["id"], timeout=120)
+    assert done["status"] == "succeeded", runs.events(run["id"])[-3:]
+    nproc, memory_max, cpu_max, disk_kib = runs.output(run["id"]).split("\n")[:4]
+    assert int(nproc) == 2
+    assert int(memory_max) == 300 * 1024 * 1024
+    assert cpu_max.split() == ["200000", "100000"]  # 2 CPUs of CFS quota per period
+    assert 48 * 1024 < int(disk_kib) <= 64 * 1024  # /workspace is a 64 MiB filesystem
+    assert done["resources"] == asked
+    limits = Run.objects.get(pk=run["id"]).limits
+    assert (limits["cpus"], limits["memory"], limits["disk"]) == (2.0, "300m", "64m")
+    # the default is one pinned CPU: the asked-for two are what made nproc say 2
+    plain = runs.submit({"a.txt": "a"}, command="nproc")
+    assert runs.wait(plain["id"], timeout=120)["status"] == "succeeded"
+    assert runs.output(plain["id"]).strip() == "1"

@@ -229,3 +229,16 @@ def test_concurrent_claimers_never_pass_a_quota(user):
         assert Run.objects.filter(status=S.RUNNING).count() == 2
         for run_id in Run.objects.filter(status=S.RUNNING).values_list("id", flat=True):
             end(run_id)
+
+
+def test_a_host_records_what_it_lends_at_boot_and_heartbeat(settings):
+    from runs.worker.hosts import host_beat, host_register
+
+    settings.CROWNEST_WORKER_HOST = "lender"
+    settings.CROWNEST_HOST_CPUS, settings.CROWNEST_HOST_MEMORY_MIB = 6, 8192
+    host_register(3)
+    host = WorkerHost.objects.get(name="lender")
+    assert (host.cpus, host.memory_mib, host.disk_mib, host.slots) == (6, 8192, 0, 3)
+    settings.CROWNEST_HOST_DISK_MIB = 50000
+    host_beat(3)
+    assert WorkerHost.objects.get(name="lender").disk_mib == 50000
