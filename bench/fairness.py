@@ -1,9 +1,9 @@
 """Fair queueing against first-in-first-out, side by side in one invocation: user A starts 40
-short runs (8 starts at a time), then user B starts 4, on two worker hosts (the machine's engine and a second one from
-scripts/second_engine.sh, as bench/hosts.py) with 2 slots each. Reported per mode: B's and A's
-queue wait (queuedAt to startedAt) p50/p95, the time from the first start to the last terminal
-status and runs per second, and runs per host. The FIFO baseline is the same installation with
-CROWNEST_FAIR_QUEUE=false.
+short runs (8 starts at a time), then user B starts 4, on two worker hosts (the machine's engine
+and a second one from scripts/second_engine.sh, as bench/hosts.py) with 2 slots each. Reported
+per mode: B's and A's queue wait (queuedAt to startedAt) p50/p95, the time from the first start
+to the last terminal status and runs per second, and runs per host. The FIFO baseline is the
+same installation with CROWNEST_FAIR_QUEUE=false.
 
 Usage: .venv/bin/python bench/fairness.py [--a-runs 40] [--b-runs 4] [--slots 2]
                                           [--command "sleep 1"]
