@@ -1055,16 +1055,16 @@ export interface components {
             network?: components["schemas"]["NetworkMode"];
         };
         /**
-         * @description What the run asks for; each key left out gets the service's default. The largest values
-         *     allowed are the smallest of the service's, the template's and the team's maximums (400
-         *     `invalid_request` naming the one exceeded).
+         * @description What the run asks for; each key left out gets the service's default. The schema's maximum
+         *     is the service's; a template's or a team's may be lower. Over the one that applies: 400
+         *     `invalid_request` naming it (checked by the service, which knows the template and team).
          */
         RunResources: {
             /** @description CPUs (a CFS quota; a whole number also pins that many CPUs: `nproc`) */
             cpus?: number;
             /** @description MiB of /workspace (a filesystem of that size) */
             diskMiB?: number;
-            /** @description MiB */
+            /** @description MiB of memory */
             memoryMiB?: number;
         };
         RunResourcesGranted: {

@@ -112,20 +112,28 @@ class StrictNumber(serializers.FloatField):
 
 @named("RunResources", additionalProperties=False)
 class ResourcesIn(serializers.Serializer):
-    """What the run asks for; each key left out gets the service's default. The largest values
-    allowed are the smallest of the service's, the template's and the team's maximums (400
-    `invalid_request` naming the one exceeded)."""
+    """What the run asks for; each key left out gets the service's default. The schema's maximum
+    is the service's; a template's or a team's may be lower. Over the one that applies: 400
+    `invalid_request` naming it (checked by the service, which knows the template and team)."""
 
     cpus = documented(
         StrictNumber,
-        {"type": "number", "minimum": 0.01, "maximum": 1024},
+        {"type": "number", "minimum": 0.01, "maximum": settings.CROWNEST_RUN_MAX_CPUS},
         required=False,
         min_value=0.01,
-        max_value=1024,
         help_text="CPUs (a CFS quota; a whole number also pins that many CPUs: `nproc`)",
     )
-    memoryMiB = StrictInt(required=False, min_value=16, max_value=INT32_MAX, help_text="MiB")
-    diskMiB = StrictInt(
+    memoryMiB = documented(
+        StrictInt,
+        {"type": "integer", "minimum": 16, "maximum": settings.CROWNEST_RUN_MAX_MEMORY_MIB},
+        required=False,
+        min_value=16,
+        max_value=INT32_MAX,
+        help_text="MiB of memory",
+    )
+    diskMiB = documented(
+        StrictInt,
+        {"type": "integer", "minimum": 16, "maximum": settings.CROWNEST_RUN_MAX_DISK_MIB},
         required=False,
         min_value=16,
         max_value=INT32_MAX,
