@@ -13,7 +13,7 @@ from runs.scheduling.dispatch import run_claim
 from runs.scheduling.resources import limits_for, mib
 from runs.worker.sandbox import limits_from_settings
 
-from .helpers import error_of, make_targz
+from .helpers import error_of, make_targz, wait_until
 
 DATA = make_targz({"a.txt": "a"})
 
@@ -170,3 +170,20 @@ def test_the_sandbox_gets_the_runs_resources(runs, worker):
     plain = runs.submit({"a.txt": "a"}, command="nproc")
     assert runs.wait(plain["id"], timeout=120)["status"] == "succeeded"
     assert runs.output(plain["id"]).strip() == "1"
+
+
+@pytest.mark.docker
+def test_a_run_kept_by_a_quota_starts_when_the_slot_frees(runs, user, worker):
+    """The suite's worker has free slots and no reaper pass: only the slot task sent when the
+    first run ends can start the second."""
+    Quota.objects.create(user=user, max_running=1)
+    first = runs.submit({"a.txt": "a"}, command="sleep 3")["id"]
+    runs.wait(first, until=lambda r: r["status"] == "running")
+    second = runs.submit({"a.txt": "a"}, command="echo second")["id"]
+    reason = {"position": 1, "reason": "alice is at their limit of 1 running runs"}
+    wait_until(lambda: Run.objects.filter(pk=first, status="running").exists())
+    assert runs.get(second)["queue"] == reason
+    assert runs.wait(first)["status"] == "succeeded"
+    done = runs.wait(second, timeout=60)
+    assert done["status"] == "succeeded" and runs.output(second) == "second\n"
+    assert done["startedAt"] >= runs.get(first)["finishedAt"]

@@ -242,3 +242,14 @@ def test_a_host_records_what_it_lends_at_boot_and_heartbeat(settings):
     settings.CROWNEST_HOST_DISK_MIB = 50000
     host_beat(3)
     assert WorkerHost.objects.get(name="lender").disk_mib == 50000
+
+
+@pytest.mark.parametrize("ran, sent", [("wr_ran", [(None,)]), (None, [])])
+def test_a_slot_task_that_ran_a_run_sends_one_more(monkeypatch, ran, sent):
+    from runs.worker import execution
+
+    monkeypatch.setattr(execution, "run_execute", lambda run_id=None: ran)
+    calls = []
+    monkeypatch.setattr(tasks.execute_run, "apply_async", lambda args, **kw: calls.append(args))
+    tasks.execute_run.apply(args=("wr_any",))
+    assert calls == sent
