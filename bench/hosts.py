@@ -41,10 +41,11 @@ def process(argv: list[str], env: dict, log: Path):
 
 
 @contextmanager
-def installation(hosts: list[str], slots: int):
+def installation(hosts: list[str], slots: int, extra_env: dict | None = None):
     """One web process and one worker per engine in `hosts` ("" is the machine's engine)."""
     port, logs = free_port(), Path(tempfile.mkdtemp(prefix="bench-hosts-"))
     env = {**ENV, "CROWNEST_SANDBOX_POOL_SIZE": "2", "CROWNEST_MAX_ACTIVE_RUNS": "1000"}
+    env.update(extra_env or {})
     with ExitStack() as stack:
         web = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
         stack.enter_context(process([*web, "crownest_web.asgi:application"], env, logs / "web"))

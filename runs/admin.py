@@ -211,7 +211,8 @@ class WorkerHostAdmin(admin.ModelAdmin):
     """Each worker host: its engine, its slots and how many are in use, when it was last heard."""
 
     list_display = [
-        "name", "state", "slots", "slots_in_use", "last_seen_at", "egress", "docker_host",
+        "name", "state", "slots", "slots_in_use", "cpus", "memory_mib", "disk_mib",
+        "last_seen_at", "egress", "docker_host",
     ]  # fmt: skip
     readonly_fields = [f.name for f in WorkerHost._meta.fields]
 

@@ -26,6 +26,7 @@ from .models import Membership, Run, Team, Transfer
 from .retention import ARCHIVE_EXPIRED, archive_expire
 from .sandbox_templates.selectors import template_version_for_run, version_for_rerun
 from .scheduling import quotas
+from .scheduling.resources import resources_choose
 from .shared_archives import (
     archive_release_on_commit,
     archive_share,
@@ -70,6 +71,7 @@ def run_create(
     template_version=None,
     network: str = "none",
     replay_of: str | None = None,
+    resources: dict | None = None,
 ) -> Run:
     """A new run awaiting its archive; `ready` at once (uploadMethod "reused") when the caller
     or one of their teams already has this archive stored (shared_archives.py), unless
@@ -84,6 +86,7 @@ def run_create(
     team_obj = team_for(user=owner, slug=team)
     version = template_version or template_version_for_run(template)
     timeout = settings.CROWNEST_DEFAULT_TIMEOUT if timeout_seconds is None else timeout_seconds
+    chosen = resources_choose(resources, template=version.template, team=team_obj)
     with transaction.atomic():
         quotas.create_check(owner=owner, team=team_obj, archive=archive)
         run = Run.objects.create(
@@ -98,6 +101,7 @@ def run_create(
             timeout_seconds=timeout,
             keep_sandbox=keep_sandbox,
             env=env or {},
+            resources=chosen,
             client=client[:200],
             archive_size_bytes=size,
             archive_sha256=archive["sha256"].lower(),
@@ -217,7 +221,9 @@ def run_rerun(*, run: Run, user, client: str = "", network: str | None = None) -
             reuse_archive=False,
             **rerun_network(run, network),
         )
-        Run.objects.filter(pk=new.id).update(rerun_of=run)
+        # The original's resources as they were granted (a maximum lowered since does not
+        # refuse the re-run of a run that was allowed).
+        Run.objects.filter(pk=new.id).update(rerun_of=run, resources=run.resources or new.resources)
         stored = run.archive_verified_at and not archive_gone(run)
         if stored:
             archive_share(run_id=new.id, source=run)

@@ -19,11 +19,26 @@ from .sandbox_templates.tasks import build_template
 log = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def execute_run(run_id: str) -> None:
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def execute_run(self, run_id: str | None = None) -> None:
+    """A slot: the worker starts the fairest queued run that may start on its host now, which
+    may be another than `run_id` (runs/scheduling/dispatch.py). When that run ends its slot is
+    free: one more task, to the queue this one came from, gives a run that waited for a quota
+    or for room its chance."""
     from .worker.execution import run_execute
 
-    run_execute(run_id=run_id)
+    if run_execute(run_id=run_id) is not None:
+        dispatch_again(queue=(self.request.delivery_info or {}).get("routing_key"))
+
+
+def dispatch_again(*, queue: str | None = None, count: int = 1) -> None:
+    """Send `count` slot tasks; with the broker away they are lost, and the reaper's re-send of
+    runs queued for CROWNEST_REQUEUE_SECONDS stands in for them."""
+    try:
+        for _ in range(count):
+            execute_run.apply_async((None,), **({"queue": queue} if queue else {}))
+    except Exception:
+        log.warning("could not send a dispatch task; the reaper will re-send", exc_info=True)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -40,6 +55,8 @@ def reap_pass() -> dict:
     report = reaper.reap()
     for run_id in report["requeue"]:
         execute_run.delay(run_id)
+    if report["lost"]:  # their slots are free again
+        dispatch_again(count=len(report["lost"]))
     report["templateBuilds"] = stale_builds()
     metrics.reaper_pass(report)
     for version_id in report["templateBuilds"]:

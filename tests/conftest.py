@@ -26,6 +26,7 @@ from .egress_support import (  # noqa: F401 (fixtures)
     upstreams,
 )
 from .helpers import (
+    WORKER_ENV,
     PrivateRedis,
     Runs,
     Stack,
@@ -77,6 +78,15 @@ def seeded_templates(request):
 
         request.getfixturevalue("db")
         templates_seed()
+
+
+@pytest.fixture(autouse=True)
+def sandbox_defaults(settings):
+    """The suite's workers' sandbox defaults (helpers.WORKER_ENV) in this process too: a run's
+    resources are filled in from them where the run is created (the API, here in-process), and
+    the worker applies what the run carries."""
+    for name in ("CROWNEST_SANDBOX_MEMORY", "CROWNEST_SANDBOX_DISK"):
+        setattr(settings, name, WORKER_ENV[name])
 
 
 @pytest.fixture

@@ -1,9 +1,7 @@
 """Sharing the service: quota defaults, per-run resource defaults and maximums, what a worker
 host lends to sandboxes, and the installation's registry (docs/operations.md, "Quotas")."""
 
-import os
-
-from ..env import env_int, env_str
+from ..env import env_bool, env_int, env_str
 
 # Quota defaults for every user and every team that has no limit of its own (0: no limit).
 CROWNEST_QUOTA_MAX_RUNNING = env_int("CROWNEST_QUOTA_MAX_RUNNING", 0)
@@ -19,10 +17,16 @@ CROWNEST_RUN_MAX_CPUS = float(env_str("CROWNEST_RUN_MAX_CPUS", "4"))
 CROWNEST_RUN_MAX_MEMORY_MIB = env_int("CROWNEST_RUN_MAX_MEMORY_MIB", 8192)
 CROWNEST_RUN_MAX_DISK_MIB = env_int("CROWNEST_RUN_MAX_DISK_MIB", 16384)
 
-# What this worker host lends to sandboxes at once (0: not bounded; cpus default: its cores).
-CROWNEST_HOST_CPUS = float(env_str("CROWNEST_HOST_CPUS", str(os.cpu_count() or 1)))
+# What this worker host lends to sandboxes at once (0: not bounded, the default: its slots
+# alone bound it, and a run's CPUs are a CFS quota that runs may over-commit; set them to
+# reserve, e.g. CROWNEST_HOST_CPUS to the host's cores).
+CROWNEST_HOST_CPUS = float(env_str("CROWNEST_HOST_CPUS", "0"))
 CROWNEST_HOST_MEMORY_MIB = env_int("CROWNEST_HOST_MEMORY_MIB", 0)
 CROWNEST_HOST_DISK_MIB = env_int("CROWNEST_HOST_DISK_MIB", 0)
+
+# false: queued runs start in the order they were queued (first in, first out), ignoring
+# how many runs their owners and teams already have running (a baseline for bench/fairness.py).
+CROWNEST_FAIR_QUEUE = env_bool("CROWNEST_FAIR_QUEUE", True)
 
 # The installation's registry (host:port) that carries template images to every worker host;
 # "" keeps images on the engine that built them (one host).

@@ -16,6 +16,7 @@ from .. import selectors
 from ..egress.selectors import network_panel
 from ..ids import iso
 from ..models import Membership, Run, RunEvent
+from ..scheduling.queue import queue_info
 from . import charts, run_view
 from .usage_panel import usage_panel
 
@@ -103,6 +104,7 @@ def _panels(request, run):
         "duration": _with_durations([run])[0].duration,
         "limits": run_view.limits_text(run),
         "failure": run_view.failure_text(run),
+        "queue": queue_info(run),
         "tests": run_view.test_results(run, artifacts),
         "server_now": iso(timezone.now()),
         **network_panel(run),

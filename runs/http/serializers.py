@@ -9,6 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Artifact, Run
+from ..scheduling.queue import queue_info, snapshot
+from ..scheduling.resources import run_resources
 from .inputs import command_field
 from .shapes import Number, Timestamp, absolute, blank_null, named, nullable, ws_url
 
@@ -112,6 +114,38 @@ class NetworkOut(serializers.Serializer):
         return super().get_attribute(run) or NO_NETWORK
 
 
+@named("RunResourcesGranted")
+class ResourcesOut(serializers.Serializer):
+    cpus = Number()
+    memoryMiB = serializers.IntegerField()
+    diskMiB = serializers.IntegerField(
+        allow_null=True, help_text="null: the workspace is not bounded"
+    )
+
+    def get_attribute(self, run: Run):
+        return run_resources(run)
+
+
+@named("RunQueue")
+class QueueOut(serializers.Serializer):
+    position = serializers.IntegerField(
+        min_value=1, help_text="1 is next: the place among queued runs in the fair order"
+    )
+    reason = serializers.CharField(
+        help_text='why it waits: "waiting for a free slot", "team <slug> is at its limit of N '
+        'running runs", "<username> is at their limit of N running runs", or "no worker host '
+        'has room for 4 CPUs"'
+    )
+
+    def get_attribute(self, run: Run):
+        if run.status != Run.Status.QUEUED:
+            return None
+        # One read of the queue for a whole page of runs, not one per queued run.
+        if "queue_snapshot" not in self.context:
+            self.context["queue_snapshot"] = snapshot()
+        return queue_info(run, self.context["queue_snapshot"])
+
+
 @named("Run")
 class RunOut(serializers.Serializer):
     """The run object (docs/api.md)."""
@@ -156,6 +190,10 @@ class RunOut(serializers.Serializer):
         "has recorded the image of a template built outside the workers)",
     )
     network = NetworkOut()
+    resources = ResourcesOut(help_text="what the run asked for and got (defaults filled in)")
+    queue = QueueOut(
+        allow_null=True, help_text="while the run is queued: its place and why it waits; else null"
+    )
     links = LinksOut(source="*")
 
     def get_artifactIds(self, run: Run) -> list[str]:

@@ -12,14 +12,16 @@ from django.utils import timezone
 
 from ops import metrics
 
-from .. import lifecycle
 from ..blobs import storage
+from ..dbretry import db_retry
 from ..egress.session import egress_opened, egress_spec
 from ..ending import Outcome, run_end
 from ..models import Run
 from ..sandbox_templates.engine import version_image
 from ..sandbox_templates.registry import RunPull
 from ..sandbox_templates.selectors import template_version_for_run
+from ..scheduling.dispatch import run_claim
+from ..scheduling.resources import limits_for
 from ..stream.progress import ArchiveProgress
 from .artifacts import artifacts_collect
 from .command import CommandLoop, touch
@@ -52,16 +54,20 @@ def argv_for(command) -> list[str]:
     return ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
 
 
-def run_execute(*, run_id: str) -> None:
-    """Idempotent: only the worker whose conditional queued->running update wins does anything."""
-    if not lifecycle.transition(
-        run_id,
-        S.RUNNING,
-        worker=WORKER_ID,
-        worker_host=settings.CROWNEST_WORKER_HOST,
-        worker_seen_at=timezone.now(),
-    ):
-        return
+def run_execute(*, run_id: str | None = None) -> str | None:
+    """One slot of this host: start the fairest queued run that may start here now
+    (runs/scheduling/dispatch.py; `run_id`, the start that sent the task, is only a hint) and
+    carry it to its end. Returns the id of the run it ran, or None when none could start.
+    Idempotent: a redelivered task claims another queued run or nothing."""
+    run_id = db_retry(run_claim, host=settings.CROWNEST_WORKER_HOST, worker=WORKER_ID)
+    if run_id is None:
+        return None
+    run_carry(run_id)
+    return run_id
+
+
+def run_carry(run_id: str) -> None:
+    """A claimed (running) run, from its sandbox to its end."""
     run = Run.objects.get(pk=run_id)
     metrics.run_started(run)
     phases = Phases()
@@ -91,7 +97,7 @@ def _error(code: str, message: str) -> dict:
 
 def _execute(sandbox, run: Run, phases: Phases) -> Outcome:
     version = run.template_version or template_version_for_run(run.template)
-    limits = limits_from_settings()
+    limits = limits_for(run, limits_from_settings())
     phases.begin()
     pull = RunPull(run.id)  # a host that lacks the version's image pulls it first
     digest, _info = version_image(sandbox, version, pull)

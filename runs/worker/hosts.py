@@ -18,6 +18,7 @@ from django.utils import timezone
 from ..dbretry import db_retry
 from ..egress.health import egress_host_status
 from ..models import WorkerHost
+from ..scheduling.resources import host_capacity
 
 log = logging.getLogger(__name__)
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"
@@ -39,6 +40,7 @@ def host_register(slots: int) -> None:
             "last_seen_at": now,
             "stopped_at": None,
             "egress": egress_host_status(),
+            **host_capacity(),
         },
     )
 
@@ -50,6 +52,7 @@ def host_beat(slots: int) -> None:
         last_seen_at=timezone.now(),
         stopped_at=None,
         egress=egress_host_status(),  # whether this host's egress proxy answers
+        **host_capacity(),  # what it lends to sandboxes (a changed setting shows at once)
     )
     if not updated:
         host_register(slots)

@@ -1039,10 +1039,14 @@ export interface components {
             };
             /** @description retention keeps a pinned run's archive and artifacts (PATCH to change) */
             pinned: boolean;
+            /** @description while the run is queued: its place and why it waits; else null */
+            queue: components["schemas"]["RunQueue"] | null;
             /** Format: date-time */
             queuedAt: string | null;
             /** @description the id of the run this one re-runs (POST .../rerun), or null */
             rerunOf: string | null;
+            /** @description what the run asked for and got (defaults filled in) */
+            resources: components["schemas"]["RunResourcesGranted"];
             sandbox: components["schemas"]["RunSandbox"];
             /** Format: date-time */
             startedAt: string | null;
@@ -1083,6 +1087,7 @@ export interface components {
             network?: components["schemas"]["NetworkMode"];
             /** @description with network "replay": the run whose recorded downloads are replayed */
             replayOf?: string | null;
+            resources?: components["schemas"]["RunResources"];
             /**
              * @description reuse a stored archive of yours or your teams' with the same sha256 and sizeBytes (the run is then `ready` at once, `uploadMethod: "reused"`); false to always upload
              * @default true
@@ -1146,9 +1151,35 @@ export interface components {
             previous: string | null;
             results: components["schemas"]["Run"][];
         };
+        RunQueue: {
+            /** @description 1 is next: the place among queued runs in the fair order */
+            position: number;
+            /** @description why it waits: "waiting for a free slot", "team <slug> is at its limit of N running runs", "<username> is at their limit of N running runs", or "no worker host has room for 4 CPUs" */
+            reason: string;
+        };
         RunRerun: {
             /** @description the new run's network; "replay" replays this run's recorded downloads; left out: the original's (a replay replays what the original replayed) */
             network?: components["schemas"]["NetworkMode"];
+        };
+        /**
+         * @description What the run asks for; each key left out gets the service's default. The schema's maximum
+         *     is the service's; a template's or a team's may be lower. Over the one that applies: 400
+         *     `invalid_request` naming it (checked by the service, which knows the template and team).
+         */
+        RunResources: {
+            /** @description CPUs (a CFS quota; a whole number also pins that many CPUs: `nproc`) */
+            cpus?: number;
+            /** @description MiB of /workspace (a filesystem of that size) */
+            diskMiB?: number;
+            /** @description MiB of memory */
+            memoryMiB?: number;
+        };
+        RunResourcesGranted: {
+            /** Format: double */
+            cpus: number;
+            /** @description null: the workspace is not bounded */
+            diskMiB: number | null;
+            memoryMiB: number;
         };
         RunSandbox: {
             id: string | null;

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from .fields import (
     ENV_KEY,
+    INT32_MAX,
     NOT_BLANK_NO_NUL,
     PARENT_SEGMENT,
     RELATIVE_PATH,
@@ -100,6 +101,52 @@ class RunUpdateIn(serializers.Serializer):
     )
 
 
+class StrictNumber(serializers.FloatField):
+    """A JSON number (ints too); "2" and true are refused."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@named("RunResources", additionalProperties=False)
+class ResourcesIn(serializers.Serializer):
+    """What the run asks for; each key left out gets the service's default. The schema's maximum
+    is the service's; a template's or a team's may be lower. Over the one that applies: 400
+    `invalid_request` naming it (checked by the service, which knows the template and team)."""
+
+    cpus = documented(
+        StrictNumber,
+        {"type": "number", "minimum": 0.01, "maximum": settings.CROWNEST_RUN_MAX_CPUS},
+        required=False,
+        min_value=0.01,
+        help_text="CPUs (a CFS quota; a whole number also pins that many CPUs: `nproc`)",
+    )
+    memoryMiB = documented(
+        StrictInt,
+        {"type": "integer", "minimum": 16, "maximum": settings.CROWNEST_RUN_MAX_MEMORY_MIB},
+        required=False,
+        min_value=16,
+        max_value=INT32_MAX,
+        help_text="MiB of memory",
+    )
+    diskMiB = documented(
+        StrictInt,
+        {"type": "integer", "minimum": 16, "maximum": settings.CROWNEST_RUN_MAX_DISK_MIB},
+        required=False,
+        min_value=16,
+        max_value=INT32_MAX,
+        help_text="MiB of /workspace (a filesystem of that size)",
+    )
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({key: ["is not a resource"] for key in unknown})
+        return super().to_internal_value(data)
+
+
 # replayOf (a run id) exactly when network is "replay" (RunCreateIn.validate says it too).
 REPLAY_RULE = {
     "if": {"properties": {"network": {"const": "replay"}}, "required": ["network"]},
@@ -176,6 +223,8 @@ class RunCreateIn(serializers.Serializer):
         source="replay_of",
         help_text='with network "replay": the run whose recorded downloads are replayed',
     )
+
+    resources = ResourcesIn(required=False)
 
     def validate(self, attrs):
         mode, original = attrs.get("network", "none"), attrs.get("replay_of")
