@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from ..models import Run, Team, WorkerHost
 from .models import Quota
+from .quotas import default_limit
 from .resources import run_resources, shortfall
 
 S = Run.Status
@@ -60,12 +61,12 @@ def _at(count: int, limit: int) -> bool:
 
 def owner_limit(owner_id: int) -> int:
     value = Quota.objects.filter(user_id=owner_id).values_list("max_running", flat=True).first()
-    return settings.CROWNEST_QUOTA_MAX_RUNNING if value is None else value
+    return default_limit("user", "maxRunning") if value is None else value
 
 
 def team_limit(team_id: int) -> int:
     value = Quota.objects.filter(team_id=team_id).values_list("max_running", flat=True).first()
-    return settings.CROWNEST_QUOTA_TEAM_MAX_RUNNING if value is None else value
+    return default_limit("team", "maxRunning") if value is None else value
 
 
 def snapshot() -> Snapshot:
@@ -93,9 +94,9 @@ def _limits(snap: Snapshot) -> None:
     user_rows = dict(quotas.filter(user_id__in=owners).values_list("user_id", "max_running"))
     team_rows = dict(quotas.filter(team_id__in=teams).values_list("team_id", "max_running"))
     for owner in owners:
-        snap.owner_limits[owner] = user_rows.get(owner, settings.CROWNEST_QUOTA_MAX_RUNNING)
+        snap.owner_limits[owner] = user_rows.get(owner, default_limit("user", "maxRunning"))
     for team in teams:
-        snap.team_limits[team] = team_rows.get(team, settings.CROWNEST_QUOTA_TEAM_MAX_RUNNING)
+        snap.team_limits[team] = team_rows.get(team, default_limit("team", "maxRunning"))
 
 
 def fair_order(snap: Snapshot) -> list[Waiting]:

@@ -53,13 +53,17 @@ def overrides_of(scope: Scope) -> dict:
     return {name: getattr(row, field) if row else None for name, field in QUOTA_FIELDS.items()}
 
 
+def default_limit(kind: str, name: str) -> int:
+    """The setting a scope kind ("user" or "team") falls back to for quota `name`; 0: none."""
+    setting = DEFAULTS[kind][name]
+    return getattr(settings, setting) if setting else 0
+
+
 def limits_of(scope: Scope) -> dict:
     """The limits in force, by API name; None means no limit."""
     limits = {}
     for name, own in overrides_of(scope).items():
-        setting = DEFAULTS[scope.kind][name]
-        value = own if own is not None else (getattr(settings, setting) if setting else 0)
-        limits[name] = value or None
+        limits[name] = (own if own is not None else default_limit(scope.kind, name)) or None
     return limits
 
 
