@@ -572,10 +572,16 @@ def test_queued_runs_survive_a_killed_worker(fault_runs, queue, tmp_path, steady
             finished = {r: runs.wait(r, timeout=REQUEUE + 30) for r in queued}
             assert runs.wait(long["id"], timeout=LOST + 20)["failureReason"] == "lost_worker"
             for i, (run_id, done) in enumerate(finished.items()):
-                assert done["status"] == "succeeded", (
-                    done.get("failureReason"),
-                    runs.events(run_id)[-3:],
-                    log.read_text()[-3000:],
+                assert done["status"] == "succeeded", "\n".join(
+                    [
+                        f"{run_id}: {done.get('failureReason')}, worker "
+                        + Run.objects.values_list("worker", flat=True).get(pk=run_id),
+                        *(
+                            f"{e['seq']} {e['timestamp']} {e['type']} {e['data']}"[:300]
+                            for e in runs.events(run_id)
+                        ),
+                        log.read_text()[-3000:],
+                    ]
                 )
                 assert lines(runs.output(run_id)) == [f"queued{i}"]
                 assert_one_ending(runs.events(run_id), done)

@@ -3,6 +3,7 @@ test database, and waiting for the worker to be idle before the flush."""
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -82,7 +83,11 @@ def service(argv: list[str], folder: Path, ready, extra_env: dict | None = None)
         **(extra_env or {}),
     }
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # A session of its own: at the end its whole group goes, so no pool process of a worker
+        # stopped mid-shutdown lives on to take the next test's tasks.
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         started(proc, argv[2], log, lambda: ready(log))
         yield proc, log
@@ -92,6 +97,9 @@ def service(argv: list[str], folder: Path, ready, extra_env: dict | None = None)
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def worker_process(
