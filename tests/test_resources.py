@@ -3,6 +3,8 @@ service's, the template's and the team's maximums (else 400 naming it), the defa
 kept by reruns; the run object's `queue` while queued. The sandbox getting them is the
 docker-marked test at the end."""
 
+from dataclasses import replace
+
 import pytest
 from django.conf import settings as conf
 
@@ -132,6 +134,9 @@ def test_limits_for_keeps_the_settings_spelling_for_defaults():
     assert plain == base  # the warm pool matches containers by their limits
     asked = limits_for(Run(resources={"cpus": 2, "memoryMiB": 300, "diskMiB": 64}), base)
     assert (asked.cpus, asked.memory, asked.disk) == (2.0, "300m", "64m")
+    # A host without workspace filesystems gives none, whatever the run carries.
+    unbounded = limits_for(Run(resources={"diskMiB": 64}), replace(base, disk=""))
+    assert unbounded.disk == ""
 
 
 @pytest.mark.django_db

@@ -51,8 +51,9 @@ def submit(client: Client, files: dict, command: str, **fields):
 def test_step_by_step_calls(sdk):
     run = submit(
         sdk, {"a.sh": "echo out; echo err >&2; mkdir -p d; echo x > d/f.txt"}, "sh a.sh",
-        artifact_paths=["d/"],
+        artifact_paths=["d/"], resources={"cpus": 0.5},
     )  # fmt: skip
+    assert run.resources["cpus"] == 0.5 and run.queue is None
     events = list(sdk.stream_events(run.id))
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[-1].type == "terminal" and events[-1].data["status"] == "succeeded"
@@ -62,6 +63,7 @@ def test_step_by_step_calls(sdk):
     assert "".join(e.data["text"] for e in events if e.type == "stderr") == "err\n"
     got = sdk.get_run(run.id)
     assert got.terminal and got.exit_code == 0 and got.last_seq == events[-1].seq
+    assert got.resources["cpus"] == 0.5 and got.queue is None
     assert run.id in [r.id for r in sdk.list_runs().results]
     [artifact] = sdk.list_artifacts(run.id)
     assert artifact.path == "d/f.txt"

@@ -91,7 +91,9 @@ def limits_for(run, limits):
     # containers are matched by their limits, and the evidence shows what was configured.
     memory = limits.memory if res["memoryMiB"] == default["memoryMiB"] else f"{res['memoryMiB']}m"
     disk = limits.disk
-    if res.get("diskMiB") != default["diskMiB"]:
+    # A host without workspace filesystems (CROWNEST_SANDBOX_DISK "") cannot bound one: the
+    # run's evidence then says disk null, whatever the process that made the run filled in.
+    if disk and res.get("diskMiB") != default["diskMiB"]:
         disk = f"{res['diskMiB']}m" if res.get("diskMiB") else ""
     return replace(limits, cpus=float(res["cpus"]), memory=memory, disk=disk)
 

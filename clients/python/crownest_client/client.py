@@ -77,10 +77,12 @@ class Client(TransferCalls):
         reuse_archive: bool = True,
         network: str = "none",
         replay_of: str | None = None,
+        resources: dict | None = None,
     ) -> Run:
         """A new run. When you or one of your teams already stored this archive (same sha256
         and size) it is `ready` at once with `archive.upload_method == "reused"`: send nothing
-        (`reuse_archive=False` always asks for an upload)."""
+        (`reuse_archive=False` always asks for an upload). `resources` is `{cpus, memoryMiB,
+        diskMiB}` (each optional, within the service's, template's and team's maximums)."""
         body: dict[str, Any] = {"template": template, "command": command, "archive": archive}
         if not reuse_archive:
             body["reuseArchive"] = False
@@ -98,6 +100,8 @@ class Client(TransferCalls):
             body["env"] = dict(env)
         if team:
             body["team"] = team
+        if resources:
+            body["resources"] = dict(resources)
         return Run.from_json(self._call("POST", "/workspace-runs", json=body).json())
 
     def get_run(self, run_id: str) -> Run:

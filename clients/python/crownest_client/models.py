@@ -55,6 +55,8 @@ class Run:
     links: dict
     raw: dict = field(repr=False)
     rerun_of: str | None = None  # the run this one re-runs
+    resources: dict = field(default_factory=dict)  # {cpus, memoryMiB, diskMiB} it got
+    queue: dict | None = None  # {position, reason} while queued
 
     @property
     def terminal(self) -> bool:
@@ -87,6 +89,8 @@ class Run:
             links=d.get("links") or {},
             raw=d,
             rerun_of=d.get("rerunOf"),
+            resources=d.get("resources") or {},
+            queue=d.get("queue"),
         )
 
 

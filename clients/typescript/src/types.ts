@@ -26,7 +26,7 @@ export const RUN_FIELDS = [
   "id", "status", "template", "command", "archive", "artifactPaths", "timeoutSeconds",
   "keepSandbox", "env", "owner", "team", "exitCode", "failureReason", "createdAt", "queuedAt",
   "startedAt", "finishedAt", "lastSeq", "artifactIds", "evidenceAvailable", "sandbox", "links",
-  "cancelRequested", "phases", "rerunOf", "pinned", "imageDigest", "network",
+  "cancelRequested", "phases", "rerunOf", "pinned", "imageDigest", "network", "resources", "queue",
 ] as const satisfies readonly (keyof Run)[];
 
 /** One event of a run's log: a union told apart by `type`, each with its own `data`. */
