@@ -18,7 +18,7 @@ from runs import tasks
 from runs.models import Template, TemplateVersion
 from runs.worker import reaper
 from runs.worker.sandbox.docker import DockerSandbox
-from runs.worker.sandbox.pool import pool_list
+from runs.worker.sandbox.pool import claim_take, pool_list
 
 from .helpers import client_for, to_queue, wait_until, worker_process
 
@@ -215,8 +215,12 @@ def test_a_killed_workers_pool_is_removed_by_the_reaper(docker_client, pool_work
     subprocess.run(["pkill", "-9", "-f", f"-Q {QUEUE}"], check=False)  # its pool processes
     with override_settings(CROWNEST_INSTANCE=INSTANCE):
         sandbox = DockerSandbox()  # the reaper of that worker's host and instance
+        taken, *rest = left
+        assert claim_take(sandbox, taken.id)  # a live worker's run claimed this one first
         removed = reaper.pool_orphans_remove(sandbox)
-        assert {c.name for c in left} <= set(removed)
+        assert {c.name for c in rest} <= set(removed) and taken.name not in removed
+        assert [c.id for c in pool_list(sandbox)] == [taken.id]
+        sandbox.remove_named(taken.name)
         assert pool_list(sandbox) == []
     assert pooled(docker_client, pool_worker.pid) == []
 

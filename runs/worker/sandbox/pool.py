@@ -201,13 +201,16 @@ def _mtime(path) -> float:
 
 
 def orphans(sandbox) -> list:
-    """Pooled containers whose keeper (a worker process on this host) is gone."""
+    """Pooled containers whose keeper (a worker process on this host) is gone, each claimed for
+    removal: a live worker's run may take a dead keeper's container (pool_take), so the reaper
+    takes the same exclusive claim first and leaves one a run has claimed."""
     host = socket.gethostname()
     gone = []
     for container in pool_list(sandbox):
         owner_host, _, pid = container.labels.get(OWNER_LABEL, "").partition(":")
         if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-            gone.append(container)
+            if claim_take(sandbox, container.id):
+                gone.append(container)
     return gone
 
 
