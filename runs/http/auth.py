@@ -1,5 +1,6 @@
 from rest_framework import authentication, exceptions
 
+from ..errors import Forbidden
 from ..token_guard import token_user_guarded
 from ..tokens import bearer_key
 from . import schema  # noqa: F401  (registers the Bearer scheme with drf-spectacular)
@@ -22,3 +23,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+def staff_required(request, message: str) -> None:
+    """403 `forbidden` (details.reason "staff_only") unless the caller is staff."""
+    if not request.user.is_staff:
+        raise Forbidden(message, {"reason": "staff_only"})

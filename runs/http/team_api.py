@@ -7,8 +7,9 @@ from rest_framework.views import APIView
 
 from ops.audit import note
 
-from ..errors import Forbidden, NotFound
+from ..errors import NotFound
 from ..scheduling import quotas, usage
+from .auth import staff_required
 from .schema import errors
 from .team_out import (
     QuotaUpdateIn,
@@ -21,11 +22,6 @@ from .team_out import (
 )
 
 STAFF_ONLY = "Only staff set quotas; GET /api/v1/usage shows yours."
-
-
-def staff_only(request) -> None:
-    if not request.user.is_staff:
-        raise Forbidden(STAFF_ONLY, {"reason": "staff_only"})
 
 
 def team_or_404(slug: str):
@@ -75,7 +71,7 @@ class TeamDetail(APIView):
         description="Staff only. Sets the given quotas of the team (null: back to the default).",
     )
     def patch(self, request, name):
-        staff_only(request)
+        staff_required(request, STAFF_ONLY)
         team = team_or_404(name)
         quotas_patch(request, usage.team_scope(team))
         role = dict(usage.teams_of(request.user)).get(team)
@@ -90,7 +86,7 @@ class UserDetail(APIView):
         description="Staff only. Sets the given quotas of the user (null: back to the default).",
     )
     def patch(self, request, username):
-        staff_only(request)
+        staff_required(request, STAFF_ONLY)
         scope = usage.user_scope(user_or_404(username))
         quotas_patch(request, scope)
         return Response(UserQuotasOut(UserShown(scope.name, quotas.limits_of(scope))).data)

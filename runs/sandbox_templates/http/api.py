@@ -6,18 +6,14 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ...errors import Forbidden, NotFound
+from ...errors import NotFound
+from ...http.auth import staff_required
 from ...http.schema import errors
 from .. import selectors, services
 from .inputs import TemplateIn, TemplateRetireIn
 from .out import TemplateDetailOut, TemplateOut
 
 STAFF_ONLY = "Only staff define, change and retire templates."
-
-
-def staff_only(request) -> None:
-    if not request.user.is_staff:
-        raise Forbidden(STAFF_ONLY, {"reason": "staff_only"})
 
 
 def template_or_404(name: str):
@@ -44,7 +40,7 @@ class TemplateCollection(APIView):
         description="Staff only. Builds the first version on a worker; poll GET .../{name}.",
     )
     def post(self, request):
-        staff_only(request)
+        staff_required(request, STAFF_ONLY)
         body = TemplateIn(data=request.data)
         body.is_valid(raise_exception=True)
         return detail(services.template_create(**body.validated_data), status.HTTP_201_CREATED)
@@ -62,7 +58,7 @@ class TemplateDetail(APIView):
         description="Staff only. Any change builds a new version; older ones stay runnable.",
     )
     def patch(self, request, name):
-        staff_only(request)
+        staff_required(request, STAFF_ONLY)
         template = template_or_404(name)
         body = TemplateIn(data=request.data, updating=True)
         body.is_valid(raise_exception=True)
@@ -77,7 +73,7 @@ class TemplateRetire(APIView):
         description="Staff only. The version takes no new runs and no reruns from now on.",
     )
     def post(self, request, name):
-        staff_only(request)
+        staff_required(request, STAFF_ONLY)
         template = template_or_404(name)
         body = TemplateRetireIn(data=request.data)
         body.is_valid(raise_exception=True)
